@@ -1,0 +1,268 @@
+#include "api/handlers.h"
+
+#include <charconv>
+#include <memory>
+
+#include "api/http_error.h"
+#include "api/json_codec.h"
+#include "core/validation.h"
+
+namespace touchline::api {
+namespace {
+
+constexpr std::size_t kDefaultTimelineLimit = 50;
+constexpr std::size_t kDefaultLogLimit = 100;
+
+Status CheckParams(const QueryParams& query, std::initializer_list<std::string_view> allowed) {
+  for (std::size_t i = 0; i < query.size(); ++i) {
+    const auto& name = query[i].first;
+    bool known = false;
+    for (auto a : allowed) {
+      known = known || name == a;
+    }
+    if (!known) {
+      std::string list;
+      for (auto a : allowed) {
+        list += list.empty() ? "" : ", ";
+        list += a;
+      }
+      return Status::InvalidArgument("unknown query parameter '" + name.substr(0, 64) +
+                                     "'; this route accepts " + list);
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (query[j].first == name) {
+        return Status::InvalidArgument("query parameter '" + name + "' is given more than once");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+const std::string* Find(const QueryParams& query, std::string_view name) {
+  for (const auto& [k, v] : query) {
+    if (k == name) {
+      return &v;
+    }
+  }
+  return nullptr;
+}
+
+// An optional integer parameter within [min, max].
+StatusOr<std::optional<std::uint64_t>> GetUint(const QueryParams& query, std::string_view name,
+                                               std::uint64_t min, std::uint64_t max) {
+  const std::string* v = Find(query, name);
+  if (v == nullptr) {
+    return std::optional<std::uint64_t>();
+  }
+  std::uint64_t n = 0;
+  const auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (v->empty() || ec != std::errc() || ptr != v->data() + v->size() || n < min || n > max) {
+    return Status::InvalidArgument("query parameter '" + std::string(name) + "' must be an " +
+                                   "integer from " + std::to_string(min) + " to " +
+                                   std::to_string(max) + ", got '" + v->substr(0, 32) + "'");
+  }
+  return std::optional<std::uint64_t>(n);
+}
+
+std::vector<std::string> SplitComma(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    const std::size_t end = std::min(s.find(',', start), s.size());
+    out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+bool IsJsonContentType(std::string_view ct) {
+  if (ct.empty()) {
+    return true;  // be lenient with clients that send none
+  }
+  ct = ct.substr(0, ct.find(';'));
+  while (!ct.empty() && ct.back() == ' ') {
+    ct.remove_suffix(1);
+  }
+  return ct == "application/json" || (ct.starts_with("application/") && ct.ends_with("+json"));
+}
+
+bool WantsNdjson(std::string_view accept) {
+  return accept.find("application/x-ndjson") != std::string_view::npos ||
+         accept.find("application/jsonl") != std::string_view::npos;
+}
+
+// Applies an If-Match header ("5", "\"5\"", W/"5" or "*") to a request.
+Status ApplyIfMatch(std::string_view header, std::vector<ProposedEvent>* events) {
+  if (header.empty()) {
+    return Status::Ok();
+  }
+  for (std::size_t i = 0; i < events->size(); ++i) {
+    if ((*events)[i].event.customer != (*events)[0].event.customer) {
+      return Status::InvalidArgument(
+          "If-Match applies to one customer's stream, but the events belong to several "
+          "customers; use the expected_version field on each event instead");
+    }
+    if (!(*events)[i].expected_version.IsAny()) {
+      return Status::InvalidArgument(
+          "If-Match and an expected_version field cannot be combined in one request");
+    }
+  }
+  std::string_view v = header;
+  if (v.starts_with("W/")) {
+    v.remove_prefix(2);
+  }
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') {
+    v = v.substr(1, v.size() - 2);
+  }
+  if (v == "*") {
+    (*events)[0].expected_version = ExpectedVersion::Exists();
+    return Status::Ok();
+  }
+  auto parsed = ParseExpectedVersion(v);
+  if (!parsed.ok()) {
+    return parsed.status().WithPrefix("If-Match");
+  }
+  // The first event carries the check; the rest follow it atomically.
+  (*events)[0].expected_version = *parsed;
+  return Status::Ok();
+}
+
+}  // namespace
+
+void HandleAppend(const Request& request, Services& services, Responder respond) {
+  if (!IsJsonContentType(request.content_type)) {
+    respond(HttpErrorResponse(415, "unsupported_media_type",
+                              "send the events as JSON with Content-Type: application/json"));
+    return;
+  }
+  auto parsed = ParseEvents(request.body, services.parse_limits);
+  if (!parsed.ok()) {
+    respond(ErrorResponse(parsed.status()));
+    return;
+  }
+  if (Status s = ApplyIfMatch(request.if_match, &*parsed); !s.ok()) {
+    respond(ErrorResponse(s));
+    return;
+  }
+  std::vector<std::string> ids;
+  ids.reserve(parsed->size());
+  for (const auto& e : *parsed) {
+    ids.push_back(e.event.id);
+  }
+  store::AppendRequest append;
+  append.events = std::move(parsed).value();
+  append.actor = "anonymous";  // the authenticated key name once keys exist
+  services.log->AppendAsync(std::move(append), [respond = std::move(respond), ids = std::move(ids)](
+                                                   StatusOr<store::AppendResult> result) {
+    if (!result.ok()) {
+      respond(ErrorResponse(result.status()));
+      return;
+    }
+    Response r;
+    r.status = result->AllDuplicates() ? 200 : 201;
+    r.body = RenderAppendResult(ids, *result);
+    respond(std::move(r));
+  });
+}
+
+StatusOr<Response> HandleReadLog(const Request& request, const QueryParams& query,
+                                 Services& services) {
+  RETURN_IF_ERROR(CheckParams(query, {"after", "limit"}));
+  ASSIGN_OR_RETURN(auto after, GetUint(query, "after", 0, UINT64_MAX - 1));
+  const bool ndjson = WantsNdjson(request.accept);
+  const std::uint64_t max_limit = ndjson ? UINT64_MAX : services.max_page_limit;
+  ASSIGN_OR_RETURN(auto limit, GetUint(query, "limit", 1, max_limit));
+  const Seq first = after.value_or(0) + 1;
+  if (!ndjson) {
+    ASSIGN_OR_RETURN(auto records, services.log->ReadFrom(first, limit.value_or(kDefaultLogLimit)));
+    Response r;
+    r.body = RenderEventsPage(records, services.log->head());
+    return r;
+  }
+  // NDJSON: one stored record per line, from `first` up to the head at the
+  // time of the request (or `limit` records), read in chunks.
+  struct Cursor {
+    Seq next;
+    Seq last;
+  };
+  const Seq head = services.log->head();
+  Seq last = head;
+  if (limit.has_value() && first <= head && *limit <= head - first) {
+    last = first + *limit - 1;
+  }
+  auto cursor = std::make_shared<Cursor>(Cursor{first, last});
+  store::EventLog* log = services.log;
+  const std::size_t chunk = services.ndjson_chunk_records;
+  Response r;
+  r.content_type = "application/x-ndjson";
+  r.stream = [cursor, log, chunk]() -> StatusOr<std::string> {
+    std::string out;
+    if (cursor->next > cursor->last) {
+      return out;
+    }
+    const std::size_t n = std::min<std::uint64_t>(chunk, cursor->last - cursor->next + 1);
+    ASSIGN_OR_RETURN(auto records, log->ReadFrom(cursor->next, n));
+    if (records.empty()) {
+      return Status::DataLoss("the log ended before seq " + std::to_string(cursor->next));
+    }
+    for (const auto& rec : records) {
+      out += rec.json;
+      out.push_back('\n');
+    }
+    cursor->next = records.back().seq + 1;
+    return out;
+  };
+  return r;
+}
+
+StatusOr<Response> HandleTimeline(const std::string& customer, const QueryParams& query,
+                                  Services& services) {
+  RETURN_IF_ERROR(ValidateCustomerId(customer, "customer id in the path"));
+  RETURN_IF_ERROR(CheckParams(query, {"limit", "before", "types", "channels"}));
+  ASSIGN_OR_RETURN(auto limit, GetUint(query, "limit", 1, services.max_page_limit));
+  ASSIGN_OR_RETURN(auto before, GetUint(query, "before", 1, UINT64_MAX));
+  store::StreamQuery q;
+  q.customer = customer;
+  q.limit = limit.value_or(kDefaultTimelineLimit);
+  q.before = before;
+  if (const auto* types = Find(query, "types")) {
+    for (auto& t : SplitComma(*types)) {
+      RETURN_IF_ERROR(ValidateEventType(t, "query parameter 'types'"));
+      q.types.push_back(std::move(t));
+    }
+  }
+  if (const auto* channels = Find(query, "channels")) {
+    for (auto& c : SplitComma(*channels)) {
+      if (c.empty()) {
+        return Status::InvalidArgument("query parameter 'channels' has an empty entry");
+      }
+      RETURN_IF_ERROR(ValidateChannel(c, "query parameter 'channels'"));
+      q.channels.push_back(std::move(c));
+    }
+  }
+  ASSIGN_OR_RETURN(auto page, services.log->ReadStream(q));
+  if (page.current_version == 0) {
+    return Status::NotFound("no events for customer '" + customer + "'");
+  }
+  Response r;
+  r.body = RenderTimeline(customer, page);
+  r.headers.emplace_back("ETag", "\"" + std::to_string(page.current_version) + "\"");
+  return r;
+}
+
+StatusOr<Response> HandleHealthz(Services& /*services*/) {
+  Response r;
+  r.body = "{\"status\":\"ok\"}";
+  return r;
+}
+
+StatusOr<Response> HandleReadyz(Services& services) {
+  if (services.draining != nullptr && services.draining->load()) {
+    return Status::Unavailable("shutting down");
+  }
+  Response r;
+  r.body = "{\"status\":\"ready\",\"head\":" + std::to_string(services.log->head()) + "}";
+  return r;
+}
+
+}  // namespace touchline::api

@@ -1,0 +1,262 @@
+#include "api/http_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <random>
+
+#include "api/http_error.h"
+
+namespace touchline::api {
+namespace {
+
+using net::as_tuple;
+using net::use_awaitable;
+
+std::string NewRequestId() {
+  static const std::uint32_t prefix = std::random_device{}();
+  static std::atomic<std::uint64_t> counter{0};
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%08x-%llx", prefix,
+                static_cast<unsigned long long>(counter.fetch_add(1) + 1));
+  return buf;
+}
+
+std::string HeaderValue(const http::request<http::string_body>& req, http::field f) {
+  auto it = req.find(f);
+  return it == req.end() ? std::string() : std::string(it->value());
+}
+
+// Runs the router and resumes on the session's strand with its response.
+net::awaitable<Response> Dispatch(const Request& request, Services& services) {
+  auto executor = co_await net::this_coro::executor;
+  co_return co_await net::async_initiate<decltype(use_awaitable), void(Response)>(
+      [&](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        auto respond = [h, executor](Response r) {
+          net::post(executor, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+        };
+        try {
+          Route(request, services, respond);
+        } catch (const std::exception& e) {
+          spdlog::error("request {} {} failed: {}", request.method, request.target, e.what());
+          respond(HttpErrorResponse(500, "internal", "internal error; see the server log"));
+        }
+      },
+      use_awaitable);
+}
+
+template <class Body>
+void SetCommonFields(http::response<Body>* res, const Response& r, const std::string& request_id) {
+  res->set(http::field::server, "touchline");
+  res->set(http::field::content_type, r.content_type);
+  res->set("X-Request-Id", request_id);
+  for (const auto& [name, value] : r.headers) {
+    res->set(name, value);
+  }
+}
+
+// Writes `r` and returns false if the connection must be closed.
+net::awaitable<bool> WriteResponse(beast::tcp_stream& stream, const Response& r, unsigned version,
+                                   bool keep_alive, const std::string& request_id,
+                                   std::chrono::milliseconds timeout) {
+  stream.expires_after(timeout);
+  if (!r.stream) {
+    http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+    SetCommonFields(&res, r, request_id);
+    res.keep_alive(keep_alive);
+    res.body() = r.body;
+    res.prepare_payload();
+    auto [ec, n] = co_await http::async_write(stream, res, as_tuple(use_awaitable));
+    co_return !ec;
+  }
+  http::response<http::empty_body> res{static_cast<http::status>(r.status), version};
+  SetCommonFields(&res, r, request_id);
+  res.keep_alive(keep_alive);
+  res.chunked(true);
+  http::response_serializer<http::empty_body> sr{res};
+  if (auto [ec, n] = co_await http::async_write_header(stream, sr, as_tuple(use_awaitable)); ec) {
+    co_return false;
+  }
+  while (true) {
+    auto chunk = r.stream();
+    if (!chunk.ok()) {
+      spdlog::error("request {}: streaming failed: {}", request_id, chunk.status().ToString());
+      co_return false;  // the client sees a truncated chunked body
+    }
+    stream.expires_after(timeout);
+    if (chunk->empty()) {
+      auto [ec, n] =
+          co_await net::async_write(stream, http::make_chunk_last(), as_tuple(use_awaitable));
+      co_return !ec;
+    }
+    auto [ec, n] = co_await net::async_write(stream, http::make_chunk(net::buffer(*chunk)),
+                                             as_tuple(use_awaitable));
+    if (ec) {
+      co_return false;
+    }
+  }
+}
+
+// Best effort: one error response on a connection about to close.
+net::awaitable<void> WriteErrorAndClose(beast::tcp_stream& stream, int status,
+                                        std::string_view code, std::string_view message,
+                                        std::chrono::milliseconds timeout) {
+  const Response r = HttpErrorResponse(status, code, message);
+  co_await WriteResponse(stream, r, 11, false, NewRequestId(), timeout);
+}
+
+}  // namespace
+
+std::list<std::weak_ptr<SessionControl>>::iterator SessionRegistry::Add(
+    std::shared_ptr<SessionControl> c) {
+  MutexLock lock(&mu_);
+  count_.fetch_add(1);
+  return sessions_.insert(sessions_.end(), c);
+}
+
+void SessionRegistry::Remove(std::list<std::weak_ptr<SessionControl>>::iterator it) {
+  MutexLock lock(&mu_);
+  sessions_.erase(it);
+  count_.fetch_sub(1);
+}
+
+void SessionRegistry::CloseIdle() {
+  MutexLock lock(&mu_);
+  for (const auto& weak : sessions_) {
+    if (auto c = weak.lock()) {
+      net::post(c->executor, [c] {
+        if (c->idle && c->stream != nullptr) {
+          c->stream->cancel();
+        }
+      });
+    }
+  }
+}
+
+net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx) {
+  const ServerOptions& opt = *ctx.options;
+  beast::tcp_stream stream(std::move(socket));
+  auto control = std::make_shared<SessionControl>();
+  control->executor = stream.get_executor();
+  control->stream = &stream;
+  const auto registration = ctx.registry->Add(control);
+  struct Unregister {
+    SessionRegistry* registry;
+    std::list<std::weak_ptr<SessionControl>>::iterator it;
+    SessionControl* control;
+    ~Unregister() {
+      control->stream = nullptr;
+      registry->Remove(it);
+    }
+  } unregister{ctx.registry, registration, control.get()};
+
+  // Pipelined requests wait here; the limit bounds their memory.
+  beast::flat_buffer buffer(opt.max_header_bytes + 64 * 1024);
+  std::size_t served = 0;
+  while (true) {
+    // Between requests: idle, closable by a shutdown.
+    control->idle = true;
+    if (ctx.draining->load()) {
+      break;
+    }
+    if (buffer.size() == 0) {
+      stream.expires_after(opt.idle_timeout);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), as_tuple(use_awaitable));
+      if (ec) {
+        break;  // closed by the peer, idle timeout, or shutdown: not an error
+      }
+      buffer.commit(n);
+    }
+    control->idle = false;
+
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(opt.max_header_bytes));
+    parser.body_limit(opt.max_body_bytes);
+    stream.expires_after(opt.request_timeout);
+    const auto started = std::chrono::steady_clock::now();
+    auto [ec, n] =
+        co_await http::async_read_header(stream, buffer, parser, as_tuple(use_awaitable));
+    if (!ec && parser.get()[http::field::expect] == "100-continue" && !parser.is_done()) {
+      http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
+      auto [wec, wn] = co_await http::async_write(stream, cont, as_tuple(use_awaitable));
+      ec = wec;
+    }
+    if (!ec && !parser.is_done()) {
+      std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, as_tuple(use_awaitable));
+    }
+    if (ec) {
+      if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+          ec == net::error::connection_reset) {
+        break;
+      }
+      if (ec == beast::error::timeout) {
+        co_await WriteErrorAndClose(stream, 408, "request_timeout",
+                                    "the request did not arrive within " +
+                                        std::to_string(opt.request_timeout.count()) + " ms",
+                                    opt.write_timeout);
+      } else if (ec == http::error::body_limit) {
+        co_await WriteErrorAndClose(stream, 413, "payload_too_large",
+                                    "the body exceeds " + std::to_string(opt.max_body_bytes) +
+                                        " bytes; send smaller batches",
+                                    opt.write_timeout);
+      } else if (ec == http::error::header_limit) {
+        co_await WriteErrorAndClose(
+            stream, 431, "headers_too_large",
+            "the request headers exceed " + std::to_string(opt.max_header_bytes) + " bytes",
+            opt.write_timeout);
+      } else {
+        co_await WriteErrorAndClose(stream, 400, "bad_request",
+                                    "malformed HTTP request: " + ec.message(), opt.write_timeout);
+      }
+      break;
+    }
+
+    auto& req = parser.get();
+    Request request;
+    request.method = std::string(req.method_string());
+    request.target = std::string(req.target());
+    request.accept = HeaderValue(req, http::field::accept);
+    request.content_type = HeaderValue(req, http::field::content_type);
+    request.if_match = HeaderValue(req, http::field::if_match);
+    if (auto it = req.find("X-Request-Id"); it != req.end() && it->value().size() <= 128) {
+      request.request_id = std::string(it->value());
+    } else {
+      request.request_id = NewRequestId();
+    }
+    request.body = std::move(req.body());
+    const unsigned version = req.version();
+    bool keep_alive = req.keep_alive();
+
+    const Response response = co_await Dispatch(request, *ctx.services);
+    ++served;
+    keep_alive = keep_alive && !ctx.draining->load() &&
+                 (opt.max_requests_per_connection == 0 || served < opt.max_requests_per_connection);
+    const bool written = co_await WriteResponse(stream, response, version, keep_alive,
+                                                request.request_id, opt.write_timeout);
+    if (spdlog::should_log(spdlog::level::debug)) {
+      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
+      spdlog::debug("{} {} -> {} in {} us (request {})", request.method, request.target,
+                    response.status, us, request.request_id);
+    }
+    if (!written || !keep_alive) {
+      break;
+    }
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.socket().close(ignored);
+}
+
+net::awaitable<void> RejectConnection(tcp::socket socket, std::string message) {
+  beast::tcp_stream stream(std::move(socket));
+  co_await WriteErrorAndClose(stream, 503, "unavailable", message, std::chrono::seconds(2));
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.socket().close(ignored);
+}
+
+}  // namespace touchline::api

@@ -1,0 +1,56 @@
+// One HTTP/1.1 connection as a C++20 coroutine on its own strand: read a
+// request (with idle, request and size limits), route it, write the response,
+// repeat while keep-alive. Requests on a connection are handled one at a
+// time, in order, so pipelined requests wait in a bounded read buffer.
+//
+// Thread safety: a session runs on its strand; SessionRegistry is thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <list>
+#include <memory>
+
+#include "api/internal/net.h"
+#include "api/router.h"
+#include "api/server.h"
+#include "core/mutex.h"
+
+namespace touchline::api {
+
+// What the server can do to a live session: close it if it is idle.
+// Touched only on the session's strand (except the executor, set at birth).
+struct SessionControl {
+  net::any_io_executor executor;
+  beast::tcp_stream* stream = nullptr;
+  bool idle = false;
+};
+
+class SessionRegistry {
+ public:
+  // Adds a session; the returned iterator removes it.
+  std::list<std::weak_ptr<SessionControl>>::iterator Add(std::shared_ptr<SessionControl> c);
+  void Remove(std::list<std::weak_ptr<SessionControl>>::iterator it);
+  std::size_t count() const { return count_.load(); }
+  // Posts to every session: close it now if it is between requests.
+  void CloseIdle();
+
+ private:
+  Mutex mu_;
+  std::list<std::weak_ptr<SessionControl>> sessions_ GUARDED_BY(mu_);
+  std::atomic<std::size_t> count_{0};
+};
+
+struct SessionContext {
+  Services* services;
+  const ServerOptions* options;
+  SessionRegistry* registry;
+  const std::atomic<bool>* draining;
+};
+
+net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx);
+
+// Answers 503 with a JSON error and closes (the connection limit was hit).
+net::awaitable<void> RejectConnection(tcp::socket socket, std::string message);
+
+}  // namespace touchline::api

@@ -1,0 +1,52 @@
+#include "api/listener.h"
+
+#include <spdlog/spdlog.h>
+
+namespace touchline::api {
+namespace {
+
+void LogSessionEnd(const std::exception_ptr& e) {
+  if (!e) {
+    return;
+  }
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    spdlog::error("session ended with an exception: {}", ex.what());
+  }
+}
+
+}  // namespace
+
+net::awaitable<void> RunListener(tcp::acceptor& acceptor, SessionContext ctx) {
+  auto executor = co_await net::this_coro::executor;
+  while (acceptor.is_open()) {
+    auto [ec, socket] = co_await acceptor.async_accept(net::make_strand(executor),
+                                                       net::as_tuple(net::use_awaitable));
+    if (ec == net::error::operation_aborted || !acceptor.is_open()) {
+      co_return;
+    }
+    if (ec) {
+      // E.g. EMFILE: back off so the loop does not spin, then retry.
+      spdlog::warn("accept failed: {}", ec.message());
+      net::steady_timer timer(executor, std::chrono::milliseconds(50));
+      co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+      continue;
+    }
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    auto session_executor = socket.get_executor();
+    if (ctx.registry->count() >= ctx.options->max_connections) {
+      net::co_spawn(
+          session_executor,
+          RejectConnection(std::move(socket), "too many connections (limit " +
+                                                  std::to_string(ctx.options->max_connections) +
+                                                  "); retry later"),
+          LogSessionEnd);
+      continue;
+    }
+    net::co_spawn(session_executor, RunHttpSession(std::move(socket), ctx), LogSessionEnd);
+  }
+}
+
+}  // namespace touchline::api

@@ -1,0 +1,132 @@
+// touchlined: the touchline server binary. Parses flags (each also readable
+// from a TOUCHLINE_* environment variable), opens the event log, serves HTTP
+// until SIGINT/SIGTERM, then drains and closes the log cleanly.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <fstream>
+
+#include "api/server.h"
+#include "store/event_log.h"
+
+namespace {
+
+bool IsLoopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "::1" || host.starts_with("127.");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using touchline::api::ServerOptions;
+  ServerOptions server;
+  touchline::store::EventLogOptions store;
+  store.path = "./data";
+  std::size_t block_cache_mb = 256;
+  std::int64_t idle_ms = server.idle_timeout.count();
+  std::int64_t request_ms = server.request_timeout.count();
+  std::int64_t write_ms = server.write_timeout.count();
+  std::int64_t shutdown_ms = server.shutdown_timeout.count();
+  std::string log_level = "info";
+  std::string port_file;
+  bool no_group_commit = false;
+
+  CLI::App app{"touchlined: event-sourced customer timeline server"};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--data-dir", store.path, "Data directory (created if missing)")
+      ->envname("TOUCHLINE_DATA_DIR");
+  app.add_option("--host", server.host, "Address to listen on")->envname("TOUCHLINE_HOST");
+  app.add_option("--port", server.port, "Port to listen on (0 = any free port)")
+      ->envname("TOUCHLINE_PORT");
+  app.add_option("--port-file", port_file, "Write the bound port to this file once listening")
+      ->envname("TOUCHLINE_PORT_FILE");
+  app.add_option("--threads", server.threads, "I/O threads (0 = one per core)")
+      ->check(CLI::Range(0, 256))
+      ->envname("TOUCHLINE_THREADS");
+  app.add_option("--block-cache-mb", block_cache_mb, "RocksDB block cache size in MiB")
+      ->check(CLI::Range(8, 1 << 20))
+      ->envname("TOUCHLINE_BLOCK_CACHE_MB");
+  app.add_option("--max-connections", server.max_connections,
+                 "Concurrent connections; more get 503")
+      ->check(CLI::Range(1, 1 << 20))
+      ->envname("TOUCHLINE_MAX_CONNECTIONS");
+  app.add_option("--max-body-bytes", server.max_body_bytes, "Largest request body; more gets 413")
+      ->check(CLI::Range(1024, 1 << 30))
+      ->envname("TOUCHLINE_MAX_BODY_BYTES");
+  app.add_option("--max-header-bytes", server.max_header_bytes,
+                 "Largest request header block; more gets 431")
+      ->check(CLI::Range(1024, 1 << 20))
+      ->envname("TOUCHLINE_MAX_HEADER_BYTES");
+  app.add_option("--max-batch-events", server.parse_limits.max_events,
+                 "Most events in one POST /v1/events")
+      ->check(CLI::Range(1, 1000000))
+      ->envname("TOUCHLINE_MAX_BATCH_EVENTS");
+  app.add_option("--idle-timeout-ms", idle_ms, "Close keep-alive connections idle this long")
+      ->check(CLI::Range(100, 3600000))
+      ->envname("TOUCHLINE_IDLE_TIMEOUT_MS");
+  app.add_option("--request-timeout-ms", request_ms,
+                 "A request must arrive completely within this once it starts (slowloris guard)")
+      ->check(CLI::Range(100, 3600000))
+      ->envname("TOUCHLINE_REQUEST_TIMEOUT_MS");
+  app.add_option("--write-timeout-ms", write_ms, "Give up on a client that does not read")
+      ->check(CLI::Range(100, 3600000))
+      ->envname("TOUCHLINE_WRITE_TIMEOUT_MS");
+  app.add_option("--shutdown-timeout-ms", shutdown_ms,
+                 "On SIGTERM, wait this long for in-flight requests")
+      ->check(CLI::Range(0, 3600000))
+      ->envname("TOUCHLINE_SHUTDOWN_TIMEOUT_MS");
+  app.add_option("--max-requests-per-connection", server.max_requests_per_connection,
+                 "Close a keep-alive connection after this many requests (0 = unlimited)")
+      ->envname("TOUCHLINE_MAX_REQUESTS_PER_CONNECTION");
+  app.add_flag("--no-group-commit", no_group_commit,
+               "One fsync per request instead of one per group (for benchmarks only)");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->envname("TOUCHLINE_LOG_LEVEL");
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_default_logger(spdlog::stderr_color_mt("touchlined"));
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+
+  server.idle_timeout = std::chrono::milliseconds(idle_ms);
+  server.request_timeout = std::chrono::milliseconds(request_ms);
+  server.write_timeout = std::chrono::milliseconds(write_ms);
+  server.shutdown_timeout = std::chrono::milliseconds(shutdown_ms);
+  store.block_cache_bytes = block_cache_mb << 20;
+  if (no_group_commit) {
+    store.max_group_requests = 1;
+    spdlog::warn("group commit disabled: every request pays its own fsync");
+  }
+
+  auto log = touchline::store::EventLog::Open(store);
+  if (!log.ok()) {
+    spdlog::critical("cannot open the event log: {}", log.status().ToString());
+    return 1;
+  }
+  spdlog::info("event log open at {} (head seq {})", store.path, (*log)->head());
+
+  touchline::api::Server http(server, log->get());
+  if (auto s = http.Start(); !s.ok()) {
+    spdlog::critical("{}", s.ToString());
+    return 1;
+  }
+  if (!IsLoopback(server.host)) {
+    spdlog::warn(
+        "listening on {} without authentication: anyone who can reach it can read "
+        "and write every customer's events",
+        server.host);
+  }
+  spdlog::info("touchlined listening on http://{}:{}", server.host, http.port());
+  if (!port_file.empty()) {
+    std::ofstream f(port_file + ".tmp");
+    f << http.port() << "\n";
+    f.close();
+    std::rename((port_file + ".tmp").c_str(), port_file.c_str());
+  }
+  http.Run();
+  (*log)->Close();
+  spdlog::info("stopped cleanly at head seq {}", (*log)->head());
+  return 0;
+}

@@ -1,0 +1,39 @@
+// Request and Response: the HTTP exchange as route handlers see it, with no
+// Beast types, so handlers can be unit-tested without sockets
+// (tests/api/router_test.cc). http_session.cc converts to and from Beast.
+//
+// Thread safety: plain values.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+
+namespace touchline::api {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // the raw request target, "/v1/events?after=10"
+  std::string body;
+  // The headers handlers care about (empty when absent).
+  std::string accept;
+  std::string content_type;
+  std::string if_match;
+  std::string request_id;  // echoed back as X-Request-Id
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  // For large responses: when set, `body` is ignored and the session sends
+  // a chunked body, calling `stream` until it returns an empty string. An
+  // error aborts the connection (the client sees a truncated chunked body).
+  std::function<StatusOr<std::string>()> stream;
+};
+
+}  // namespace touchline::api

@@ -1,0 +1,75 @@
+#include "api/router.h"
+
+#include <boost/url/parse.hpp>
+
+#include "api/handlers.h"
+#include "api/http_error.h"
+
+namespace touchline::api {
+namespace {
+
+void Reply(const Responder& respond, StatusOr<Response> result) {
+  respond(result.ok() ? std::move(result).value() : ErrorResponse(result.status()));
+}
+
+Response MethodNotAllowed(const std::string& method, std::string_view allow) {
+  Response r = HttpErrorResponse(
+      405, "method_not_allowed",
+      "method " + method.substr(0, 16) + " is not allowed here; allowed: " + std::string(allow));
+  r.headers.emplace_back("Allow", std::string(allow));
+  return r;
+}
+
+}  // namespace
+
+void Route(const Request& request, Services& services, Responder respond) {
+  auto url = boost::urls::parse_origin_form(request.target);
+  if (!url) {
+    respond(HttpErrorResponse(400, "invalid_argument",
+                              "the request target is not a valid path and query"));
+    return;
+  }
+  std::vector<std::string> segments;
+  for (auto seg : url->segments()) {
+    segments.push_back(seg);
+  }
+  QueryParams query;
+  for (auto param : url->params()) {
+    query.emplace_back(param.key, param.has_value ? param.value : std::string());
+  }
+  const std::string& m = request.method;
+  const bool get = m == "GET" || m == "HEAD";
+
+  if (segments.size() == 1 && (segments[0] == "healthz" || segments[0] == "readyz")) {
+    if (!get) {
+      respond(MethodNotAllowed(m, "GET"));
+      return;
+    }
+    Reply(respond, segments[0] == "healthz" ? HandleHealthz(services) : HandleReadyz(services));
+    return;
+  }
+  if (segments.size() == 2 && segments[0] == "v1" && segments[1] == "events") {
+    if (m == "POST") {
+      HandleAppend(request, services, std::move(respond));
+    } else if (get) {
+      Reply(respond, HandleReadLog(request, query, services));
+    } else {
+      respond(MethodNotAllowed(m, "GET, POST"));
+    }
+    return;
+  }
+  if (segments.size() == 4 && segments[0] == "v1" && segments[1] == "customers" &&
+      segments[3] == "timeline") {
+    if (!get) {
+      respond(MethodNotAllowed(m, "GET"));
+      return;
+    }
+    Reply(respond, HandleTimeline(segments[2], query, services));
+    return;
+  }
+  respond(HttpErrorResponse(404, "not_found",
+                            "no route for " + std::string(url->path()).substr(0, 200) +
+                                "; see the API section of README.md"));
+}
+
+}  // namespace touchline::api

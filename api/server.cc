@@ -1,0 +1,150 @@
+#include "api/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+#include <vector>
+
+#include "api/http_session.h"
+#include "api/internal/net.h"
+#include "api/listener.h"
+
+namespace touchline::api {
+
+class Server::Impl {
+ public:
+  Impl(ServerOptions options, store::EventLog* log)
+      : options_(std::move(options)),
+        threads_(options_.threads > 0 ? options_.threads
+                                      : std::max(1u, std::thread::hardware_concurrency())),
+        ioc_(threads_),
+        acceptor_(ioc_),
+        signals_(ioc_),
+        drain_timer_(ioc_) {
+    services_.log = log;
+    services_.parse_limits = options_.parse_limits;
+    services_.max_page_limit = options_.max_page_limit;
+    services_.draining = &draining_;
+  }
+
+  Status Start() {
+    beast::error_code ec;
+    const auto address = net::ip::make_address(options_.host, ec);
+    if (ec) {
+      return Status::InvalidArgument("--host '" + options_.host + "' is not an IP address");
+    }
+    const tcp::endpoint endpoint(address, options_.port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) {
+      acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    }
+    if (!ec) {
+      acceptor_.bind(endpoint, ec);
+    }
+    if (!ec) {
+      acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+      return Status::Unavailable("cannot listen on " + options_.host + ":" +
+                                 std::to_string(options_.port) + ": " + ec.message());
+    }
+    port_ = acceptor_.local_endpoint().port();
+    return Status::Ok();
+  }
+
+  std::uint16_t port() const { return port_; }
+
+  void Run() {
+    if (options_.handle_signals) {
+      signals_.add(SIGINT);
+      signals_.add(SIGTERM);
+      signals_.async_wait([this](const beast::error_code& ec, int sig) {
+        if (!ec) {
+          spdlog::info("received signal {}, shutting down", sig);
+          BeginShutdown();
+        }
+      });
+    }
+    const SessionContext ctx{&services_, &options_, &registry_, &draining_};
+    net::co_spawn(acceptor_.get_executor(), RunListener(acceptor_, ctx),
+                  [](const std::exception_ptr& e) {
+                    if (e) {
+                      try {
+                        std::rethrow_exception(e);
+                      } catch (const std::exception& ex) {
+                        spdlog::critical("listener failed: {}", ex.what());
+                      }
+                    }
+                  });
+    std::vector<std::thread> pool;
+    for (int i = 1; i < threads_; ++i) {
+      pool.emplace_back([this] { ioc_.run(); });
+    }
+    ioc_.run();
+    for (auto& t : pool) {
+      t.join();
+    }
+  }
+
+  void Shutdown() {
+    net::post(ioc_, [this] { BeginShutdown(); });
+  }
+
+ private:
+  // Runs on the io_context.
+  void BeginShutdown() {
+    if (draining_.exchange(true)) {
+      return;
+    }
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    signals_.cancel(ignored);
+    registry_.CloseIdle();
+    drain_deadline_ = std::chrono::steady_clock::now() + options_.shutdown_timeout;
+    WaitForSessions();
+  }
+
+  void WaitForSessions() {
+    if (registry_.count() == 0 || std::chrono::steady_clock::now() >= drain_deadline_) {
+      if (registry_.count() != 0) {
+        spdlog::warn("shutdown timeout: closing {} connections still busy", registry_.count());
+      }
+      ioc_.stop();
+      return;
+    }
+    registry_.CloseIdle();  // sessions that finished a request since
+    drain_timer_.expires_after(std::chrono::milliseconds(20));
+    drain_timer_.async_wait([this](const beast::error_code& ec) {
+      if (!ec) {
+        WaitForSessions();
+      }
+    });
+  }
+
+  // Constant after construction
+  const ServerOptions options_;
+  const int threads_;
+
+  // Declared before ioc_ so they outlive it: destroying ioc_ destroys any
+  // session coroutine frames still pending, and those unregister themselves.
+  std::atomic<bool> draining_{false};
+  Services services_;
+  SessionRegistry registry_;
+  std::uint16_t port_ = 0;
+  std::chrono::steady_clock::time_point drain_deadline_;
+
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  net::signal_set signals_;
+  net::steady_timer drain_timer_;
+};
+
+Server::Server(ServerOptions options, store::EventLog* log)
+    : impl_(std::make_unique<Impl>(std::move(options), log)) {}
+Server::~Server() = default;
+Status Server::Start() { return impl_->Start(); }
+std::uint16_t Server::port() const { return impl_->port(); }
+void Server::Run() { impl_->Run(); }
+void Server::Shutdown() { impl_->Shutdown(); }
+
+}  // namespace touchline::api

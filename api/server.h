@@ -1,0 +1,72 @@
+// Server: the touchlined HTTP server. Owns the io_context and its thread
+// pool (one thread per core by default), the listener, the session registry
+// and signal handling. The EventLog is borrowed.
+//
+// Lifecycle: Start() binds and listens (port() is then known, even for port
+// 0); Run() serves until SIGINT/SIGTERM or Shutdown(), then drains: stop
+// accepting, close idle keep-alive connections, let in-flight requests
+// (including appends waiting for their fsync) finish and answer with
+// `Connection: close`, and after `shutdown_timeout` stop whatever is left.
+// The caller then closes the EventLog, which drains queued appends.
+//
+// Thread safety: Shutdown() may be called from any thread; everything else
+// from the owning thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "api/router.h"
+#include "core/status.h"
+#include "store/event_log.h"
+
+namespace touchline::api {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  int threads = 0;  // 0 = one per core
+  std::size_t max_connections = 10000;
+  std::size_t max_header_bytes = 8 * 1024;
+  std::size_t max_body_bytes = 16u << 20;
+  // A keep-alive connection with no request in progress is closed after this.
+  std::chrono::milliseconds idle_timeout{60'000};
+  // Once the first byte of a request arrives, the whole request (header and
+  // body) must arrive within this; defeats slowloris clients.
+  std::chrono::milliseconds request_timeout{15'000};
+  std::chrono::milliseconds write_timeout{30'000};
+  std::chrono::milliseconds shutdown_timeout{10'000};
+  // Requests served on one connection before it is closed (0 = unlimited).
+  std::size_t max_requests_per_connection = 0;
+  bool handle_signals = true;
+  ParseLimits parse_limits;
+  std::size_t max_page_limit = 1000;
+};
+
+class Server {
+ public:
+  // `log` must outlive the server.
+  Server(ServerOptions options, store::EventLog* log);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens. Returns Unavailable if the address cannot be bound,
+  // InvalidArgument if it is not an IP address.
+  Status Start();
+  // The bound port (after Start()).
+  std::uint16_t port() const;
+  // Serves until a signal or Shutdown(), then drains (see above).
+  void Run();
+  // Begins a graceful shutdown. Thread-safe; idempotent.
+  void Shutdown();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace touchline::api

@@ -1,0 +1,94 @@
+// The event vocabulary: what an integration sends (Event), the precondition it
+// may attach (ExpectedVersion), and what the log hands back once an event is
+// durable (AppendedEvent).
+//
+// An Event here is already parsed and normalised: `data` is the minified JSON
+// text of an object, `time_us` is microseconds since the Unix epoch in UTC.
+// Field rules (lengths, character sets) live in core/validation.h; the stored
+// byte format of a record lives in store/record_format.h.
+//
+// Thread safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace touchline {
+
+// Position of an event in the global log: 1, 2, 3, ... gap-free, commit order.
+using Seq = std::uint64_t;
+// Position of an event in its customer's stream: 1, 2, 3, ... A stream with
+// no events has version 0.
+using StreamVersion = std::uint64_t;
+
+// An optimistic-concurrency precondition on one customer stream, checked
+// atomically with the append.
+class ExpectedVersion {
+ public:
+  enum class Kind : std::uint8_t {
+    kAny,       // no check
+    kNoStream,  // the stream must be empty (version 0)
+    kExists,    // the stream must have at least one event
+    kExact,     // the stream's version must equal value()
+  };
+
+  ExpectedVersion() = default;
+  static ExpectedVersion Any() { return {}; }
+  static ExpectedVersion NoStream() { return ExpectedVersion(Kind::kNoStream, 0); }
+  static ExpectedVersion Exists() { return ExpectedVersion(Kind::kExists, 0); }
+  static ExpectedVersion Exact(StreamVersion v) { return ExpectedVersion(Kind::kExact, v); }
+
+  Kind kind() const { return kind_; }
+  StreamVersion value() const { return value_; }
+  bool IsAny() const { return kind_ == Kind::kAny; }
+
+  // True if a stream currently at `current` satisfies this precondition.
+  bool Matches(StreamVersion current) const;
+
+  // "any", "no_stream", "exists" or the decimal version: the same spelling
+  // the HTTP API accepts.
+  std::string ToString() const;
+
+  friend bool operator==(const ExpectedVersion&, const ExpectedVersion&) = default;
+
+ private:
+  ExpectedVersion(Kind kind, StreamVersion value) : kind_(kind), value_(value) {}
+
+  Kind kind_ = Kind::kAny;
+  StreamVersion value_ = 0;
+};
+
+// One touchpoint, as sent by an integration, after parsing.
+struct Event {
+  std::string id;                       // optional idempotency key; empty = none
+  std::string customer;                 // the stream this event belongs to
+  std::string type;                     // dotted lower-case name, e.g. "ticket.opened"
+  std::string channel;                  // optional, e.g. "email", "social.twitter"
+  std::string department;               // optional, e.g. "support"
+  std::optional<std::int64_t> time_us;  // when it happened; unset = recorded time
+  std::string data = "{}";              // minified JSON object text
+
+  friend bool operator==(const Event&, const Event&) = default;
+};
+
+// An event plus the precondition it is appended under.
+struct ProposedEvent {
+  Event event;
+  ExpectedVersion expected_version;
+};
+
+// The outcome for one event of an append.
+struct AppendedEvent {
+  Seq seq = 0;
+  StreamVersion version = 0;
+  // True if the event id had been appended before: seq/version are those of
+  // the original, and nothing was written.
+  bool duplicate = false;
+
+  friend bool operator==(const AppendedEvent&, const AppendedEvent&) = default;
+};
+
+}  // namespace touchline

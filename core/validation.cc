@@ -1,0 +1,169 @@
+#include "core/validation.h"
+
+#include <string>
+
+namespace touchline {
+namespace {
+
+Status Invalid(std::string_view path, std::string_view what) {
+  std::string msg(path);
+  msg += ": ";
+  msg += what;
+  return Status::InvalidArgument(std::move(msg));
+}
+
+bool IsSpace(char c) { return c == ' ' || c == '\t'; }
+
+Status ValidateText(std::string_view s, std::string_view path, std::size_t max_bytes,
+                    std::string_view what) {
+  if (s.empty()) {
+    return Invalid(path, std::string(what) + " must not be empty");
+  }
+  if (s.size() > max_bytes) {
+    return Invalid(path, std::string(what) + " is " + std::to_string(s.size()) +
+                             " bytes; at most " + std::to_string(max_bytes) + " are allowed");
+  }
+  if (!IsPrintableUtf8(s)) {
+    return Invalid(path, std::string(what) + " must be valid UTF-8 without control characters");
+  }
+  if (IsSpace(s.front()) || IsSpace(s.back())) {
+    return Invalid(path, std::string(what) + " must not start or end with whitespace");
+  }
+  return Status::Ok();
+}
+
+bool IsDottedName(std::string_view s) {
+  bool segment_start = true;
+  for (const char c : s) {
+    if (segment_start) {
+      if (c < 'a' || c > 'z') {
+        return false;
+      }
+      segment_start = false;
+    } else if (c == '.') {
+      segment_start = true;
+    } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
+      return false;
+    }
+  }
+  return !segment_start;  // not empty, no trailing dot
+}
+
+Status ValidateDottedName(std::string_view s, std::string_view path, std::size_t max_bytes,
+                          std::string_view what, std::string_view example) {
+  if (s.size() > max_bytes) {
+    return Invalid(path, std::string(what) + " is " + std::to_string(s.size()) +
+                             " bytes; at most " + std::to_string(max_bytes) + " are allowed");
+  }
+  if (!IsDottedName(s)) {
+    return Invalid(path, std::string(what) +
+                             " must be a dotted lower-case name: segments of a-z, 0-9, '_' "
+                             "or '-' starting with a letter, e.g. \"" +
+                             std::string(example) + "\"");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool IsPrintableUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7f) {
+        return false;
+      }
+      ++p;
+      continue;
+    }
+    std::uint32_t cp = 0;
+    int extra = 0;
+    if (c >= 0xc2 && c <= 0xdf) {
+      cp = c & 0x1f;
+      extra = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      cp = c & 0x0f;
+      extra = 2;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      cp = c & 0x07;
+      extra = 3;
+    } else {
+      return false;  // continuation byte, overlong lead (c0/c1) or > U+10FFFF lead
+    }
+    if (end - p <= extra) {
+      return false;
+    }
+    for (int i = 1; i <= extra; ++i) {
+      if ((p[i] & 0xc0) != 0x80) {
+        return false;
+      }
+      cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    // Reject overlong encodings, surrogates, values beyond U+10FFFF, and the
+    // C1 control characters U+0080-U+009F.
+    if ((extra == 2 && cp < 0x800) || (extra == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f)) {
+      return false;
+    }
+    p += extra + 1;
+  }
+  return true;
+}
+
+Status ValidateEventId(std::string_view id, std::string_view path) {
+  return ValidateText(id, path, kMaxEventIdBytes, "event id");
+}
+
+Status ValidateCustomerId(std::string_view customer, std::string_view path) {
+  return ValidateText(customer, path, kMaxCustomerIdBytes, "customer id");
+}
+
+Status ValidateEventType(std::string_view type, std::string_view path) {
+  if (type.empty()) {
+    return Invalid(path, "event type must not be empty");
+  }
+  return ValidateDottedName(type, path, kMaxEventTypeBytes, "event type", "ticket.opened");
+}
+
+Status ValidateChannel(std::string_view channel, std::string_view path) {
+  if (channel.empty()) {
+    return Status::Ok();
+  }
+  return ValidateDottedName(channel, path, kMaxChannelBytes, "channel", "social.twitter");
+}
+
+Status ValidateDepartment(std::string_view department, std::string_view path) {
+  if (department.empty()) {
+    return Status::Ok();
+  }
+  return ValidateText(department, path, kMaxDepartmentBytes, "department");
+}
+
+Status ValidateData(std::string_view data, std::string_view path) {
+  if (data.size() < 2 || data.front() != '{' || data.back() != '}') {
+    return Invalid(path, "data must be a JSON object");
+  }
+  if (data.size() > kMaxDataBytes) {
+    return Invalid(path, "data is " + std::to_string(data.size()) +
+                             " bytes when minified; at most " + std::to_string(kMaxDataBytes) +
+                             " are allowed");
+  }
+  return Status::Ok();
+}
+
+Status ValidateEvent(const Event& event, std::string_view path) {
+  const std::string p(path);
+  if (!event.id.empty()) {
+    RETURN_IF_ERROR(ValidateEventId(event.id, p + ".id"));
+  }
+  RETURN_IF_ERROR(ValidateCustomerId(event.customer, p + ".customer"));
+  RETURN_IF_ERROR(ValidateEventType(event.type, p + ".type"));
+  RETURN_IF_ERROR(ValidateChannel(event.channel, p + ".channel"));
+  RETURN_IF_ERROR(ValidateDepartment(event.department, p + ".department"));
+  RETURN_IF_ERROR(ValidateData(event.data, p + ".data"));
+  return Status::Ok();
+}
+
+}  // namespace touchline

@@ -1,0 +1,341 @@
+// EventLog: open, reads and stats. The append path is in event_log_append.cc.
+#include "store/event_log.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/utilities/options_util.h>
+
+#include <filesystem>
+#include <future>
+#include <limits>
+
+#include "core/coding.h"
+#include "store/internal/event_log_impl.h"
+#include "store/internal/rocks_status.h"
+#include "store/key_format.h"
+
+namespace touchline::store {
+
+bool AppendResult::AllDuplicates() const {
+  for (const auto& e : events) {
+    if (!e.duplicate) {
+      return false;
+    }
+  }
+  return !events.empty();
+}
+
+StatusOr<std::unique_ptr<EventLog>> EventLog::Open(const EventLogOptions& options) {
+  auto log = std::make_unique<internal::EventLogImpl>(options);
+  RETURN_IF_ERROR(log->Init());
+  return std::unique_ptr<EventLog>(std::move(log));
+}
+
+StatusOr<AppendResult> EventLog::Append(AppendRequest request) {
+  std::promise<StatusOr<AppendResult>> promise;
+  auto future = promise.get_future();
+  AppendAsync(std::move(request),
+              [&promise](StatusOr<AppendResult> result) { promise.set_value(std::move(result)); });
+  return future.get();
+}
+
+namespace internal {
+namespace {
+
+bool TypeMatches(std::string_view type, const std::vector<std::string>& filters) {
+  if (filters.empty()) {
+    return true;
+  }
+  for (const auto& f : filters) {
+    if (type.starts_with(f) && (type.size() == f.size() || type[f.size()] == '.')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool ChannelMatches(std::string_view channel, const std::vector<std::string>& filters) {
+  if (filters.empty()) {
+    return true;
+  }
+  for (const auto& f : filters) {
+    if (channel == f) {
+      return true;
+    }
+  }
+  return false;
+}
+
+rocksdb::Slice ToSlice(const std::string& s) { return {s.data(), s.size()}; }
+
+}  // namespace
+
+EventLogImpl::EventLogImpl(const EventLogOptions& options) : options_(options) {}
+
+EventLogImpl::~EventLogImpl() {
+  Close();
+  if (db_) {
+    for (auto* h : handles_) {
+      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+    handles_.clear();
+    // Close() flushes nothing we need (the WAL is synced); it reports
+    // background errors, which the next open would report again.
+    db_->Close().PermitUncheckedError();
+    db_.reset();
+  }
+}
+
+Status EventLogImpl::Init() {
+  rocksdb::DBOptions db_options = MakeDbOptions();
+  if (options_.in_memory) {
+    mem_env_.reset(rocksdb::NewMemEnv(rocksdb::Env::Default()));
+    db_options.env = mem_env_.get();
+  }
+  auto cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
+  const auto descriptors = MakeColumnFamilyDescriptors(cache);
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s;
+  if (options_.read_only) {
+    if (!options_.in_memory && !std::filesystem::exists(options_.path + "/CURRENT")) {
+      return Status::NotFound("no touchline data directory at '" + options_.path + "'");
+    }
+    s = rocksdb::DB::OpenForReadOnly(db_options, options_.path, descriptors, &handles_, &raw);
+  } else {
+    if (!options_.in_memory) {
+      std::error_code ec;
+      std::filesystem::create_directories(options_.path, ec);
+      if (ec) {
+        return Status::Unavailable("cannot create data directory '" + options_.path +
+                                   "': " + ec.message());
+      }
+    }
+    s = rocksdb::DB::Open(db_options, options_.path, descriptors, &handles_, &raw);
+  }
+  RETURN_IF_ERROR(FromRocks(s, "opening '" + options_.path + "'"));
+  db_.reset(raw);
+
+  // The head is the last key of `events`: keys are dense 1..head.
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(ColumnFamily::kEvents)));
+    it->SeekToLast();
+    RETURN_IF_ERROR(FromRocks(it->status(), "finding the head"));
+    if (it->Valid()) {
+      if (it->key().size() != 8) {
+        return Status::DataLoss("malformed key in the events column family");
+      }
+      head_.store(DecodeEventKey(it->key().ToStringView()));
+    }
+  }
+  RETURN_IF_ERROR(CheckFormatVersion());
+
+  hub_ = std::make_unique<SubscriptionHub>(
+      [this](Seq from, std::size_t max) { return ReadShared(from, max); },
+      [this] { return head(); }, options_.subscription_buffer_records);
+  if (!options_.read_only) {
+    appender_ = std::thread([this] { AppenderLoop(); });
+  }
+  return Status::Ok();
+}
+
+Status EventLogImpl::CheckFormatVersion() {
+  std::string value;
+  auto s = db_->Get({}, cf(ColumnFamily::kMeta), std::string(kFormatVersionKey), &value);
+  if (s.IsNotFound()) {
+    if (head() != 0) {
+      return Status::DataLoss("data directory has events but no format version");
+    }
+    if (options_.read_only) {
+      return Status::Ok();  // an empty directory; nothing to interpret
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_->Put(wo, cf(ColumnFamily::kMeta), std::string(kFormatVersionKey),
+                              std::to_string(kFormatVersion)),
+                     "writing the format version");
+  }
+  RETURN_IF_ERROR(FromRocks(s, "reading the format version"));
+  int version = 0;
+  try {
+    version = std::stoi(value);
+  } catch (const std::exception&) {
+    return Status::DataLoss("unreadable format version '" + value + "'");
+  }
+  if (version > kFormatVersion) {
+    return Status::FailedPrecondition("data directory '" + options_.path + "' has format version " +
+                                      std::to_string(version) +
+                                      ", newer than this build supports (" +
+                                      std::to_string(kFormatVersion) + "); upgrade touchline");
+  }
+  if (version < 1) {
+    return Status::DataLoss("invalid format version " + value);
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::vector<RecordPtr>> EventLogImpl::ReadShared(Seq from, std::size_t max) const {
+  ASSIGN_OR_RETURN(auto records, ReadFrom(from, max));
+  std::vector<RecordPtr> out;
+  out.reserve(records.size());
+  for (auto& r : records) {
+    out.push_back(std::make_shared<const Record>(std::move(r)));
+  }
+  return out;
+}
+
+StatusOr<std::vector<Record>> EventLogImpl::ReadFrom(Seq from, std::size_t limit) const {
+  std::vector<Record> out;
+  const Seq head_now = head();
+  if (from == 0) {
+    from = 1;
+  }
+  if (limit == 0 || from > head_now) {
+    return out;
+  }
+  const std::string upper = EventKey(head_now + 1);
+  const rocksdb::Slice upper_slice = ToSlice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(ColumnFamily::kEvents)));
+  Seq expected = from;
+  for (it->Seek(EventKey(from)); it->Valid() && out.size() < limit; it->Next()) {
+    ASSIGN_OR_RETURN(auto rec, DecodeRecord(it->value().ToStringView()));
+    if (rec.seq != expected || it->key().size() != 8 ||
+        DecodeEventKey(it->key().ToStringView()) != expected) {
+      return Status::DataLoss("the log has a gap or a mismatched record at seq " +
+                              std::to_string(expected));
+    }
+    ++expected;
+    out.push_back(std::move(rec));
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading the log"));
+  return out;
+}
+
+StatusOr<StreamVersion> EventLogImpl::ReadVersion(const std::string& customer) const {
+  rocksdb::ReadOptions ro;
+  ro.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(ColumnFamily::kStreams)));
+  const std::string prefix = StreamPrefix(customer);
+  it->SeekForPrev(StreamKey(customer, std::numeric_limits<StreamVersion>::max()));
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading a stream version"));
+  if (!it->Valid() || !it->key().starts_with(prefix)) {
+    return StreamVersion{0};
+  }
+  std::string_view c;
+  StreamVersion v = 0;
+  if (!DecodeStreamKey(it->key().ToStringView(), &c, &v)) {
+    return Status::DataLoss("malformed key in the streams column family");
+  }
+  return v;
+}
+
+StatusOr<StreamVersion> EventLogImpl::CurrentVersion(const std::string& customer) const {
+  if (customer.empty() || customer.size() > 255) {
+    return StreamVersion{0};
+  }
+  return ReadVersion(customer);
+}
+
+StatusOr<StreamPage> EventLogImpl::ReadStream(const StreamQuery& q) const {
+  StreamPage page;
+  if (q.customer.empty() || q.customer.size() > 255) {
+    return page;
+  }
+  const std::string prefix = StreamPrefix(q.customer);
+  rocksdb::ReadOptions ro;
+  ro.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(ColumnFamily::kStreams)));
+  it->SeekForPrev(StreamKey(q.customer, std::numeric_limits<StreamVersion>::max()));
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading a stream"));
+  if (!it->Valid() || !it->key().starts_with(prefix)) {
+    return page;  // no such stream
+  }
+  std::string_view customer;
+  StreamVersion version = 0;
+  if (!DecodeStreamKey(it->key().ToStringView(), &customer, &version)) {
+    return Status::DataLoss("malformed key in the streams column family");
+  }
+  page.current_version = version;
+  if (q.before.has_value()) {
+    if (*q.before <= 1) {
+      return page;
+    }
+    it->SeekForPrev(StreamKey(q.customer, std::min(*q.before - 1, version)));
+  }
+  std::vector<std::string> keys;
+  std::vector<StreamVersion> versions;
+  std::size_t scanned = 0;
+  StreamVersion last_examined = 0;
+  for (; it->Valid() && it->key().starts_with(prefix); it->Prev()) {
+    if (keys.size() >= q.limit || scanned >= q.max_scan) {
+      break;
+    }
+    if (!DecodeStreamKey(it->key().ToStringView(), &customer, &version)) {
+      return Status::DataLoss("malformed key in the streams column family");
+    }
+    StreamEntryView entry;
+    if (!DecodeStreamEntry(it->value().ToStringView(), &entry)) {
+      return Status::DataLoss("malformed value in the streams column family");
+    }
+    ++scanned;
+    last_examined = version;
+    if (TypeMatches(entry.type, q.types) && ChannelMatches(entry.channel, q.channels)) {
+      keys.push_back(EventKey(entry.seq));
+      versions.push_back(version);
+    }
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading a stream"));
+  // More entries remain if the loop stopped on a limit with the iterator
+  // still inside this customer's prefix.
+  if (it->Valid() && it->key().starts_with(prefix) && last_examined > 1) {
+    page.next_before = last_examined;
+  }
+  if (keys.empty()) {
+    return page;
+  }
+  std::vector<rocksdb::Slice> slices;
+  slices.reserve(keys.size());
+  for (const auto& k : keys) {
+    slices.push_back(ToSlice(k));
+  }
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  db_->MultiGet({}, cf(ColumnFamily::kEvents), keys.size(), slices.data(), values.data(),
+                statuses.data());
+  page.records.reserve(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) {
+      return Status::DataLoss("stream entry points at a missing event (seq " +
+                              std::to_string(DecodeEventKey(keys[i])) + ")");
+    }
+    RETURN_IF_ERROR(FromRocks(statuses[i], "reading an event"));
+    ASSIGN_OR_RETURN(auto rec, DecodeRecord(values[i].ToStringView()));
+    if (rec.version != versions[i] || rec.customer != q.customer) {
+      return Status::DataLoss("stream entry and event disagree at seq " + std::to_string(rec.seq));
+    }
+    page.records.push_back(std::move(rec));
+  }
+  return page;
+}
+
+std::unique_ptr<Subscription> EventLogImpl::Subscribe(Seq after) { return hub_->Subscribe(after); }
+
+EventLogStats EventLogImpl::Stats() const {
+  EventLogStats stats;
+  stats.head = head();
+  stats.format_version = kFormatVersion;
+  stats.commit_groups = commit_groups_.load();
+  stats.committed_events = committed_events_.load();
+  for (std::size_t i = 0; i < handles_.size(); ++i) {
+    ColumnFamilyStats c;
+    c.name = std::string(ColumnFamilyName(static_cast<ColumnFamily>(i)));
+    db_->GetIntProperty(handles_[i], "rocksdb.estimate-num-keys", &c.estimated_keys);
+    db_->GetIntProperty(handles_[i], "rocksdb.total-sst-files-size", &c.sst_bytes);
+    db_->GetIntProperty(handles_[i], "rocksdb.cur-size-all-mem-tables", &c.memtable_bytes);
+    stats.column_families.push_back(std::move(c));
+  }
+  return stats;
+}
+
+}  // namespace internal
+}  // namespace touchline::store

@@ -1,0 +1,161 @@
+// EventLog: the durable, append-only log of customer events, on RocksDB.
+//
+// Appends are serialised through one appender thread that assigns the global
+// seq (gap-free, in commit order) and the per-customer version, checks
+// idempotency and expected versions, and commits with group commit: every
+// request queued while the previous write was syncing is merged into one
+// WriteBatch and one synced write. A request is all-or-nothing. A callback
+// fires only after the write is synced (acknowledged = fsynced), and only
+// then do readers and subscribers see the records.
+//
+// Idempotency: an event with an id that was appended before (ever: the index
+// is permanent) is not written again; its result carries the original seq
+// and version with duplicate=true. The same id with a different body is
+// AlreadyExists. A duplicate's expected_version is not checked again.
+//
+// Layout and record bytes: store/key_format.h and store/record_format.h.
+//
+// Thread safety: every method is thread-safe. Callbacks run on the appender
+// thread: they must be quick and must not call Append() synchronously.
+// Ownership: Open() returns the only handle; destroying it drains queued
+// appends, closes subscriptions and closes the database.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/event.h"
+#include "core/status.h"
+#include "store/record_format.h"
+#include "store/subscription.h"
+
+namespace touchline::store {
+
+struct EventLogOptions {
+  // The data directory (created if missing unless read_only).
+  std::string path;
+  // Open without the write lock, alongside a running server (tlctl). Appends
+  // fail with FailedPrecondition; the view is the state at open time.
+  bool read_only = false;
+  // Keep the database in memory (unit tests only; nothing survives).
+  bool in_memory = false;
+  // RocksDB block cache shared by all column families.
+  std::size_t block_cache_bytes = 256u << 20;
+  // Time source for recorded_at. Not owned; must outlive the log.
+  const Clock* clock = SystemClock::Default();
+  // fsync every commit. Turning it off is for benchmarks that measure the
+  // cost of durability; acknowledged writes may then be lost on power loss.
+  bool sync = true;
+  // At most this many requests and events share one commit group
+  // (max_group_requests = 1 disables group commit, for comparison).
+  std::size_t max_group_requests = 4096;
+  std::size_t max_group_events = 20000;
+  // Live buffer of each subscription before it falls back to disk reads.
+  std::size_t subscription_buffer_records = 8192;
+};
+
+struct AppendRequest {
+  std::vector<ProposedEvent> events;
+  // Who is writing (the authenticated key name); stored in every record.
+  std::string actor;
+};
+
+struct AppendResult {
+  std::vector<AppendedEvent> events;  // one per request event, same order
+  bool AllDuplicates() const;
+};
+
+// What ReadStream returns for one page.
+struct StreamPage {
+  std::vector<Record> records;  // newest first
+  // Pass as `before` to get the next (older) page; unset at the end.
+  std::optional<StreamVersion> next_before;
+  // The stream's version when the page was read (0 = no events).
+  StreamVersion current_version = 0;
+};
+
+struct StreamQuery {
+  std::string customer;
+  // Only versions strictly below this (a cursor from StreamPage); unset = newest.
+  std::optional<StreamVersion> before;
+  std::size_t limit = 50;
+  // Event types to keep, matched by dotted segments: "ticket" keeps
+  // "ticket" and "ticket.opened" but not "tickets". Empty = all.
+  std::vector<std::string> types;
+  // Channels to keep, exact match. Empty = all.
+  std::vector<std::string> channels;
+  // With filters, stop after examining this many entries and return a cursor,
+  // so a rare filter cannot turn one request into a scan of a huge stream.
+  std::size_t max_scan = 10000;
+};
+
+struct ColumnFamilyStats {
+  std::string name;
+  std::uint64_t estimated_keys = 0;
+  std::uint64_t sst_bytes = 0;
+  std::uint64_t memtable_bytes = 0;
+};
+
+struct EventLogStats {
+  Seq head = 0;
+  int format_version = 0;
+  std::vector<ColumnFamilyStats> column_families;
+  std::uint64_t commit_groups = 0;     // synced writes since open
+  std::uint64_t committed_events = 0;  // events written since open
+};
+
+class EventLog {
+ public:
+  using AppendCallback = std::function<void(StatusOr<AppendResult>)>;
+
+  // Opens (or creates) the log at options.path. Returns FailedPrecondition if
+  // the directory was written by a newer format, DataLoss if RocksDB finds
+  // corruption (it refuses to drop a damaged WAL record silently),
+  // NotFound if read_only and the directory does not exist.
+  static StatusOr<std::unique_ptr<EventLog>> Open(const EventLogOptions& options);
+
+  virtual ~EventLog() = default;
+
+  // Queues an append; `done` runs on the appender thread after the synced
+  // write (or at once for an invalid request). Errors:
+  //  - InvalidArgument: no events, or an event that fails core validation;
+  //  - FailedPrecondition: an expected_version mismatch (the message names
+  //    the customer, the expected and the current version), or a read-only log;
+  //  - AlreadyExists: an event id reused with a different body;
+  //  - Unavailable: the log is closing, or the write failed (nothing of the
+  //    request was written).
+  virtual void AppendAsync(AppendRequest request, AppendCallback done) = 0;
+
+  // Blocking form of AppendAsync.
+  StatusOr<AppendResult> Append(AppendRequest request);
+
+  // Up to `limit` records with seq >= `from`, in seq order (empty past head).
+  virtual StatusOr<std::vector<Record>> ReadFrom(Seq from, std::size_t limit) const = 0;
+
+  // A page of one customer's stream, newest first. A customer with no events
+  // yields an empty page (not NotFound).
+  virtual StatusOr<StreamPage> ReadStream(const StreamQuery& query) const = 0;
+
+  // The current version of a customer's stream (0 if none).
+  virtual StatusOr<StreamVersion> CurrentVersion(const std::string& customer) const = 0;
+
+  // The seq of the newest acknowledged event (0 if the log is empty).
+  virtual Seq head() const = 0;
+
+  // A subscription delivering records with seq > `after`.
+  virtual std::unique_ptr<Subscription> Subscribe(Seq after) = 0;
+
+  // Stops accepting appends (they fail with Unavailable), drains queued
+  // ones, and closes subscriptions. Idempotent; the destructor calls it.
+  virtual void Close() = 0;
+
+  virtual EventLogStats Stats() const = 0;
+};
+
+}  // namespace touchline::store

@@ -1,0 +1,73 @@
+#include "store/key_format.h"
+
+#include <cassert>
+
+#include "core/coding.h"
+
+namespace touchline::store {
+
+std::string EventKey(Seq seq) {
+  std::string key;
+  PutFixed64BE(&key, seq);
+  return key;
+}
+
+Seq DecodeEventKey(std::string_view key) {
+  assert(key.size() == 8);
+  return DecodeFixed64BE(key.data());
+}
+
+std::string StreamPrefix(std::string_view customer) {
+  assert(!customer.empty() && customer.size() <= 255);
+  std::string key;
+  key.reserve(1 + customer.size() + 8);
+  key.push_back(static_cast<char>(customer.size()));
+  key.append(customer);
+  return key;
+}
+
+std::string StreamKey(std::string_view customer, StreamVersion version) {
+  std::string key = StreamPrefix(customer);
+  PutFixed64BE(&key, version);
+  return key;
+}
+
+bool DecodeStreamKey(std::string_view key, std::string_view* customer, StreamVersion* version) {
+  if (key.empty()) {
+    return false;
+  }
+  const size_t len = static_cast<unsigned char>(key[0]);
+  if (len == 0 || key.size() != 1 + len + 8) {
+    return false;
+  }
+  *customer = key.substr(1, len);
+  *version = DecodeFixed64BE(key.data() + 1 + len);
+  return true;
+}
+
+std::string StreamEntry(Seq seq, std::string_view type, std::string_view channel) {
+  assert(type.size() <= 255);
+  std::string value;
+  value.reserve(8 + 1 + type.size() + channel.size());
+  PutFixed64BE(&value, seq);
+  value.push_back(static_cast<char>(type.size()));
+  value.append(type);
+  value.append(channel);
+  return value;
+}
+
+bool DecodeStreamEntry(std::string_view value, StreamEntryView* out) {
+  if (value.size() < 9) {
+    return false;
+  }
+  out->seq = DecodeFixed64BE(value.data());
+  const size_t type_len = static_cast<unsigned char>(value[8]);
+  if (value.size() < 9 + type_len) {
+    return false;
+  }
+  out->type = value.substr(9, type_len);
+  out->channel = value.substr(9 + type_len);
+  return true;
+}
+
+}  // namespace touchline::store

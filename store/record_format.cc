@@ -1,0 +1,141 @@
+#include "store/record_format.h"
+
+#include <simdjson.h>
+
+#include <boost/json/serialize.hpp>
+
+#include "core/time_format.h"
+
+namespace touchline::store {
+namespace {
+
+void AppendString(std::string* out, std::string_view key, std::string_view value) {
+  out->push_back('"');
+  out->append(key);
+  out->append("\":");
+  out->append(boost::json::serialize(boost::json::string_view(value.data(), value.size())));
+}
+
+Status Corrupt(std::string_view what) {
+  return Status::DataLoss("corrupt record: " + std::string(what));
+}
+
+}  // namespace
+
+std::string EncodeRecordBody(const Event& event) {
+  std::string out;
+  out.reserve(event.data.size() + event.customer.size() + event.type.size() + 128);
+  out.push_back(',');
+  AppendString(&out, "customer", event.customer);
+  out.push_back(',');
+  AppendString(&out, "type", event.type);
+  if (!event.channel.empty()) {
+    out.push_back(',');
+    AppendString(&out, "channel", event.channel);
+  }
+  if (!event.department.empty()) {
+    out.push_back(',');
+    AppendString(&out, "department", event.department);
+  }
+  out.push_back(',');
+  AppendString(&out, "time", FormatRfc3339(event.time_us.value_or(0)));
+  out.append(",\"data\":");
+  out.append(event.data);
+  out.push_back('}');
+  return out;
+}
+
+std::string EncodeRecord(const RecordHeader& header, std::string_view id, std::string_view body) {
+  std::string out;
+  out.reserve(body.size() + header.actor.size() + 96);
+  out.append("{\"seq\":");
+  out.append(std::to_string(header.seq));
+  out.append(",\"version\":");
+  out.append(std::to_string(header.version));
+  out.push_back(',');
+  AppendString(&out, "recorded_at", FormatRfc3339(header.recorded_at_us));
+  out.push_back(',');
+  AppendString(&out, "actor", header.actor);
+  if (!id.empty()) {
+    out.push_back(',');
+    AppendString(&out, "id", id);
+  }
+  out.append(body);
+  return out;
+}
+
+StatusOr<Record> DecodeRecord(std::string_view json) {
+  thread_local simdjson::ondemand::parser parser;
+  thread_local std::string buffer;
+  buffer.assign(json);
+  buffer.reserve(json.size() + simdjson::SIMDJSON_PADDING);
+  simdjson::ondemand::document doc;
+  if (parser.iterate(buffer.data(), buffer.size(), buffer.capacity()).get(doc)) {
+    return Corrupt("not JSON");
+  }
+  simdjson::ondemand::object obj;
+  if (doc.get_object().get(obj)) {
+    return Corrupt("not an object");
+  }
+  Record rec;
+  bool have_time = false;
+  for (auto field : obj) {
+    std::string_view key;
+    if (field.unescaped_key().get(key)) {
+      return Corrupt("bad key");
+    }
+    auto value = field.value();
+    std::string_view s;
+    std::uint64_t n = 0;
+    if (key == "seq") {
+      if (value.get_uint64().get(n)) {
+        return Corrupt("seq");
+      }
+      rec.seq = n;
+    } else if (key == "version") {
+      if (value.get_uint64().get(n)) {
+        return Corrupt("version");
+      }
+      rec.version = n;
+    } else if (key == "id") {
+      if (value.get_string().get(s)) {
+        return Corrupt("id");
+      }
+      rec.id = s;
+    } else if (key == "customer") {
+      if (value.get_string().get(s)) {
+        return Corrupt("customer");
+      }
+      rec.customer = s;
+    } else if (key == "type") {
+      if (value.get_string().get(s)) {
+        return Corrupt("type");
+      }
+      rec.type = s;
+    } else if (key == "channel") {
+      if (value.get_string().get(s)) {
+        return Corrupt("channel");
+      }
+      rec.channel = s;
+    } else if (key == "time") {
+      if (value.get_string().get(s)) {
+        return Corrupt("time");
+      }
+      auto t = ParseRfc3339(s);
+      if (!t.ok()) {
+        return Corrupt("time");
+      }
+      rec.time_us = *t;
+      have_time = true;
+    } else if (key == "data") {
+      break;  // last field by construction; nothing after it is needed
+    }
+  }
+  if (rec.seq == 0 || rec.version == 0 || rec.customer.empty() || rec.type.empty() || !have_time) {
+    return Corrupt("missing fields");
+  }
+  rec.json.assign(json);
+  return rec;
+}
+
+}  // namespace touchline::store

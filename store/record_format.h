@@ -1,0 +1,68 @@
+// The stored form of one committed event: a canonical JSON object. These
+// exact bytes are what the events column family holds, what every read API
+// and `tlctl replay` returns verbatim, and (from the audit issue on) what the
+// Merkle leaf hash covers, so an auditor can recompute a leaf from an export
+// without any touchline code.
+//
+// Canonical layout: fields always in this order, no whitespace, optional
+// fields omitted when empty, strings escaped by Boost.JSON:
+//
+//   {"seq":17,"version":3,"recorded_at":"2026-11-22T10:00:00.123456Z",
+//    "actor":"crm-sync","id":"evt-1","customer":"c-123","type":"ticket.opened",
+//    "channel":"email","department":"support","time":"2026-11-22T09:59:58Z",
+//    "data":{...}}
+//
+// `id`, `channel` and `department` are optional; `time` defaults to
+// `recorded_at`; `data` is the minified JSON object the client sent (numbers
+// as parsed by simdjson). Everything from `,"customer"` to the end is the
+// event "body": two appends with the same id are the same event exactly when
+// their bodies are byte-equal (store/event_log_append.cc relies on this).
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/event.h"
+#include "core/status.h"
+
+namespace touchline::store {
+
+// Server-assigned fields of a record.
+struct RecordHeader {
+  Seq seq = 0;
+  StreamVersion version = 0;
+  std::int64_t recorded_at_us = 0;
+  std::string actor;
+};
+
+// One committed event as read back from the log: the exact stored bytes
+// plus the fields readers filter on, decoded once.
+struct Record {
+  Seq seq = 0;
+  StreamVersion version = 0;
+  std::string id;  // empty if the event had none
+  std::string customer;
+  std::string type;
+  std::string channel;
+  std::int64_t time_us = 0;
+  std::string json;  // the stored bytes, see above
+};
+// Committed records are immutable and fanned out to many readers.
+using RecordPtr = std::shared_ptr<const Record>;
+
+// The body of `event` (see above). REQUIRES: event.time_us is set.
+std::string EncodeRecordBody(const Event& event);
+
+// The full record: header fields, the event id (omitted when empty), then
+// `body` from EncodeRecordBody.
+std::string EncodeRecord(const RecordHeader& header, std::string_view id, std::string_view body);
+
+// Parses stored bytes. Returns DataLoss if they are not a well-formed record
+// (which means the data directory is corrupt).
+StatusOr<Record> DecodeRecord(std::string_view json);
+
+}  // namespace touchline::store
