@@ -192,10 +192,10 @@ net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx) {
         break;
       }
       if (ec == beast::error::timeout) {
-        co_await WriteErrorAndClose(stream, 408, "request_timeout",
-                                    "the request did not arrive within " +
-                                        std::to_string(opt.request_timeout.count()) + " ms",
-                                    opt.write_timeout);
+        // tcp_stream has already closed the socket: a client this slow gets
+        // no answer (as nginx does for client_header_timeout).
+        spdlog::debug("closing a connection whose request did not arrive within {} ms",
+                      opt.request_timeout.count());
       } else if (ec == http::error::body_limit) {
         co_await WriteErrorAndClose(stream, 413, "payload_too_large",
                                     "the body exceeds " + std::to_string(opt.max_body_bytes) +

@@ -1,0 +1,186 @@
+#include "api/router.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <future>
+
+#include "tests/support/status_matchers.h"
+#include "tests/support/test_util.h"
+
+namespace touchline::api {
+namespace {
+
+using ::testing::HasSubstr;
+using touchline::testing::TempDir;
+
+class RouterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store::EventLogOptions options;
+    options.path = dir_.Sub("db");
+    options.sync = false;
+    auto log = store::EventLog::Open(options);
+    ASSERT_OK(log);
+    log_ = std::move(log).value();
+    services_.log = log_.get();
+    services_.draining = &draining_;
+  }
+
+  Response Call(const std::string& method, const std::string& target, const std::string& body = "",
+                const std::string& if_match = "", const std::string& accept = "") {
+    Request req;
+    req.method = method;
+    req.target = target;
+    req.body = body;
+    req.if_match = if_match;
+    req.accept = accept;
+    req.content_type = body.empty() ? "" : "application/json";
+    std::promise<Response> p;
+    auto f = p.get_future();
+    Route(req, services_, [&p](Response r) { p.set_value(std::move(r)); });
+    return f.get();
+  }
+
+  static std::string ErrorCode(const Response& r) {
+    return std::string(boost::json::parse(r.body).at("error").at("code").as_string());
+  }
+
+  static std::string Drain(const Response& r) {
+    std::string all;
+    while (true) {
+      auto chunk = r.stream();
+      EXPECT_OK(chunk);
+      if (!chunk.ok() || chunk->empty()) {
+        return all;
+      }
+      all += *chunk;
+    }
+  }
+
+  TempDir dir_;
+  std::unique_ptr<store::EventLog> log_;
+  std::atomic<bool> draining_{false};
+  Services services_;
+};
+
+TEST_F(RouterTest, AppendThenReplay) {
+  const std::string ev = R"({"id":"e1","customer":"c-1","type":"note.added"})";
+  Response r = Call("POST", "/v1/events", ev);
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.body, R"({"events":[{"id":"e1","seq":1,"version":1,"duplicate":false}]})");
+  r = Call("POST", "/v1/events", ev);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr("\"duplicate\":true"));
+  r = Call("POST", "/v1/events", R"({"id":"e1","customer":"c-1","type":"note.edited"})");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(ErrorCode(r), "already_exists");
+}
+
+TEST_F(RouterTest, UnsupportedMediaType) {
+  Request req;
+  req.method = "POST";
+  req.target = "/v1/events";
+  req.body = R"({"customer":"c","type":"t"})";
+  req.content_type = "application/x-www-form-urlencoded";
+  Response got;
+  Route(req, services_, [&](Response r) { got = std::move(r); });
+  EXPECT_EQ(got.status, 415);
+}
+
+TEST_F(RouterTest, IfMatch) {
+  EXPECT_EQ(Call("POST", "/v1/events", R"({"customer":"c","type":"t"})", "\"0\"").status, 201);
+  Response r = Call("POST", "/v1/events", R"({"customer":"c","type":"t"})", "\"0\"");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(ErrorCode(r), "failed_precondition");
+  EXPECT_THAT(r.body, HasSubstr("at version 1"));
+  EXPECT_EQ(Call("POST", "/v1/events", R"({"customer":"c","type":"t"})", "*").status, 201);
+  EXPECT_EQ(Call("POST", "/v1/events",
+                 R"([{"customer":"c","type":"t"},{"customer":"d","type":"t"}])", "\"2\"")
+                .status,
+            400);
+  EXPECT_EQ(Call("POST", "/v1/events", R"({"customer":"c","type":"t"})", "\"nope\"").status, 400);
+}
+
+TEST_F(RouterTest, TimelineAndCursor) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(
+        Call("POST", "/v1/events", R"({"customer":"c 1/x","type":"note.added","channel":"email"})")
+            .status,
+        201);
+  }
+  Response r = Call("GET", "/v1/customers/c%201%2Fx/timeline?limit=2");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto page = boost::json::parse(r.body).as_object();
+  EXPECT_EQ(page.at("customer").as_string(), "c 1/x");
+  EXPECT_EQ(page.at("version").as_int64(), 5);
+  ASSERT_EQ(page.at("events").as_array().size(), 2u);
+  EXPECT_EQ(page.at("events").as_array()[0].at("version").as_int64(), 5);
+  EXPECT_EQ(page.at("next").as_string(), "4");
+  EXPECT_THAT(r.headers, ::testing::Contains(std::pair<std::string, std::string>("ETag", "\"5\"")));
+  r = Call("GET", "/v1/customers/c%201%2Fx/timeline?limit=2&before=4&channels=email&types=note");
+  ASSERT_EQ(r.status, 200);
+  page = boost::json::parse(r.body).as_object();
+  EXPECT_EQ(page.at("events").as_array()[0].at("version").as_int64(), 3);
+}
+
+TEST_F(RouterTest, TimelineErrors) {
+  ASSERT_EQ(Call("POST", "/v1/events", R"({"customer":"c","type":"t"})").status, 201);
+  EXPECT_EQ(Call("GET", "/v1/customers/nobody/timeline").status, 404);
+  for (const char* q : {"?limit=0", "?limit=1001", "?limit=abc", "?before=0", "?before=x",
+                        "?types=Bad", "?channels=", "?limt=5", "?limit=1&limit=2"}) {
+    Response r = Call("GET", std::string("/v1/customers/c/timeline") + q);
+    EXPECT_EQ(r.status, 400) << q;
+    EXPECT_EQ(ErrorCode(r), "invalid_argument") << q;
+  }
+  EXPECT_EQ(Call("POST", "/v1/customers/c/timeline", "{}").status, 405);
+}
+
+TEST_F(RouterTest, ReadLogJsonAndNdjson) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(Call("POST", "/v1/events", R"({"customer":"c","type":"t"})").status, 201);
+  }
+  Response r = Call("GET", "/v1/events?after=1&limit=2");
+  ASSERT_EQ(r.status, 200);
+  auto page = boost::json::parse(r.body).as_object();
+  EXPECT_EQ(page.at("events").as_array().size(), 2u);
+  EXPECT_EQ(page.at("next_after").as_int64(), 3);
+  EXPECT_EQ(page.at("head").as_int64(), 5);
+
+  services_.ndjson_chunk_records = 2;  // several chunks
+  r = Call("GET", "/v1/events?after=1", "", "", "application/x-ndjson");
+  ASSERT_EQ(r.status, 200);
+  ASSERT_TRUE(static_cast<bool>(r.stream));
+  EXPECT_EQ(r.content_type, "application/x-ndjson");
+  const std::string all = Drain(r);
+  EXPECT_EQ(std::count(all.begin(), all.end(), '\n'), 4);
+  EXPECT_THAT(all, HasSubstr("{\"seq\":2,"));
+  r = Call("GET", "/v1/events?after=1&limit=3", "", "", "application/x-ndjson");
+  const std::string three = Drain(r);
+  EXPECT_EQ(std::count(three.begin(), three.end(), '\n'), 3);
+
+  EXPECT_EQ(Call("GET", "/v1/events?after=-1").status, 400);
+  EXPECT_EQ(Call("GET", "/v1/events?limit=5000").status, 400);
+}
+
+TEST_F(RouterTest, UnknownRouteAndMethod) {
+  Response r = Call("GET", "/v2/nothing");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(ErrorCode(r), "not_found");
+  r = Call("DELETE", "/v1/events");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_THAT(r.headers,
+              ::testing::Contains(std::pair<std::string, std::string>("Allow", "GET, POST")));
+}
+
+TEST_F(RouterTest, HealthAndReadiness) {
+  EXPECT_EQ(Call("GET", "/healthz").status, 200);
+  EXPECT_EQ(Call("GET", "/readyz").status, 200);
+  draining_ = true;
+  EXPECT_EQ(Call("GET", "/readyz").status, 503);
+  EXPECT_EQ(Call("GET", "/healthz").status, 200);
+}
+
+}  // namespace
+}  // namespace touchline::api
