@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+
 #include <thread>
 #include <vector>
 
@@ -78,7 +80,10 @@ class Server::Impl {
                   });
     std::vector<std::thread> pool;
     for (int i = 1; i < threads_; ++i) {
-      pool.emplace_back([this] { ioc_.run(); });
+      pool.emplace_back([this] {
+        pthread_setname_np(pthread_self(), "tl-io");
+        ioc_.run();
+      });
     }
     ioc_.run();
     for (auto& t : pool) {

@@ -1,6 +1,5 @@
 #include "core/time_format.h"
 
-#include <cstdio>
 
 namespace touchline {
 namespace {
@@ -159,21 +158,37 @@ std::string FormatRfc3339(std::int64_t micros) {
   std::int64_t y = 0;
   unsigned m = 0, d = 0;
   CivilFromDays(days, &y, &m, &d);
-  char buf[40];
-  int n = std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02uT%02lld:%02lld:%02lld",
-                        static_cast<long long>(y), m, d, static_cast<long long>(sod / 3600),
-                        static_cast<long long>(sod / 60 % 60), static_cast<long long>(sod % 60));
-  std::string out(buf, static_cast<size_t>(n));
-  if (frac != 0) {
-    if (frac % 1000 == 0) {
-      n = std::snprintf(buf, sizeof(buf), ".%03lld", static_cast<long long>(frac / 1000));
-    } else {
-      n = std::snprintf(buf, sizeof(buf), ".%06lld", static_cast<long long>(frac));
+  // Hand-rolled rather than snprintf: this runs for every stored event.
+  char buf[32];
+  char* p = buf;
+  const auto put = [&p](std::int64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i) {
+      p[i] = static_cast<char>('0' + v % 10);
+      v /= 10;
     }
-    out.append(buf, static_cast<size_t>(n));
+    p += width;
+  };
+  put(y, 4);
+  *p++ = '-';
+  put(m, 2);
+  *p++ = '-';
+  put(d, 2);
+  *p++ = 'T';
+  put(sod / 3600, 2);
+  *p++ = ':';
+  put(sod / 60 % 60, 2);
+  *p++ = ':';
+  put(sod % 60, 2);
+  if (frac != 0) {
+    *p++ = '.';
+    if (frac % 1000 == 0) {
+      put(frac / 1000, 3);
+    } else {
+      put(frac, 6);
+    }
   }
-  out.push_back('Z');
-  return out;
+  *p++ = 'Z';
+  return std::string(buf, static_cast<std::size_t>(p - buf));
 }
 
 }  // namespace touchline

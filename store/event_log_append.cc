@@ -1,5 +1,6 @@
 // The append path: one appender thread, group commit, idempotency and
 // expected-version checks. See store/event_log.h for the contract.
+#include <pthread.h>
 #include <rocksdb/write_batch.h>
 
 #include "core/validation.h"
@@ -14,27 +15,20 @@ constexpr std::size_t kVersionCacheLimit = 1'000'000;
 
 std::string EventPath(std::size_t i) { return "events[" + std::to_string(i) + "]"; }
 
-// What the group (or the request being built) knows about an event id.
-struct IdEntry {
-  Seq seq = 0;
-  StreamVersion version = 0;
-  std::int64_t time_us = 0;
-  std::string body;
-};
 
-// Renders `event`'s body for comparison with an earlier event with the same
-// id. A retry that omits `time` matches whatever time the original got.
-std::string BodyForComparison(Event event, std::int64_t stored_time_us) {
-  if (!event.time_us.has_value()) {
-    event.time_us = stored_time_us;
-  }
-  return EncodeRecordBody(event);
+// True if `e` (body `body`) is a retry of the event described by `original`:
+// the same body and, if the retry names a time, the same time. A retry that
+// omits `time` matches whatever time the original got.
+bool SameEvent(const Event& e, std::string_view body, std::string_view original_body,
+               std::int64_t original_time_us) {
+  return body == original_body && (!e.time_us.has_value() || *e.time_us == original_time_us);
 }
 
 Status IdConflict(std::size_t i, const std::string& id, Seq seq) {
-  return Status::AlreadyExists(
-      EventPath(i) + ": event id '" + id + "' was already used for a different event (seq " +
-      std::to_string(seq) + "); a retry must resend the same event, a new event needs a new id");
+  return Status::AlreadyExists(EventPath(i) + ": event id '" + id +
+                               "' was already used for a different event (seq " +
+                               std::to_string(seq) +
+                               "); a retry must resend the same event, a new event needs a new id");
 }
 
 }  // namespace
@@ -48,12 +42,15 @@ void EventLogImpl::AppendAsync(AppendRequest request, AppendCallback done) {
     done(Status::InvalidArgument("no events to append"));
     return;
   }
+  std::vector<std::string> bodies;
+  bodies.reserve(request.events.size());
   for (std::size_t i = 0; i < request.events.size(); ++i) {
     Status s = ValidateEvent(request.events[i].event, EventPath(i));
     if (!s.ok()) {
       done(std::move(s));
       return;
     }
+    bodies.push_back(EncodeRecordBody(request.events[i].event));
   }
   if (request.actor.empty()) {
     request.actor = "anonymous";
@@ -61,7 +58,7 @@ void EventLogImpl::AppendAsync(AppendRequest request, AppendCallback done) {
   {
     MutexLock lock(&mu_);
     if (!closing_) {
-      queue_.push_back(PendingAppend{std::move(request), std::move(done)});
+      queue_.push_back(PendingAppend{std::move(request), std::move(bodies), std::move(done)});
       queue_cv_.Signal();
       return;
     }
@@ -70,6 +67,7 @@ void EventLogImpl::AppendAsync(AppendRequest request, AppendCallback done) {
 }
 
 void EventLogImpl::AppenderLoop() {
+  pthread_setname_np(pthread_self(), "tl-appender");
   std::vector<PendingAppend> group;
   while (true) {
     group.clear();
@@ -83,8 +81,8 @@ void EventLogImpl::AppenderLoop() {
       }
       std::size_t events = 0;
       while (!queue_.empty() && group.size() < options_.max_group_requests &&
-             (group.empty() ||
-              events + queue_.front().request.events.size() <= options_.max_group_events)) {
+             (group.empty() || events + queue_.front().request.events.size() <=
+                                   options_.max_group_events)) {
         events += queue_.front().request.events.size();
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -94,70 +92,91 @@ void EventLogImpl::AppenderLoop() {
   }
 }
 
+Status EventLogImpl::LookupIds(const std::vector<PendingAppend>& group,
+                               std::unordered_map<std::string, IdLookup>* found) {
+  std::vector<rocksdb::Slice> keys;
+  for (const auto& p : group) {
+    for (const auto& e : p.request.events) {
+      if (!e.event.id.empty()) {
+        keys.emplace_back(e.event.id);
+      }
+    }
+  }
+  if (keys.empty()) {
+    return Status::Ok();
+  }
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  db_->MultiGet({}, cf(ColumnFamily::kEventIds), keys.size(), keys.data(), values.data(),
+                statuses.data());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) {
+      continue;
+    }
+    RETURN_IF_ERROR(FromRocks(statuses[i], "looking up an event id"));
+    if (values[i].size() != 8) {
+      return Status::DataLoss("malformed event id index entry for '" + keys[i].ToString() + "'");
+    }
+    // The original's body and time come from its record.
+    std::string stored;
+    RETURN_IF_ERROR(FromRocks(db_->Get({}, cf(ColumnFamily::kEvents), values[i], &stored),
+                              "reading the original of a duplicate event id"));
+    ASSIGN_OR_RETURN(auto rec, DecodeRecord(stored));
+    const std::size_t body_at = stored.find(",\"customer\":");
+    if (body_at == std::string::npos) {
+      return Status::DataLoss("record at seq " + std::to_string(rec.seq) + " has no body");
+    }
+    (*found)[keys[i].ToString()] =
+        IdLookup{rec.seq, rec.version, rec.time_us, stored.substr(body_at)};
+  }
+  return Status::Ok();
+}
+
 void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
   rocksdb::WriteBatch batch;
   const std::int64_t now = options_.clock->NowMicros();
   Seq next = head() + 1;
-  std::unordered_map<std::string, StreamVersion> group_versions;
-  std::unordered_map<std::string, IdEntry> group_ids;
   std::vector<StatusOr<AppendResult>> results;
   results.reserve(group->size());
   auto committed = std::make_shared<std::vector<RecordPtr>>();
 
+  // Ids already in the log, looked up for the whole group at once. Ids
+  // staged by this group are added as requests succeed.
+  std::unordered_map<std::string, IdLookup> group_ids;
+  const Status lookup = LookupIds(*group, &group_ids);
+  std::unordered_map<std::string, StreamVersion> group_versions;
+
   for (auto& pending : *group) {
     AppendRequest& req = pending.request;
+    if (!lookup.ok()) {
+      results.emplace_back(lookup);
+      continue;
+    }
     batch.SetSavePoint();
     const Seq request_first = next;
     std::unordered_map<std::string, StreamVersion> versions;  // this request only
-    std::unordered_map<std::string, IdEntry> ids;
+    std::unordered_map<std::string, IdLookup> ids;
     std::vector<RecordPtr> records;
     AppendResult result;
+    result.events.reserve(req.events.size());
     Status status;
 
     for (std::size_t i = 0; i < req.events.size() && status.ok(); ++i) {
       Event& e = req.events[i].event;
+      const std::string& body = pending.bodies[i];
       if (!e.id.empty()) {
-        const IdEntry* seen = nullptr;
+        const IdLookup* seen = nullptr;
         if (auto it = ids.find(e.id); it != ids.end()) {
           seen = &it->second;
         } else if (auto git = group_ids.find(e.id); git != group_ids.end()) {
           seen = &git->second;
         }
         if (seen != nullptr) {
-          if (BodyForComparison(e, seen->time_us) != seen->body) {
-            status = IdConflict(i, e.id, seen->seq);
-          } else {
+          if (SameEvent(e, body, seen->body, seen->time_us)) {
             result.events.push_back({seen->seq, seen->version, true});
-          }
-          continue;
-        }
-        std::string seq_bytes;
-        auto s = db_->Get({}, cf(ColumnFamily::kEventIds), e.id, &seq_bytes);
-        if (s.ok()) {
-          if (seq_bytes.size() != 8) {
-            status = Status::DataLoss("malformed event id index entry for '" + e.id + "'");
-            continue;
-          }
-          std::string stored;
-          status = FromRocks(db_->Get({}, cf(ColumnFamily::kEvents), seq_bytes, &stored),
-                             "reading the original of a duplicate event id");
-          if (!status.ok()) {
-            continue;
-          }
-          auto rec = DecodeRecord(stored);
-          if (!rec.ok()) {
-            status = rec.status();
-            continue;
-          }
-          if (!std::string_view(stored).ends_with(BodyForComparison(e, rec->time_us))) {
-            status = IdConflict(i, e.id, rec->seq);
           } else {
-            result.events.push_back({rec->seq, rec->version, true});
+            status = IdConflict(i, e.id, seen->seq);
           }
-          continue;
-        }
-        if (!s.IsNotFound()) {
-          status = FromRocks(s, "looking up an event id");
           continue;
         }
       }
@@ -179,25 +198,22 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
       }
       const ExpectedVersion& expected = req.events[i].expected_version;
       if (!expected.Matches(current)) {
-        status = Status::FailedPrecondition(EventPath(i) + ": expected_version " +
-                                            expected.ToString() + " but customer '" + e.customer +
-                                            "' is at version " + std::to_string(current));
+        status = Status::FailedPrecondition(
+            EventPath(i) + ": expected_version " + expected.ToString() + " but customer '" +
+            e.customer + "' is at version " + std::to_string(current));
         continue;
       }
       const StreamVersion version = current + 1;
       const Seq seq = next++;
-      if (!e.time_us.has_value()) {
-        e.time_us = now;
-      }
-      std::string body = EncodeRecordBody(e);
-      std::string json = EncodeRecord({seq, version, now, req.actor}, e.id, body);
+      const std::int64_t time_us = e.time_us.value_or(now);
+      std::string json = EncodeRecord({seq, version, now, req.actor, time_us}, e.id, body);
       const std::string event_key = EventKey(seq);
       batch.Put(cf(ColumnFamily::kEvents), event_key, json);
       batch.Put(cf(ColumnFamily::kStreams), StreamKey(e.customer, version),
                 StreamEntry(seq, e.type, e.channel));
       if (!e.id.empty()) {
         batch.Put(cf(ColumnFamily::kEventIds), e.id, event_key);
-        ids[e.id] = IdEntry{seq, version, *e.time_us, std::move(body)};
+        ids[e.id] = IdLookup{seq, version, time_us, body};
       }
       versions[e.customer] = version;
       auto rec = std::make_shared<Record>();
@@ -207,7 +223,7 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
       rec->customer = e.customer;
       rec->type = e.type;
       rec->channel = e.channel;
-      rec->time_us = *e.time_us;
+      rec->time_us = time_us;
       rec->json = std::move(json);
       records.push_back(std::move(rec));
       result.events.push_back({seq, version, false});
@@ -256,8 +272,7 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
       head_.store(next - 1, std::memory_order_release);
       commit_groups_.fetch_add(1, std::memory_order_relaxed);
       committed_events_.fetch_add(committed->size(), std::memory_order_relaxed);
-      hub_->Publish(std::const_pointer_cast<const std::vector<RecordPtr>>(
-          std::shared_ptr<std::vector<RecordPtr>>(std::move(committed))));
+      hub_->Publish(std::move(committed));
     }
   }
   for (std::size_t i = 0; i < group->size(); ++i) {

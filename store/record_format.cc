@@ -24,7 +24,8 @@ Status Corrupt(std::string_view what) {
 
 std::string EncodeRecordBody(const Event& event) {
   std::string out;
-  out.reserve(event.data.size() + event.customer.size() + event.type.size() + 128);
+  out.reserve(event.data.size() + event.customer.size() + event.type.size() +
+              event.channel.size() + event.department.size() + 64);
   out.push_back(',');
   AppendString(&out, "customer", event.customer);
   out.push_back(',');
@@ -37,8 +38,6 @@ std::string EncodeRecordBody(const Event& event) {
     out.push_back(',');
     AppendString(&out, "department", event.department);
   }
-  out.push_back(',');
-  AppendString(&out, "time", FormatRfc3339(event.time_us.value_or(0)));
   out.append(",\"data\":");
   out.append(event.data);
   out.push_back('}');
@@ -47,15 +46,18 @@ std::string EncodeRecordBody(const Event& event) {
 
 std::string EncodeRecord(const RecordHeader& header, std::string_view id, std::string_view body) {
   std::string out;
-  out.reserve(body.size() + header.actor.size() + 96);
+  out.reserve(body.size() + header.actor.size() + id.size() + 128);
   out.append("{\"seq\":");
   out.append(std::to_string(header.seq));
   out.append(",\"version\":");
   out.append(std::to_string(header.version));
-  out.push_back(',');
-  AppendString(&out, "recorded_at", FormatRfc3339(header.recorded_at_us));
-  out.push_back(',');
+  out.append(",\"recorded_at\":\"");
+  out.append(FormatRfc3339(header.recorded_at_us));  // never needs escaping
+  out.append("\",");
   AppendString(&out, "actor", header.actor);
+  out.append(",\"time\":\"");
+  out.append(FormatRfc3339(header.time_us));
+  out.push_back('"');
   if (!id.empty()) {
     out.push_back(',');
     AppendString(&out, "id", id);

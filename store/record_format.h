@@ -8,15 +8,18 @@
 // fields omitted when empty, strings escaped by Boost.JSON:
 //
 //   {"seq":17,"version":3,"recorded_at":"2026-11-22T10:00:00.123456Z",
-//    "actor":"crm-sync","id":"evt-1","customer":"c-123","type":"ticket.opened",
-//    "channel":"email","department":"support","time":"2026-11-22T09:59:58Z",
-//    "data":{...}}
+//    "actor":"crm-sync","time":"2026-11-22T09:59:58Z","id":"evt-1",
+//    "customer":"c-123","type":"ticket.opened","channel":"email",
+//    "department":"support","data":{...}}
 //
-// `id`, `channel` and `department` are optional; `time` defaults to
-// `recorded_at`; `data` is the minified JSON object the client sent (numbers
-// as parsed by simdjson). Everything from `,"customer"` to the end is the
-// event "body": two appends with the same id are the same event exactly when
-// their bodies are byte-equal (store/event_log_append.cc relies on this).
+// `id`, `channel` and `department` are optional; `time` (when it happened)
+// defaults to `recorded_at` (when the log committed it); `data` is the
+// minified JSON object the client sent (numbers as parsed by simdjson).
+// Everything from `,"customer"` to the end is the event "body", which does
+// not depend on anything the log assigns, so it is encoded before the event
+// reaches the appender. Two appends with the same id are the same event
+// exactly when their bodies are byte-equal and, if the retry gives a time,
+// the times are equal (store/event_log_append.cc).
 //
 // Thread safety: pure functions.
 #pragma once
@@ -36,7 +39,8 @@ struct RecordHeader {
   Seq seq = 0;
   StreamVersion version = 0;
   std::int64_t recorded_at_us = 0;
-  std::string actor;
+  std::string_view actor;
+  std::int64_t time_us = 0;
 };
 
 // One committed event as read back from the log: the exact stored bytes
@@ -54,7 +58,7 @@ struct Record {
 // Committed records are immutable and fanned out to many readers.
 using RecordPtr = std::shared_ptr<const Record>;
 
-// The body of `event` (see above). REQUIRES: event.time_us is set.
+// The body of `event` (see above); ignores event.id and event.time_us.
 std::string EncodeRecordBody(const Event& event);
 
 // The full record: header fields, the event id (omitted when empty), then

@@ -45,6 +45,9 @@ class EventLogImpl final : public EventLog {
  private:
   struct PendingAppend {
     AppendRequest request;
+    // EncodeRecordBody() of each event, computed by the caller's thread so
+    // the appender only adds the header.
+    std::vector<std::string> bodies;
     AppendCallback done;
   };
 
@@ -55,9 +58,20 @@ class EventLogImpl final : public EventLog {
   StatusOr<std::vector<RecordPtr>> ReadShared(Seq from, std::size_t max) const;
   StatusOr<StreamVersion> ReadVersion(const std::string& customer) const;
 
+  // What the log already holds for an event id.
+  struct IdLookup {
+    Seq seq = 0;
+    StreamVersion version = 0;
+    std::int64_t time_us = 0;
+    std::string body;  // EncodeRecordBody() of the original
+  };
+
   // Appender thread (event_log_append.cc).
   void AppenderLoop();
   void CommitGroup(std::vector<PendingAppend>* group);
+  // Finds which of the group's event ids are already in the log.
+  Status LookupIds(const std::vector<PendingAppend>& group,
+                   std::unordered_map<std::string, IdLookup>* found);
 
   // Constant after construction
   const EventLogOptions options_;

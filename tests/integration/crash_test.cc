@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "tests/support/http_client.h"
-#include "tests/support/server_process.h"
+#include "tests/support/touchlined.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_util.h"
 

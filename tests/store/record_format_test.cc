@@ -27,12 +27,12 @@ Event Sample() {
 TEST(RecordFormatTest, CanonicalLayout) {
   Event e = Sample();
   e.customer = "c-1";
-  const std::string json = EncodeRecord({3, 2, 1795341600250000, "crm"}, e.id, EncodeRecordBody(e));
-  EXPECT_EQ(
-      json,
-      R"({"seq":3,"version":2,"recorded_at":"2026-11-22T10:00:00.250Z","actor":"crm",)"
-      R"("id":"evt-1","customer":"c-1","type":"ticket.opened","channel":"email",)"
-      R"("department":"support","time":"2026-11-22T10:00:00Z","data":{"subject":"Hi","n":1.5}})");
+  const std::string json =
+      EncodeRecord({3, 2, 1795341600250000, "crm", *e.time_us}, e.id, EncodeRecordBody(e));
+  EXPECT_EQ(json,
+            R"({"seq":3,"version":2,"recorded_at":"2026-11-22T10:00:00.250Z","actor":"crm",)"
+            R"("time":"2026-11-22T10:00:00Z","id":"evt-1","customer":"c-1","type":"ticket.opened",)"
+            R"("channel":"email","department":"support","data":{"subject":"Hi","n":1.5}})");
 }
 
 TEST(RecordFormatTest, OptionalFieldsOmitted) {
@@ -40,14 +40,14 @@ TEST(RecordFormatTest, OptionalFieldsOmitted) {
   e.customer = "c-1";
   e.type = "note";
   e.time_us = 0;
-  const std::string json = EncodeRecord({1, 1, 0, "a"}, "", EncodeRecordBody(e));
+  const std::string json = EncodeRecord({1, 1, 0, "a", 0}, "", EncodeRecordBody(e));
   EXPECT_EQ(json, R"({"seq":1,"version":1,"recorded_at":"1970-01-01T00:00:00Z","actor":"a",)"
-                  R"("customer":"c-1","type":"note","time":"1970-01-01T00:00:00Z","data":{}})");
+                  R"("time":"1970-01-01T00:00:00Z","customer":"c-1","type":"note","data":{}})");
 }
 
 TEST(RecordFormatTest, EscapesAndDecodes) {
   const Event e = Sample();
-  const std::string json = EncodeRecord({10, 4, 5, "x"}, e.id, EncodeRecordBody(e));
+  const std::string json = EncodeRecord({10, 4, 5, "x", *e.time_us}, e.id, EncodeRecordBody(e));
   // It is valid JSON and the strings survive escaping.
   const auto parsed = boost::json::parse(json).as_object();
   EXPECT_EQ(parsed.at("customer").as_string(), e.customer);
@@ -66,7 +66,7 @@ TEST(RecordFormatTest, EscapesAndDecodes) {
 TEST(RecordFormatTest, BodyIsTheSuffix) {
   const Event e = Sample();
   const std::string body = EncodeRecordBody(e);
-  const std::string json = EncodeRecord({1, 1, 5, "x"}, e.id, body);
+  const std::string json = EncodeRecord({1, 1, 5, "x", 7}, e.id, body);
   EXPECT_TRUE(std::string_view(json).ends_with(body));
   Event other = e;
   other.data = R"({"subject":"Bye"})";

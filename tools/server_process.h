@@ -1,7 +1,9 @@
-// Runs the real touchlined binary as a child process for integration and
-// crash tests: on 127.0.0.1, an ephemeral port (learned through
-// --port-file), a data directory of the test's choosing. Its stderr goes to
-// <data_dir>.log so a failing test can show it.
+// Runs the real touchlined binary as a child process, for integration and
+// crash tests and for the benchmark: on 127.0.0.1, an ephemeral port (learned
+// through --port-file), a data directory of the caller's choosing. Its output
+// goes to <data_dir>.log so a failure can show it.
+//
+// Thread safety: one owner thread.
 #pragma once
 
 #include <sys/types.h>
@@ -12,11 +14,12 @@
 
 #include "core/status.h"
 
-namespace touchline::testing {
+namespace touchline::tools {
 
 class ServerProcess {
  public:
-  explicit ServerProcess(std::string data_dir, std::vector<std::string> extra_args = {});
+  // `binary` is the path of touchlined.
+  ServerProcess(std::string binary, std::string data_dir, std::vector<std::string> extra_args = {});
   ~ServerProcess();  // SIGKILLs a server still running
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -36,6 +39,7 @@ class ServerProcess {
   std::string LogTail(std::size_t bytes = 4000) const;
 
  private:
+  const std::string binary_;
   const std::string data_dir_;
   const std::vector<std::string> extra_args_;
   const std::string log_path_;
@@ -44,4 +48,4 @@ class ServerProcess {
   std::uint16_t port_ = 0;
 };
 
-}  // namespace touchline::testing
+}  // namespace touchline::tools

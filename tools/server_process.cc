@@ -1,23 +1,23 @@
-#include "tests/support/server_process.h"
+#include "tools/server_process.h"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
-#ifndef TOUCHLINED_PATH
-#error "TOUCHLINED_PATH must name the touchlined binary"
-#endif
 
-namespace touchline::testing {
+namespace touchline::tools {
 
-ServerProcess::ServerProcess(std::string data_dir, std::vector<std::string> extra_args)
-    : data_dir_(std::move(data_dir)),
+ServerProcess::ServerProcess(std::string binary, std::string data_dir,
+                             std::vector<std::string> extra_args)
+    : binary_(std::move(binary)),
+      data_dir_(std::move(data_dir)),
       extra_args_(std::move(extra_args)),
       log_path_(data_dir_ + ".log"),
       port_file_(data_dir_ + ".port") {}
@@ -30,9 +30,11 @@ ServerProcess::~ServerProcess() {
 
 Status ServerProcess::Start() {
   ::unlink(port_file_.c_str());
-  std::vector<std::string> args = {TOUCHLINED_PATH, "--data-dir",  data_dir_, "--host",
-                                   "127.0.0.1",     "--port",      "0",       "--port-file",
-                                   port_file_,      "--log-level", "info"};
+  std::vector<std::string> args = {binary_, "--data-dir", data_dir_, "--host", "127.0.0.1",
+                                   "--port", "0", "--port-file", port_file_};
+  if (std::find(extra_args_.begin(), extra_args_.end(), "--log-level") == extra_args_.end()) {
+    args.insert(args.end(), {"--log-level", "info"});
+  }
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   const pid_t pid = ::fork();
   if (pid < 0) {
@@ -98,4 +100,4 @@ std::string ServerProcess::LogTail(std::size_t bytes) const {
   return all.size() > bytes ? all.substr(all.size() - bytes) : all;
 }
 
-}  // namespace touchline::testing
+}  // namespace touchline::tools

@@ -1,0 +1,105 @@
+#include "tools/bench/http_load.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+
+namespace touchline::bench {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = net::ip::tcp;
+
+struct Shared {
+  const std::vector<HttpRequestSpec>* requests;
+  std::size_t next = 0;  // single io thread: no atomics needed
+  LoadResult* result;
+};
+
+net::awaitable<void> Connection(tcp::endpoint endpoint, Shared* shared) {
+  beast::tcp_stream stream(co_await net::this_coro::executor);
+  auto [cec] = co_await stream.async_connect(endpoint, net::as_tuple(net::use_awaitable));
+  if (cec) {
+    shared->result->errors++;
+    shared->result->first_error = "connect: " + cec.message();
+    co_return;
+  }
+  stream.socket().set_option(tcp::no_delay(true));
+  beast::flat_buffer buffer;
+  while (shared->next < shared->requests->size()) {
+    const HttpRequestSpec& spec = (*shared->requests)[shared->next++];
+    http::request<http::string_body> req{http::string_to_verb(spec.method), spec.target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    if (!spec.body.empty()) {
+      req.set(http::field::content_type, "application/json");
+      req.body() = spec.body;
+      req.prepare_payload();
+    }
+    const auto start = std::chrono::steady_clock::now();
+    auto [wec, wn] = co_await http::async_write(stream, req, net::as_tuple(net::use_awaitable));
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(1u << 30);
+    beast::error_code rec = wec;
+    if (!rec) {
+      std::tie(rec, wn) =
+          co_await http::async_read(stream, buffer, parser, net::as_tuple(net::use_awaitable));
+    }
+    if (rec) {
+      shared->result->errors++;
+      if (shared->result->first_error.empty()) {
+        shared->result->first_error = rec.message();
+      }
+      co_return;
+    }
+    const auto us = std::chrono::duration<double, std::micro>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+    const unsigned status = parser.get().result_int();
+    if (status / 100 == 2) {
+      shared->result->requests++;
+      shared->result->latencies_us.push_back(us);
+    } else {
+      shared->result->errors++;
+      if (shared->result->first_error.empty()) {
+        shared->result->first_error =
+            std::to_string(status) + " " + parser.get().body().substr(0, 200);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+LoadResult RunHttpLoad(std::uint16_t port, std::size_t connections,
+                       const std::vector<HttpRequestSpec>& requests) {
+  LoadResult result;
+  result.latencies_us.reserve(requests.size());
+  Shared shared{&requests, 0, &result};
+  net::io_context ioc(1);
+  const tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), port);
+  const auto start = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < connections; ++i) {
+    net::co_spawn(ioc, Connection(endpoint, &shared), net::detached);
+  }
+  ioc.run();
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+double Percentile(std::vector<double>* v, double q) {
+  if (v->empty()) {
+    return 0;
+  }
+  std::sort(v->begin(), v->end());
+  const auto idx = static_cast<std::size_t>(q * static_cast<double>(v->size() - 1) + 0.5);
+  return (*v)[std::min(idx, v->size() - 1)];
+}
+
+}  // namespace touchline::bench

@@ -1,0 +1,36 @@
+// A closed-loop HTTP/1.1 load generator: N keep-alive connections on one
+// io thread, each sending the next request from a shared list as soon as its
+// previous response arrived, recording per-request latency.
+//
+// Thread safety: RunHttpLoad blocks the calling thread; `requests` must stay
+// unchanged while it runs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace touchline::bench {
+
+struct HttpRequestSpec {
+  std::string method;
+  std::string target;
+  std::string body;  // sent with Content-Type: application/json when non-empty
+};
+
+struct LoadResult {
+  std::size_t requests = 0;  // completed with a 2xx
+  std::size_t errors = 0;    // non-2xx or connection failures
+  std::string first_error;
+  double seconds = 0;
+  std::vector<double> latencies_us;  // one per completed request
+};
+
+LoadResult RunHttpLoad(std::uint16_t port, std::size_t connections,
+                       const std::vector<HttpRequestSpec>& requests);
+
+// The q-quantile (0..1) of `v` (sorted in place).
+double Percentile(std::vector<double>* v, double q);
+
+}  // namespace touchline::bench

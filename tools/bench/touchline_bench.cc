@@ -1,0 +1,399 @@
+// touchline_bench: macro benchmarks of a real touchlined (spawned from
+// --server-bin on 127.0.0.1 with a fresh data directory per round) against
+// baselines measured in the same run on the same machine. db_bench style:
+// --benchmarks selects workloads, each runs --rounds times and the median
+// round (by throughput) is reported with its p50/p99 request latency.
+//
+// Workloads (all with fsync on every acknowledged write unless noted):
+//   ingest_batch           POST /v1/events, --batch events per request,
+//                          --batch-connections connections
+//   raw_rocksdb_batch      the ceiling: the same event bytes written straight
+//                          into RocksDB, one WriteBatch of --batch events per
+//                          synced write, from as many threads as connections
+//   ingest_single          POST /v1/events, one event per request,
+//                          --single-connections connections (group commit)
+//   ingest_single_nogroup  the same against a server started with
+//                          --no-group-commit: one fsync per request
+//   raw_rocksdb_single     one synced RocksDB Put per event from as many
+//                          threads as connections (RocksDB's own group commit)
+//   read_timeline          GET the newest 50 events of customers that have
+//                          --hot-events events each, --read-connections
+//                          connections
+//
+// The workload is synthetic CRM traffic (tools/bench/workload.h): Zipf
+// customers, a mix of channels and types, 300-1000 byte events.
+#include <rocksdb/db.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "core/coding.h"
+#include "tools/bench/http_load.h"
+#include "tools/bench/workload.h"
+#include "tools/server_process.h"
+
+namespace touchline::bench {
+namespace {
+
+struct Config {
+  std::string server_bin = TOUCHLINED_DEFAULT_PATH;
+  std::string benchmarks =
+      "ingest_batch,raw_rocksdb_batch,ingest_single,ingest_single_nogroup,raw_rocksdb_single,"
+      "read_timeline";
+  std::size_t batch_events = 100000;
+  std::size_t batch = 1000;
+  std::size_t batch_connections = 2;
+  std::size_t single_events = 20000;
+  std::size_t nogroup_events = 4000;
+  std::size_t single_connections = 64;
+  std::size_t hot_customers = 8;
+  std::size_t hot_events = 10000;
+  std::size_t reads = 50000;
+  std::size_t read_connections = 32;
+  std::size_t customers = 10000;
+  int rounds = 3;
+  std::string dir;
+  std::string out;
+  std::uint16_t port = 0;  // use a running server instead of spawning one
+};
+
+struct Row {
+  std::string name;
+  double events_per_s = 0;
+  double requests_per_s = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  std::size_t samples = 0;
+  std::size_t errors = 0;
+  std::string note;
+};
+
+std::string MakeTempDir(const std::string& base) {
+  std::string tmpl = (std::filesystem::path(base) / "round-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    std::perror("mkdtemp");
+    std::exit(1);
+  }
+  return tmpl;
+}
+
+Row FromLoad(const std::string& name, LoadResult r, std::size_t events_per_request) {
+  Row row;
+  row.name = name;
+  row.samples = r.requests;
+  row.errors = r.errors;
+  row.requests_per_s = static_cast<double>(r.requests) / r.seconds;
+  row.events_per_s = row.requests_per_s * static_cast<double>(events_per_request);
+  row.p50_ms = Percentile(&r.latencies_us, 0.50) / 1000;
+  row.p99_ms = Percentile(&r.latencies_us, 0.99) / 1000;
+  if (r.errors > 0) {
+    row.note = "errors: " + r.first_error;
+  }
+  return row;
+}
+
+// Starts a server in a fresh directory; exits the bench if it cannot.
+// With --port, returns null and the running server is used.
+std::unique_ptr<tools::ServerProcess> StartServer(const Config& c, const std::string& dir,
+                                                  std::vector<std::string> extra = {}) {
+  if (c.port != 0) {
+    return nullptr;
+  }
+  extra.insert(extra.end(), {"--log-level", "warn", "--max-body-bytes", "67108864"});
+  auto server = std::make_unique<tools::ServerProcess>(c.server_bin, dir + "/data", extra);
+  if (auto s = server->Start(); !s.ok()) {
+    std::fprintf(stderr, "cannot start %s: %s\n", c.server_bin.c_str(), s.ToString().c_str());
+    std::exit(1);
+  }
+  return server;
+}
+
+std::vector<HttpRequestSpec> Posts(const Workload& w, std::size_t per_request) {
+  std::vector<HttpRequestSpec> out;
+  for (std::size_t i = 0; i < w.events().size(); i += per_request) {
+    out.push_back({"POST", "/v1/events",
+                   per_request == 1 ? w.events()[i] : w.Batch(i, per_request)});
+  }
+  return out;
+}
+
+Row IngestHttp(const Config& c, const std::string& name, const Workload& w,
+               std::size_t per_request, std::size_t connections,
+               std::vector<std::string> server_flags = {}) {
+  const std::string dir = MakeTempDir(c.dir);
+  auto server = StartServer(c, dir, std::move(server_flags));
+  const std::uint16_t port = server ? server->port() : c.port;
+  const auto requests = Posts(w, per_request);
+  Row row = FromLoad(name, RunHttpLoad(port, connections, requests), per_request);
+  if (server) {
+    server->Stop();
+  }
+  std::filesystem::remove_all(dir);
+  return row;
+}
+
+// Writes the workload's event bytes into a bare RocksDB with sync, keyed by a
+// big-endian counter: the most any server built on RocksDB could do with the
+// same bytes, durability and batching.
+Row RawRocks(const Config& c, const std::string& name, const Workload& w,
+             std::size_t per_write, std::size_t threads) {
+  const std::string dir = MakeTempDir(c.dir);
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  if (!rocksdb::DB::Open(options, dir + "/db", &raw).ok()) {
+    std::fprintf(stderr, "cannot open RocksDB in %s\n", dir.c_str());
+    std::exit(1);
+  }
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::atomic<std::size_t> next{0};
+  std::atomic<std::size_t> errors{0};
+  std::vector<std::vector<double>> lat(threads);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      while (true) {
+        const std::size_t first = next.fetch_add(per_write);
+        if (first >= w.events().size()) {
+          return;
+        }
+        const auto t0 = std::chrono::steady_clock::now();
+        rocksdb::WriteBatch batch;
+        for (std::size_t i = first; i < std::min(first + per_write, w.events().size()); ++i) {
+          std::string key;
+          PutFixed64BE(&key, i + 1);
+          batch.Put(key, w.events()[i]);
+        }
+        if (!db->Write(wo, &batch).ok()) {
+          errors++;
+        }
+        lat[t].push_back(std::chrono::duration<double, std::micro>(
+                             std::chrono::steady_clock::now() - t0)
+                             .count());
+      }
+    });
+  }
+  for (auto& th : pool) {
+    th.join();
+  }
+  LoadResult r;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (auto& l : lat) {
+    r.latencies_us.insert(r.latencies_us.end(), l.begin(), l.end());
+  }
+  r.requests = r.latencies_us.size();
+  r.errors = errors;
+  db.reset();
+  std::filesystem::remove_all(dir);
+  return FromLoad(name, std::move(r), per_write);
+}
+
+Row ReadTimeline(const Config& c) {
+  const std::string dir = MakeTempDir(c.dir);
+  auto server = StartServer(c, dir);
+  const std::uint16_t port = server ? server->port() : c.port;
+  // Load: hot customers with --hot-events each, plus background traffic.
+  for (std::size_t h = 0; h < c.hot_customers; ++h) {
+    const auto w = Workload::ForCustomer(c.hot_events, "hot-" + std::to_string(h), h + 1,
+                                         "hot" + std::to_string(h));
+    const auto load = RunHttpLoad(port, 2, Posts(w, c.batch));
+    if (load.errors > 0) {
+      std::fprintf(stderr, "loading failed: %s\n", load.first_error.c_str());
+      std::exit(1);
+    }
+  }
+  std::vector<HttpRequestSpec> reads;
+  for (std::size_t i = 0; i < c.reads; ++i) {
+    reads.push_back({"GET",
+                     "/v1/customers/hot-" + std::to_string(i % c.hot_customers) +
+                         "/timeline?limit=50",
+                     ""});
+  }
+  Row row = FromLoad("read_timeline", RunHttpLoad(port, c.read_connections, reads), 50);
+  row.note = std::to_string(c.hot_customers) + " customers x " + std::to_string(c.hot_events) +
+             " events, newest 50";
+  if (server) {
+    server->Stop();
+  }
+  std::filesystem::remove_all(dir);
+  return row;
+}
+
+std::string Machine() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line, model = "unknown CPU";
+  while (std::getline(cpuinfo, line)) {
+    if (line.starts_with("model name")) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  std::ifstream meminfo("/proc/meminfo");
+  std::string mem;
+  std::getline(meminfo, mem);
+  utsname u{};
+  ::uname(&u);
+  std::ostringstream s;
+  s << model << ", " << std::thread::hardware_concurrency() << " cores, "
+    << mem.substr(mem.find_first_of("0123456789")) << " RAM, Linux " << u.release;
+  return s.str();
+}
+
+bool Wanted(const Config& c, const std::string& name) {
+  std::stringstream ss(c.benchmarks);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item == name) {
+      return true;
+    }
+  }
+  return false;
+}
+
+template <typename F>
+Row Median(const Config& c, F run) {
+  std::vector<Row> rows;
+  for (int i = 0; i < c.rounds; ++i) {
+    rows.push_back(run());
+    std::fprintf(stderr, "  %-24s round %d: %10.0f events/s  p99 %8.2f ms\n",
+                 rows.back().name.c_str(), i + 1, rows.back().events_per_s, rows.back().p99_ms);
+  }
+  std::sort(rows.begin(), rows.end(),
+            [](const Row& a, const Row& b) { return a.events_per_s < b.events_per_s; });
+  return rows[rows.size() / 2];
+}
+
+}  // namespace
+}  // namespace touchline::bench
+
+int main(int argc, char** argv) {
+  using namespace touchline::bench;
+  Config c;
+  CLI::App app{"touchline_bench: touchlined against same-run baselines"};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--server-bin", c.server_bin, "touchlined binary to benchmark");
+  app.add_option("--benchmarks", c.benchmarks, "Comma-separated workloads to run");
+  app.add_option("--batch-events", c.batch_events, "Events in ingest_batch / raw_rocksdb_batch");
+  app.add_option("--batch", c.batch, "Events per request / WriteBatch")->check(CLI::PositiveNumber);
+  app.add_option("--batch-connections", c.batch_connections, "Connections for batched ingest");
+  app.add_option("--single-events", c.single_events, "Events in ingest_single / raw_rocksdb_single");
+  app.add_option("--nogroup-events", c.nogroup_events, "Events in ingest_single_nogroup");
+  app.add_option("--single-connections", c.single_connections, "Connections for single ingest");
+  app.add_option("--hot-customers", c.hot_customers, "Customers read by read_timeline");
+  app.add_option("--hot-events", c.hot_events, "Events per read_timeline customer");
+  app.add_option("--reads", c.reads, "Timeline reads");
+  app.add_option("--read-connections", c.read_connections, "Connections for reads");
+  app.add_option("--customers", c.customers, "Distinct customers in the ingest workload");
+  app.add_option("--rounds", c.rounds, "Rounds per workload; the median is reported")
+      ->check(CLI::Range(1, 99));
+  app.add_option("--dir", c.dir, "Scratch directory (default: a new one under /tmp)");
+  app.add_option("--out", c.out, "Also write the table as Markdown to this file");
+  app.add_option("--port", c.port,
+                 "Benchmark the server already listening on this port (for profiling)");
+  CLI11_PARSE(app, argc, argv);
+
+  const bool own_dir = c.dir.empty();
+  if (own_dir) {
+    std::string tmpl = "/tmp/touchline-bench-XXXXXX";
+    c.dir = ::mkdtemp(tmpl.data());
+  }
+  WorkloadOptions wo;
+  wo.customers = c.customers;
+  const Workload batch_load = Workload::Generate(c.batch_events, wo, "b");
+  const Workload single_load = Workload::Generate(c.single_events, wo, "s");
+  const Workload nogroup_load = Workload::Generate(c.nogroup_events, wo, "n");
+  std::fprintf(stderr, "workload: %zu + %zu events, mean %.0f bytes\n", c.batch_events,
+               c.single_events,
+               static_cast<double>(batch_load.total_bytes()) /
+                   static_cast<double>(std::max<std::size_t>(1, c.batch_events)));
+
+  std::map<std::string, Row> rows;
+  std::vector<std::string> order;
+  auto add = [&](Row r) {
+    order.push_back(r.name);
+    rows[r.name] = std::move(r);
+  };
+  const std::string batch_name = "ingest_batch";
+  if (Wanted(c, "ingest_batch")) {
+    add(Median(c, [&] {
+      return IngestHttp(c, batch_name, batch_load, c.batch, c.batch_connections);
+    }));
+  }
+  if (Wanted(c, "raw_rocksdb_batch")) {
+    add(Median(c, [&] {
+      return RawRocks(c, "raw_rocksdb_batch", batch_load, c.batch, c.batch_connections);
+    }));
+  }
+  if (Wanted(c, "ingest_single")) {
+    add(Median(c, [&] {
+      return IngestHttp(c, "ingest_single", single_load, 1, c.single_connections);
+    }));
+  }
+  if (Wanted(c, "ingest_single_nogroup")) {
+    add(Median(c, [&] {
+      return IngestHttp(c, "ingest_single_nogroup", nogroup_load, 1, c.single_connections,
+                        {"--no-group-commit"});
+    }));
+  }
+  if (Wanted(c, "raw_rocksdb_single")) {
+    add(Median(c, [&] {
+      return RawRocks(c, "raw_rocksdb_single", single_load, 1, c.single_connections);
+    }));
+  }
+  if (Wanted(c, "read_timeline")) {
+    add(Median(c, [&] { return ReadTimeline(c); }));
+  }
+  if (own_dir) {
+    std::filesystem::remove_all(c.dir);
+  }
+
+  std::ostringstream md;
+  md << "Machine: " << Machine() << "\n\n";
+  md << "| workload | events/s | requests/s | p50 ms | p99 ms | samples | notes |\n";
+  md << "|---|---:|---:|---:|---:|---:|---|\n";
+  char buf[512];
+  for (const auto& name : order) {
+    const Row& r = rows[name];
+    std::snprintf(buf, sizeof(buf), "| %s | %.0f | %.0f | %.2f | %.2f | %zu | %s |\n",
+                  r.name.c_str(), r.events_per_s, r.requests_per_s, r.p50_ms, r.p99_ms,
+                  r.samples, r.note.c_str());
+    md << buf;
+  }
+  auto ratio = [&](const std::string& a, const std::string& b, const char* label) {
+    if (rows.count(a) && rows.count(b) && rows[b].events_per_s > 0) {
+      std::snprintf(buf, sizeof(buf), "- %s: %s / %s = **%.2f**\n", label, a.c_str(), b.c_str(),
+                    rows[a].events_per_s / rows[b].events_per_s);
+      md << buf;
+    }
+  };
+  md << "\nRatios (same run, same bytes, fsync on every acknowledged write):\n";
+  ratio("ingest_batch", "raw_rocksdb_batch", "batched ingest vs the raw-RocksDB ceiling");
+  ratio("ingest_single", "ingest_single_nogroup", "group commit vs one fsync per request");
+  ratio("ingest_single", "raw_rocksdb_single", "single-event ingest vs raw RocksDB sync Puts");
+  std::snprintf(buf, sizeof(buf), "\nMedian of %d rounds by throughput; latencies are per request.\n",
+                c.rounds);
+  md << buf;
+  std::printf("%s", md.str().c_str());
+  if (!c.out.empty()) {
+    std::ofstream(c.out) << md.str();
+  }
+  for (const auto& [name, r] : rows) {
+    if (r.errors > 0) {
+      return 1;
+    }
+  }
+  return 0;
+}
