@@ -191,23 +191,47 @@ StatusOr<std::vector<Record>> EventLogImpl::ReadFrom(Seq from, std::size_t limit
   if (limit == 0 || from > head_now) {
     return out;
   }
-  const std::string upper = EventKey(head_now + 1);
-  const rocksdb::Slice upper_slice = ToSlice(upper);
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(ColumnFamily::kEvents)));
-  Seq expected = from;
-  for (it->Seek(EventKey(from)); it->Valid() && out.size() < limit; it->Next()) {
-    ASSIGN_OR_RETURN(auto rec, DecodeRecord(it->value().ToStringView()));
-    if (rec.seq != expected || it->key().size() != 8 ||
-        DecodeEventKey(it->key().ToStringView()) != expected) {
-      return Status::DataLoss("the log has a gap or a mismatched record at seq " +
-                              std::to_string(expected));
+  // Seqs are dense (1..head), so the range is read by key.
+  const Seq last = from - 1 + std::min<Seq>(limit, head_now - from + 1);
+  std::vector<std::string> keys;
+  keys.reserve(last - from + 1);
+  for (Seq s = from; s <= last; ++s) {
+    keys.push_back(EventKey(s));
+  }
+  ASSIGN_OR_RETURN(out, ReadEvents(keys));
+  return out;
+}
+
+StatusOr<std::vector<Record>> EventLogImpl::ReadEvents(const std::vector<std::string>& keys) const {
+  std::vector<Record> out;
+  if (keys.empty()) {
+    return out;
+  }
+  std::vector<rocksdb::Slice> slices;
+  slices.reserve(keys.size());
+  for (const auto& k : keys) {
+    slices.push_back(ToSlice(k));
+  }
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  db_->MultiGet({}, cf(ColumnFamily::kEvents), keys.size(), slices.data(), values.data(),
+                statuses.data(), /*sorted_input=*/false);
+  out.reserve(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const Seq seq = DecodeEventKey(keys[i]);
+    if (statuses[i].IsNotFound()) {
+      return Status::DataLoss("event " + std::to_string(seq) +
+                              " is missing from the log (the head is " + std::to_string(head()) +
+                              ")");
     }
-    ++expected;
+    RETURN_IF_ERROR(FromRocks(statuses[i], "reading an event"));
+    ASSIGN_OR_RETURN(auto rec, DecodeRecord(values[i].ToStringView()));
+    if (rec.seq != seq) {
+      return Status::DataLoss("the record stored under seq " + std::to_string(seq) +
+                              " says seq " + std::to_string(rec.seq));
+    }
     out.push_back(std::move(rec));
   }
-  RETURN_IF_ERROR(FromRocks(it->status(), "reading the log"));
   return out;
 }
 
@@ -293,27 +317,12 @@ StatusOr<StreamPage> EventLogImpl::ReadStream(const StreamQuery& q) const {
   if (keys.empty()) {
     return page;
   }
-  std::vector<rocksdb::Slice> slices;
-  slices.reserve(keys.size());
-  for (const auto& k : keys) {
-    slices.push_back(ToSlice(k));
-  }
-  std::vector<rocksdb::PinnableSlice> values(keys.size());
-  std::vector<rocksdb::Status> statuses(keys.size());
-  db_->MultiGet({}, cf(ColumnFamily::kEvents), keys.size(), slices.data(), values.data(),
-                statuses.data());
-  page.records.reserve(keys.size());
+  ASSIGN_OR_RETURN(page.records, ReadEvents(keys));
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    if (statuses[i].IsNotFound()) {
-      return Status::DataLoss("stream entry points at a missing event (seq " +
-                              std::to_string(DecodeEventKey(keys[i])) + ")");
+    if (page.records[i].version != versions[i] || page.records[i].customer != q.customer) {
+      return Status::DataLoss("stream entry and event disagree at seq " +
+                              std::to_string(page.records[i].seq));
     }
-    RETURN_IF_ERROR(FromRocks(statuses[i], "reading an event"));
-    ASSIGN_OR_RETURN(auto rec, DecodeRecord(values[i].ToStringView()));
-    if (rec.version != versions[i] || rec.customer != q.customer) {
-      return Status::DataLoss("stream entry and event disagree at seq " + std::to_string(rec.seq));
-    }
-    page.records.push_back(std::move(rec));
   }
   return page;
 }

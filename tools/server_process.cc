@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -90,6 +91,31 @@ int ServerProcess::Stop() {
     return WEXITSTATUS(w);
   }
   return WIFSIGNALED(w) ? -WTERMSIG(w) : -1;
+}
+
+std::uint64_t ServerProcess::CpuMicros() const {
+  if (pid_ <= 0) {
+    return 0;
+  }
+  std::ifstream f("/proc/" + std::to_string(pid_) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // Fields after the parenthesised command name: state is field 3, utime 14,
+  // stime 15.
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) {
+    return 0;
+  }
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  std::uint64_t utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) {
+      utime = std::stoull(field);
+    } else if (i == 15) {
+      stime = std::stoull(field);
+    }
+  }
+  return (utime + stime) * 1'000'000 / static_cast<std::uint64_t>(::sysconf(_SC_CLK_TCK));
 }
 
 std::string ServerProcess::LogTail(std::size_t bytes) const {

@@ -34,6 +34,10 @@ class ServerProcess {
   int Stop();
   bool running() const { return pid_ > 0; }
   std::uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  // User plus system CPU time the server has used so far, in microseconds
+  // (0 if it is not running).
+  std::uint64_t CpuMicros() const;
   const std::string& log_path() const { return log_path_; }
   // The last `bytes` of the server's log, for failure messages.
   std::string LogTail(std::size_t bytes = 4000) const;

@@ -37,6 +37,8 @@ std::string_view ColumnFamilyName(ColumnFamily cf);
 rocksdb::DBOptions MakeDbOptions();
 
 // One descriptor per ColumnFamily, in enum order, sharing `block_cache`.
+// streams has a prefix extractor: iterate it only within one customer's
+// prefix (ReadOptions::prefix_same_as_start).
 std::vector<rocksdb::ColumnFamilyDescriptor> MakeColumnFamilyDescriptors(
     const std::shared_ptr<rocksdb::Cache>& block_cache);
 

@@ -56,6 +56,9 @@ class EventLogImpl final : public EventLog {
   }
   Status CheckFormatVersion();
   StatusOr<std::vector<RecordPtr>> ReadShared(Seq from, std::size_t max) const;
+  // The records under `keys` (EventKey()s), in that order; DataLoss if one
+  // is missing or does not match its key.
+  StatusOr<std::vector<Record>> ReadEvents(const std::vector<std::string>& keys) const;
   StatusOr<StreamVersion> ReadVersion(const std::string& customer) const;
 
   // What the log already holds for an event id.

@@ -20,9 +20,13 @@
 //                          --hot-events events each, --read-connections
 //                          connections
 //
+// Every round starts with an unmeasured warm-up (--warmup, a fraction of the
+// round's own size, with other event ids), for touchlined and baselines alike.
+//
 // The workload is synthetic CRM traffic (tools/bench/workload.h): Zipf
 // customers, a mix of channels and types, 300-1000 byte events.
 #include <rocksdb/db.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -62,6 +66,10 @@ struct Config {
   std::size_t read_connections = 32;
   std::size_t customers = 10000;
   int rounds = 3;
+  // Each round first sends this fraction of its workload (other ids,
+  // unmeasured), so first-touch page faults of a fresh process and data
+  // directory are not counted. The baselines get the same warm-up.
+  double warmup = 0.2;
   std::string dir;
   std::string out;
   std::uint16_t port = 0;  // use a running server instead of spawning one
@@ -75,6 +83,7 @@ struct Row {
   double p99_ms = 0;
   std::size_t samples = 0;
   std::size_t errors = 0;
+  double cpu_us_per_event = 0;  // server (or baseline process) CPU time
   std::string note;
 };
 
@@ -85,6 +94,13 @@ std::string MakeTempDir(const std::string& base) {
     std::exit(1);
   }
   return tmpl;
+}
+
+std::uint64_t ProcessCpuMicros() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<std::uint64_t>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1'000'000 +
+         static_cast<std::uint64_t>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
 Row FromLoad(const std::string& name, LoadResult r, std::size_t events_per_request) {
@@ -127,15 +143,21 @@ std::vector<HttpRequestSpec> Posts(const Workload& w, std::size_t per_request) {
   return out;
 }
 
-Row IngestHttp(const Config& c, const std::string& name, const Workload& w,
-               std::size_t per_request, std::size_t connections,
+Row IngestHttp(const Config& c, const std::string& name, const Workload& warmup,
+               const Workload& w, std::size_t per_request, std::size_t connections,
                std::vector<std::string> server_flags = {}) {
   const std::string dir = MakeTempDir(c.dir);
   auto server = StartServer(c, dir, std::move(server_flags));
   const std::uint16_t port = server ? server->port() : c.port;
+  if (!warmup.events().empty()) {
+    RunHttpLoad(port, connections, Posts(warmup, per_request));
+  }
   const auto requests = Posts(w, per_request);
+  const std::uint64_t cpu0 = server ? server->CpuMicros() : 0;
   Row row = FromLoad(name, RunHttpLoad(port, connections, requests), per_request);
   if (server) {
+    row.cpu_us_per_event = static_cast<double>(server->CpuMicros() - cpu0) /
+                           static_cast<double>(std::max<std::size_t>(1, w.events().size()));
     server->Stop();
   }
   std::filesystem::remove_all(dir);
@@ -145,7 +167,7 @@ Row IngestHttp(const Config& c, const std::string& name, const Workload& w,
 // Writes the workload's event bytes into a bare RocksDB with sync, keyed by a
 // big-endian counter: the most any server built on RocksDB could do with the
 // same bytes, durability and batching.
-Row RawRocks(const Config& c, const std::string& name, const Workload& w,
+Row RawRocks(const Config& c, const std::string& name, const Workload& warmup, const Workload& w,
              std::size_t per_write, std::size_t threads) {
   const std::string dir = MakeTempDir(c.dir);
   rocksdb::Options options;
@@ -156,41 +178,55 @@ Row RawRocks(const Config& c, const std::string& name, const Workload& w,
     std::exit(1);
   }
   std::unique_ptr<rocksdb::DB> db(raw);
-  std::atomic<std::size_t> next{0};
   std::atomic<std::size_t> errors{0};
   std::vector<std::vector<double>> lat(threads);
-  const auto start = std::chrono::steady_clock::now();
-  std::vector<std::thread> pool;
-  for (std::size_t t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      rocksdb::WriteOptions wo;
-      wo.sync = true;
-      while (true) {
-        const std::size_t first = next.fetch_add(per_write);
-        if (first >= w.events().size()) {
-          return;
+  std::uint64_t key_base = 0;
+  // Writes `load` from `threads` threads; returns the elapsed time.
+  auto write_all = [&](const Workload& load) {
+    std::atomic<std::size_t> next{0};
+    for (auto& l : lat) {
+      l.clear();
+    }
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        rocksdb::WriteOptions wo;
+        wo.sync = true;
+        while (true) {
+          const std::size_t first = next.fetch_add(per_write);
+          if (first >= load.events().size()) {
+            return;
+          }
+          const auto t0 = std::chrono::steady_clock::now();
+          rocksdb::WriteBatch batch;
+          for (std::size_t i = first; i < std::min(first + per_write, load.events().size());
+               ++i) {
+            std::string key;
+            PutFixed64BE(&key, key_base + i + 1);
+            batch.Put(key, load.events()[i]);
+          }
+          if (!db->Write(wo, &batch).ok()) {
+            errors++;
+          }
+          lat[t].push_back(std::chrono::duration<double, std::micro>(
+                               std::chrono::steady_clock::now() - t0)
+                               .count());
         }
-        const auto t0 = std::chrono::steady_clock::now();
-        rocksdb::WriteBatch batch;
-        for (std::size_t i = first; i < std::min(first + per_write, w.events().size()); ++i) {
-          std::string key;
-          PutFixed64BE(&key, i + 1);
-          batch.Put(key, w.events()[i]);
-        }
-        if (!db->Write(wo, &batch).ok()) {
-          errors++;
-        }
-        lat[t].push_back(std::chrono::duration<double, std::micro>(
-                             std::chrono::steady_clock::now() - t0)
-                             .count());
-      }
-    });
-  }
-  for (auto& th : pool) {
-    th.join();
-  }
+      });
+    }
+    for (auto& th : pool) {
+      th.join();
+    }
+    key_base += load.events().size();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  write_all(warmup);
+  const std::uint64_t cpu0 = ProcessCpuMicros();
+  const double seconds = write_all(w);
+  const double cpu_us = static_cast<double>(ProcessCpuMicros() - cpu0);
   LoadResult r;
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.seconds = seconds;
   for (auto& l : lat) {
     r.latencies_us.insert(r.latencies_us.end(), l.begin(), l.end());
   }
@@ -198,7 +234,9 @@ Row RawRocks(const Config& c, const std::string& name, const Workload& w,
   r.errors = errors;
   db.reset();
   std::filesystem::remove_all(dir);
-  return FromLoad(name, std::move(r), per_write);
+  Row row = FromLoad(name, std::move(r), per_write);
+  row.cpu_us_per_event = cpu_us / static_cast<double>(std::max<std::size_t>(1, w.events().size()));
+  return row;
 }
 
 Row ReadTimeline(const Config& c) {
@@ -222,7 +260,16 @@ Row ReadTimeline(const Config& c) {
                          "/timeline?limit=50",
                      ""});
   }
+  std::vector<HttpRequestSpec> warm(
+      reads.begin(),
+      reads.begin() + static_cast<std::ptrdiff_t>(static_cast<double>(reads.size()) * c.warmup));
+  RunHttpLoad(port, c.read_connections, warm);
+  const std::uint64_t cpu0 = server ? server->CpuMicros() : 0;
   Row row = FromLoad("read_timeline", RunHttpLoad(port, c.read_connections, reads), 50);
+  if (server) {
+    row.cpu_us_per_event = static_cast<double>(server->CpuMicros() - cpu0) /
+                           static_cast<double>(std::max<std::size_t>(1, reads.size() * 50));
+  }
   row.note = std::to_string(c.hot_customers) + " customers x " + std::to_string(c.hot_events) +
              " events, newest 50";
   if (server) {
@@ -268,8 +315,9 @@ Row Median(const Config& c, F run) {
   std::vector<Row> rows;
   for (int i = 0; i < c.rounds; ++i) {
     rows.push_back(run());
-    std::fprintf(stderr, "  %-24s round %d: %10.0f events/s  p99 %8.2f ms\n",
-                 rows.back().name.c_str(), i + 1, rows.back().events_per_s, rows.back().p99_ms);
+    std::fprintf(stderr, "  %-24s round %d: %10.0f events/s  p99 %8.2f ms  %6.1f CPU us/event\n",
+                 rows.back().name.c_str(), i + 1, rows.back().events_per_s, rows.back().p99_ms,
+                 rows.back().cpu_us_per_event);
   }
   std::sort(rows.begin(), rows.end(),
             [](const Row& a, const Row& b) { return a.events_per_s < b.events_per_s; });
@@ -299,6 +347,8 @@ int main(int argc, char** argv) {
   app.add_option("--customers", c.customers, "Distinct customers in the ingest workload");
   app.add_option("--rounds", c.rounds, "Rounds per workload; the median is reported")
       ->check(CLI::Range(1, 99));
+  app.add_option("--warmup", c.warmup, "Unmeasured warm-up per round, as a fraction of it")
+      ->check(CLI::Range(0.0, 10.0));
   app.add_option("--dir", c.dir, "Scratch directory (default: a new one under /tmp)");
   app.add_option("--out", c.out, "Also write the table as Markdown to this file");
   app.add_option("--port", c.port,
@@ -315,6 +365,15 @@ int main(int argc, char** argv) {
   const Workload batch_load = Workload::Generate(c.batch_events, wo, "b");
   const Workload single_load = Workload::Generate(c.single_events, wo, "s");
   const Workload nogroup_load = Workload::Generate(c.nogroup_events, wo, "n");
+  auto warm = [&](std::size_t n, const char* prefix) {
+    WorkloadOptions w = wo;
+    w.seed += 1;
+    return Workload::Generate(static_cast<std::size_t>(static_cast<double>(n) * c.warmup), w,
+                              prefix);
+  };
+  const Workload batch_warm = warm(c.batch_events, "wb");
+  const Workload single_warm = warm(c.single_events, "ws");
+  const Workload nogroup_warm = warm(c.nogroup_events, "wn");
   std::fprintf(stderr, "workload: %zu + %zu events, mean %.0f bytes\n", c.batch_events,
                c.single_events,
                static_cast<double>(batch_load.total_bytes()) /
@@ -329,28 +388,29 @@ int main(int argc, char** argv) {
   const std::string batch_name = "ingest_batch";
   if (Wanted(c, "ingest_batch")) {
     add(Median(c, [&] {
-      return IngestHttp(c, batch_name, batch_load, c.batch, c.batch_connections);
+      return IngestHttp(c, batch_name, batch_warm, batch_load, c.batch, c.batch_connections);
     }));
   }
   if (Wanted(c, "raw_rocksdb_batch")) {
     add(Median(c, [&] {
-      return RawRocks(c, "raw_rocksdb_batch", batch_load, c.batch, c.batch_connections);
+      return RawRocks(c, "raw_rocksdb_batch", batch_warm, batch_load, c.batch,
+                      c.batch_connections);
     }));
   }
   if (Wanted(c, "ingest_single")) {
     add(Median(c, [&] {
-      return IngestHttp(c, "ingest_single", single_load, 1, c.single_connections);
+      return IngestHttp(c, "ingest_single", single_warm, single_load, 1, c.single_connections);
     }));
   }
   if (Wanted(c, "ingest_single_nogroup")) {
     add(Median(c, [&] {
-      return IngestHttp(c, "ingest_single_nogroup", nogroup_load, 1, c.single_connections,
-                        {"--no-group-commit"});
+      return IngestHttp(c, "ingest_single_nogroup", nogroup_warm, nogroup_load, 1,
+                        c.single_connections, {"--no-group-commit"});
     }));
   }
   if (Wanted(c, "raw_rocksdb_single")) {
     add(Median(c, [&] {
-      return RawRocks(c, "raw_rocksdb_single", single_load, 1, c.single_connections);
+      return RawRocks(c, "raw_rocksdb_single", single_warm, single_load, 1, c.single_connections);
     }));
   }
   if (Wanted(c, "read_timeline")) {
@@ -362,14 +422,14 @@ int main(int argc, char** argv) {
 
   std::ostringstream md;
   md << "Machine: " << Machine() << "\n\n";
-  md << "| workload | events/s | requests/s | p50 ms | p99 ms | samples | notes |\n";
-  md << "|---|---:|---:|---:|---:|---:|---|\n";
+  md << "| workload | events/s | requests/s | p50 ms | p99 ms | CPU µs/event | samples | notes |\n";
+  md << "|---|---:|---:|---:|---:|---:|---:|---|\n";
   char buf[512];
   for (const auto& name : order) {
     const Row& r = rows[name];
-    std::snprintf(buf, sizeof(buf), "| %s | %.0f | %.0f | %.2f | %.2f | %zu | %s |\n",
+    std::snprintf(buf, sizeof(buf), "| %s | %.0f | %.0f | %.2f | %.2f | %.1f | %zu | %s |\n",
                   r.name.c_str(), r.events_per_s, r.requests_per_s, r.p50_ms, r.p99_ms,
-                  r.samples, r.note.c_str());
+                  r.cpu_us_per_event, r.samples, r.note.c_str());
     md << buf;
   }
   auto ratio = [&](const std::string& a, const std::string& b, const char* label) {
@@ -383,7 +443,7 @@ int main(int argc, char** argv) {
   ratio("ingest_batch", "raw_rocksdb_batch", "batched ingest vs the raw-RocksDB ceiling");
   ratio("ingest_single", "ingest_single_nogroup", "group commit vs one fsync per request");
   ratio("ingest_single", "raw_rocksdb_single", "single-event ingest vs raw RocksDB sync Puts");
-  std::snprintf(buf, sizeof(buf), "\nMedian of %d rounds by throughput; latencies are per request.\n",
+  std::snprintf(buf, sizeof(buf), "\nMedian of %d rounds by throughput; latencies are per request; CPU is the server's (or, for raw_rocksdb, the benchmark process's) user+system time per event.\n",
                 c.rounds);
   md << buf;
   std::printf("%s", md.str().c_str());
