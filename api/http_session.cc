@@ -58,7 +58,7 @@ void SetCommonFields(http::response<Body>* res, const Response& r, const std::st
 }
 
 // Writes `r` and returns false if the connection must be closed.
-net::awaitable<bool> WriteResponse(beast::tcp_stream& stream, const Response& r, unsigned version,
+net::awaitable<bool> WriteResponse(beast::tcp_stream& stream, Response r, unsigned version,
                                    bool keep_alive, const std::string& request_id,
                                    std::chrono::milliseconds timeout) {
   stream.expires_after(timeout);
@@ -66,7 +66,7 @@ net::awaitable<bool> WriteResponse(beast::tcp_stream& stream, const Response& r,
     http::response<http::string_body> res{static_cast<http::status>(r.status), version};
     SetCommonFields(&res, r, request_id);
     res.keep_alive(keep_alive);
-    res.body() = r.body;
+    res.body() = std::move(r.body);
     res.prepare_payload();
     auto [ec, n] = co_await http::async_write(stream, res, as_tuple(use_awaitable));
     co_return !ec;
@@ -229,18 +229,19 @@ net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx) {
     const unsigned version = req.version();
     bool keep_alive = req.keep_alive();
 
-    const Response response = co_await Dispatch(request, *ctx.services);
+    Response response = co_await Dispatch(request, *ctx.services);
+    const int status = response.status;
     ++served;
     keep_alive = keep_alive && !ctx.draining->load() &&
                  (opt.max_requests_per_connection == 0 || served < opt.max_requests_per_connection);
-    const bool written = co_await WriteResponse(stream, response, version, keep_alive,
+    const bool written = co_await WriteResponse(stream, std::move(response), version, keep_alive,
                                                 request.request_id, opt.write_timeout);
     if (spdlog::should_log(spdlog::level::debug)) {
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();
-      spdlog::debug("{} {} -> {} in {} us (request {})", request.method, request.target,
-                    response.status, us, request.request_id);
+      spdlog::debug("{} {} -> {} in {} us (request {})", request.method, request.target, status,
+                    us, request.request_id);
     }
     if (!written || !keep_alive) {
       break;

@@ -280,39 +280,57 @@ StatusOr<StreamPage> EventLogImpl::ReadStream(const StreamQuery& q) const {
     return Status::DataLoss("malformed key in the streams column family");
   }
   page.current_version = version;
-  if (q.before.has_value()) {
-    if (*q.before <= 1) {
-      return page;
-    }
-    it->SeekForPrev(StreamKey(q.customer, std::min(*q.before - 1, version)));
+  // Versions are dense (1..current), so a page is found by scanning windows
+  // of versions forwards, newest window first: skiplist iterators step
+  // forwards in O(1) but backwards in O(log n).
+  StreamVersion hi = q.before.has_value() ? std::min(*q.before - 1, version) : version;
+  if (q.before.has_value() && *q.before == 0) {
+    hi = 0;
   }
-  std::vector<std::string> keys;
+  const bool filtered = !q.types.empty() || !q.channels.empty();
+  std::vector<std::string> keys;  // newest first
   std::vector<StreamVersion> versions;
+  std::vector<std::pair<StreamVersion, Seq>> window_matches;
   std::size_t scanned = 0;
-  StreamVersion last_examined = 0;
-  for (; it->Valid() && it->key().starts_with(prefix); it->Prev()) {
-    if (keys.size() >= q.limit || scanned >= q.max_scan) {
-      break;
+  bool page_full = false;
+  while (hi >= 1 && !page_full && scanned < q.max_scan) {
+    std::size_t width = filtered ? std::max<std::size_t>(q.limit, 256) : q.limit - keys.size();
+    width = std::min(width, q.max_scan - scanned);
+    const StreamVersion lo = hi >= width ? hi - width + 1 : 1;
+    window_matches.clear();
+    for (it->Seek(StreamKey(q.customer, lo)); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      if (!DecodeStreamKey(it->key().ToStringView(), &customer, &version)) {
+        return Status::DataLoss("malformed key in the streams column family");
+      }
+      if (version > hi) {
+        break;
+      }
+      StreamEntryView entry;
+      if (!DecodeStreamEntry(it->value().ToStringView(), &entry)) {
+        return Status::DataLoss("malformed value in the streams column family");
+      }
+      ++scanned;
+      if (TypeMatches(entry.type, q.types) && ChannelMatches(entry.channel, q.channels)) {
+        window_matches.emplace_back(version, entry.seq);
+      }
     }
-    if (!DecodeStreamKey(it->key().ToStringView(), &customer, &version)) {
-      return Status::DataLoss("malformed key in the streams column family");
+    RETURN_IF_ERROR(FromRocks(it->status(), "reading a stream"));
+    for (auto m = window_matches.rbegin(); m != window_matches.rend(); ++m) {
+      if (keys.size() == q.limit) {
+        page_full = true;  // older matches of this window go to the next page
+        break;
+      }
+      keys.push_back(EventKey(m->second));
+      versions.push_back(m->first);
     }
-    StreamEntryView entry;
-    if (!DecodeStreamEntry(it->value().ToStringView(), &entry)) {
-      return Status::DataLoss("malformed value in the streams column family");
-    }
-    ++scanned;
-    last_examined = version;
-    if (TypeMatches(entry.type, q.types) && ChannelMatches(entry.channel, q.channels)) {
-      keys.push_back(EventKey(entry.seq));
-      versions.push_back(version);
-    }
+    page_full = page_full || keys.size() == q.limit;
+    hi = lo - 1;
   }
-  RETURN_IF_ERROR(FromRocks(it->status(), "reading a stream"));
-  // More entries remain if the loop stopped on a limit with the iterator
-  // still inside this customer's prefix.
-  if (it->Valid() && it->key().starts_with(prefix) && last_examined > 1) {
-    page.next_before = last_examined;
+  if (page_full && versions.back() > 1) {
+    page.next_before = versions.back();
+  } else if (!page_full && hi >= 1) {
+    page.next_before = hi + 1;  // stopped by max_scan
   }
   if (keys.empty()) {
     return page;

@@ -68,9 +68,10 @@ std::string EncodeRecord(const RecordHeader& header, std::string_view id, std::s
 
 StatusOr<Record> DecodeRecord(std::string_view json) {
   thread_local simdjson::ondemand::parser parser;
-  thread_local std::string buffer;
-  buffer.assign(json);
+  // Parsed in place, then kept as the record's bytes: one copy in all.
+  std::string buffer;
   buffer.reserve(json.size() + simdjson::SIMDJSON_PADDING);
+  buffer.assign(json);
   simdjson::ondemand::document doc;
   if (parser.iterate(buffer.data(), buffer.size(), buffer.capacity()).get(doc)) {
     return Corrupt("not JSON");
@@ -136,7 +137,7 @@ StatusOr<Record> DecodeRecord(std::string_view json) {
   if (rec.seq == 0 || rec.version == 0 || rec.customer.empty() || rec.type.empty() || !have_time) {
     return Corrupt("missing fields");
   }
-  rec.json.assign(json);
+  rec.json = std::move(buffer);
   return rec;
 }
 
