@@ -54,7 +54,7 @@ struct Config {
   std::string benchmarks =
       "ingest_batch,raw_rocksdb_batch,ingest_single,ingest_single_nogroup,raw_rocksdb_single,"
       "read_timeline";
-  std::size_t batch_events = 100000;
+  std::size_t batch_events = 300000;
   std::size_t batch = 1000;
   std::size_t batch_connections = 2;
   std::size_t single_events = 20000;
