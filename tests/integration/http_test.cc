@@ -177,18 +177,10 @@ TEST_F(HttpTest, OversizedBody) {
   const std::string big =
       R"({"customer":"c","type":"t","data":{"s":")" + std::string(2 << 20, 'x') + "\"}}";
   auto r = client_.PostJson("/v1/events", big);
+  // The server may close before the whole body is sent, so the client can
+  // see a reset instead; the raw exchange below checks the 413 either way.
   if (r.ok()) {
     ExpectError(*r, 413, "payload_too_large");
-  } else {
-    // The server may close before the whole body was sent; then the raw
-    // exchange below must still show the 413.
-    auto raw = HttpClient::RawExchange(
-        server_->port(),
-        "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        "Content-Length: 5000000\r\n\r\n",
-        std::chrono::seconds(5));
-    ASSERT_OK(raw);
-    EXPECT_THAT(*raw, HasSubstr("413"));
   }
   // Announced length over the limit is refused before the body is read.
   auto raw = HttpClient::RawExchange(
