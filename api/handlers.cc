@@ -260,6 +260,7 @@ StatusOr<Response> HandleReadyz(Services& services) {
   if (services.draining != nullptr && services.draining->load()) {
     return Status::Unavailable("shutting down");
   }
+  RETURN_IF_ERROR(services.log->WriteHealth());
   Response r;
   r.body = "{\"status\":\"ready\",\"head\":" + std::to_string(services.log->head()) + "}";
   return r;

@@ -240,8 +240,8 @@ net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx) {
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();
-      spdlog::debug("{} {} -> {} in {} us (request {})", request.method, request.target, status,
-                    us, request.request_id);
+      spdlog::debug("{} {} -> {} in {} us (request {})", request.method, request.target, status, us,
+                    request.request_id);
     }
     if (!written || !keep_alive) {
       break;

@@ -12,7 +12,8 @@
 //   GET  /v1/events?after=&limit=          the global log in seq order;
 //                                          Accept: application/x-ndjson streams
 //   GET  /v1/customers/{id}/timeline?limit=&before=&types=&channels=
-//   GET  /healthz, GET /readyz
+//   GET  /healthz (the process runs), GET /readyz (503 while draining or
+//                                          when the log can no longer write)
 //
 // Thread safety: Route() may be called concurrently; Services must outlive it.
 #pragma once

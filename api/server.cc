@@ -1,8 +1,7 @@
 #include "api/server.h"
 
-#include <spdlog/spdlog.h>
-
 #include <pthread.h>
+#include <spdlog/spdlog.h>
 
 #include <thread>
 #include <vector>

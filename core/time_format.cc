@@ -1,6 +1,5 @@
 #include "core/time_format.h"
 
-
 namespace touchline {
 namespace {
 

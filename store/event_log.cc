@@ -25,9 +25,7 @@ bool AppendResult::AllDuplicates() const {
 }
 
 StatusOr<std::unique_ptr<EventLog>> EventLog::Open(const EventLogOptions& options) {
-  auto log = std::make_unique<internal::EventLogImpl>(options);
-  RETURN_IF_ERROR(log->Init());
-  return std::unique_ptr<EventLog>(std::move(log));
+  return internal::OpenWithEnv(options, nullptr);
 }
 
 StatusOr<AppendResult> EventLog::Append(AppendRequest request) {
@@ -69,7 +67,14 @@ rocksdb::Slice ToSlice(const std::string& s) { return {s.data(), s.size()}; }
 
 }  // namespace
 
-EventLogImpl::EventLogImpl(const EventLogOptions& options) : options_(options) {}
+StatusOr<std::unique_ptr<EventLog>> OpenWithEnv(const EventLogOptions& options, rocksdb::Env* env) {
+  auto log = std::make_unique<EventLogImpl>(options, env);
+  RETURN_IF_ERROR(log->Init());
+  return std::unique_ptr<EventLog>(std::move(log));
+}
+
+EventLogImpl::EventLogImpl(const EventLogOptions& options, rocksdb::Env* env)
+    : options_(options), env_(env) {}
 
 EventLogImpl::~EventLogImpl() {
   Close();
@@ -87,7 +92,9 @@ EventLogImpl::~EventLogImpl() {
 
 Status EventLogImpl::Init() {
   rocksdb::DBOptions db_options = MakeDbOptions();
-  if (options_.in_memory) {
+  if (env_ != nullptr) {
+    db_options.env = env_;
+  } else if (options_.in_memory) {
     mem_env_.reset(rocksdb::NewMemEnv(rocksdb::Env::Default()));
     db_options.env = mem_env_.get();
   }
@@ -227,8 +234,8 @@ StatusOr<std::vector<Record>> EventLogImpl::ReadEvents(const std::vector<std::st
     RETURN_IF_ERROR(FromRocks(statuses[i], "reading an event"));
     ASSIGN_OR_RETURN(auto rec, DecodeRecord(values[i].ToStringView()));
     if (rec.seq != seq) {
-      return Status::DataLoss("the record stored under seq " + std::to_string(seq) +
-                              " says seq " + std::to_string(rec.seq));
+      return Status::DataLoss("the record stored under seq " + std::to_string(seq) + " says seq " +
+                              std::to_string(rec.seq));
     }
     out.push_back(std::move(rec));
   }

@@ -156,6 +156,13 @@ class EventLog {
   virtual void Close() = 0;
 
   virtual EventLogStats Stats() const = 0;
+
+  // OK while appends can be written. After a failed write (the disk refused
+  // a write or an fsync) RocksDB refuses every later write rather than risk
+  // acknowledging something it could not persist; this then returns
+  // Unavailable with the first error until the log is reopened. Reads keep
+  // working either way.
+  virtual Status WriteHealth() const = 0;
 };
 
 }  // namespace touchline::store

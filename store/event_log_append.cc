@@ -15,7 +15,6 @@ constexpr std::size_t kVersionCacheLimit = 1'000'000;
 
 std::string EventPath(std::size_t i) { return "events[" + std::to_string(i) + "]"; }
 
-
 // True if `e` (body `body`) is a retry of the event described by `original`:
 // the same body and, if the retry names a time, the same time. A retry that
 // omits `time` matches whatever time the original got.
@@ -25,10 +24,9 @@ bool SameEvent(const Event& e, std::string_view body, std::string_view original_
 }
 
 Status IdConflict(std::size_t i, const std::string& id, Seq seq) {
-  return Status::AlreadyExists(EventPath(i) + ": event id '" + id +
-                               "' was already used for a different event (seq " +
-                               std::to_string(seq) +
-                               "); a retry must resend the same event, a new event needs a new id");
+  return Status::AlreadyExists(
+      EventPath(i) + ": event id '" + id + "' was already used for a different event (seq " +
+      std::to_string(seq) + "); a retry must resend the same event, a new event needs a new id");
 }
 
 }  // namespace
@@ -81,8 +79,8 @@ void EventLogImpl::AppenderLoop() {
       }
       std::size_t events = 0;
       while (!queue_.empty() && group.size() < options_.max_group_requests &&
-             (group.empty() || events + queue_.front().request.events.size() <=
-                                   options_.max_group_events)) {
+             (group.empty() ||
+              events + queue_.front().request.events.size() <= options_.max_group_events)) {
         events += queue_.front().request.events.size();
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -204,9 +202,9 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
       }
       const ExpectedVersion& expected = req.events[i].expected_version;
       if (!expected.Matches(current)) {
-        status = Status::FailedPrecondition(
-            EventPath(i) + ": expected_version " + expected.ToString() + " but customer '" +
-            e.customer + "' is at version " + std::to_string(current));
+        status = Status::FailedPrecondition(EventPath(i) + ": expected_version " +
+                                            expected.ToString() + " but customer '" + e.customer +
+                                            "' is at version " + std::to_string(current));
         continue;
       }
       const StreamVersion version = current + 1;
@@ -259,6 +257,12 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
     wo.sync = options_.sync;
     const Status write_status = FromRocks(db_->Write(wo, &batch), "committing events");
     if (!write_status.ok()) {
+      {
+        MutexLock lock(&health_mu_);
+        if (write_error_.ok()) {
+          write_error_ = write_status;
+        }
+      }
       // Nothing of the group is visible or durable; every request that would
       // have written fails as a whole.
       for (auto& r : results) {
@@ -284,6 +288,14 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
   for (std::size_t i = 0; i < group->size(); ++i) {
     (*group)[i].done(std::move(results[i]));
   }
+}
+
+Status EventLogImpl::WriteHealth() const {
+  MutexLock lock(&health_mu_);
+  if (write_error_.ok()) {
+    return Status::Ok();
+  }
+  return Status::Unavailable("the event log cannot write since: " + write_error_.message());
 }
 
 void EventLogImpl::Close() {

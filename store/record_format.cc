@@ -24,8 +24,8 @@ Status Corrupt(std::string_view what) {
 
 std::string EncodeRecordBody(const Event& event) {
   std::string out;
-  out.reserve(event.data.size() + event.customer.size() + event.type.size() +
-              event.channel.size() + event.department.size() + 64);
+  out.reserve(event.data.size() + event.customer.size() + event.type.size() + event.channel.size() +
+              event.department.size() + 64);
   out.push_back(',');
   AppendString(&out, "customer", event.customer);
   out.push_back(',');

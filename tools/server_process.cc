@@ -12,7 +12,6 @@
 #include <sstream>
 #include <thread>
 
-
 namespace touchline::tools {
 
 ServerProcess::ServerProcess(std::string binary, std::string data_dir,
@@ -31,8 +30,8 @@ ServerProcess::~ServerProcess() {
 
 Status ServerProcess::Start() {
   ::unlink(port_file_.c_str());
-  std::vector<std::string> args = {binary_, "--data-dir", data_dir_, "--host", "127.0.0.1",
-                                   "--port", "0", "--port-file", port_file_};
+  std::vector<std::string> args = {binary_,  "--data-dir", data_dir_,     "--host",  "127.0.0.1",
+                                   "--port", "0",          "--port-file", port_file_};
   if (std::find(extra_args_.begin(), extra_args_.end(), "--log-level") == extra_args_.end()) {
     args.insert(args.end(), {"--log-level", "info"});
   }

@@ -12,9 +12,8 @@
 //
 // Exit codes: 0 ok, 1 error (message on stderr), 2 bad usage.
 #include <CLI/CLI.hpp>
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cstdio>
 #include <iostream>
 #include <map>

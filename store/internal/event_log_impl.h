@@ -24,9 +24,14 @@
 
 namespace touchline::store::internal {
 
+// Opens a log on `env` instead of the default (tests inject disk faults with
+// it). `env` must outlive the log.
+StatusOr<std::unique_ptr<EventLog>> OpenWithEnv(const EventLogOptions& options, rocksdb::Env* env);
+
 class EventLogImpl final : public EventLog {
  public:
-  explicit EventLogImpl(const EventLogOptions& options);
+  // `env`: see OpenWithEnv; null means the default (or memory, if in_memory).
+  EventLogImpl(const EventLogOptions& options, rocksdb::Env* env);
   ~EventLogImpl() override;
 
   // Opens RocksDB, checks the format version, finds the head, starts the
@@ -41,6 +46,7 @@ class EventLogImpl final : public EventLog {
   std::unique_ptr<Subscription> Subscribe(Seq after) override;
   void Close() override;
   EventLogStats Stats() const override;
+  Status WriteHealth() const override;
 
  private:
   struct PendingAppend {
@@ -79,6 +85,7 @@ class EventLogImpl final : public EventLog {
   // Constant after construction
   const EventLogOptions options_;
 
+  rocksdb::Env* const env_;                // null: the default Env
   std::unique_ptr<rocksdb::Env> mem_env_;  // in_memory only
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
@@ -95,6 +102,9 @@ class EventLogImpl final : public EventLog {
   // Appender-only: cache of stream versions, coherent because every write
   // goes through the appender. Cleared when it grows past a bound.
   std::unordered_map<std::string, StreamVersion> version_cache_;
+
+  mutable Mutex health_mu_;
+  Status write_error_ GUARDED_BY(health_mu_);  // the first failed write
 
   std::atomic<std::uint64_t> commit_groups_{0};
   std::atomic<std::uint64_t> committed_events_{0};

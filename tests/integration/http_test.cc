@@ -9,9 +9,9 @@
 #include <thread>
 
 #include "tests/support/http_client.h"
-#include "tests/support/touchlined.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_util.h"
+#include "tests/support/touchlined.h"
 
 namespace touchline::testing {
 namespace {

@@ -1,10 +1,10 @@
 // tlctl against a data directory written by the store (and still open, as
 // it would be under a running server).
-#include <boost/json.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <array>
+#include <boost/json.hpp>
 #include <cstdio>
 
 #include "store/event_log.h"

@@ -1,11 +1,10 @@
 #include "tools/bench/http_load.h"
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 
 namespace touchline::bench {
@@ -57,9 +56,8 @@ net::awaitable<void> Connection(tcp::endpoint endpoint, Shared* shared) {
       }
       co_return;
     }
-    const auto us = std::chrono::duration<double, std::micro>(
-                        std::chrono::steady_clock::now() - start)
-                        .count();
+    const auto us =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
     const unsigned status = parser.get().result_int();
     if (status / 100 == 2) {
       shared->result->requests++;
@@ -88,8 +86,7 @@ LoadResult RunHttpLoad(std::uint16_t port, std::size_t connections,
     net::co_spawn(ioc, Connection(endpoint, &shared), net::detached);
   }
   ioc.run();
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }
 

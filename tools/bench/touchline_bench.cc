@@ -137,14 +137,14 @@ std::unique_ptr<tools::ServerProcess> StartServer(const Config& c, const std::st
 std::vector<HttpRequestSpec> Posts(const Workload& w, std::size_t per_request) {
   std::vector<HttpRequestSpec> out;
   for (std::size_t i = 0; i < w.events().size(); i += per_request) {
-    out.push_back({"POST", "/v1/events",
-                   per_request == 1 ? w.events()[i] : w.Batch(i, per_request)});
+    out.push_back(
+        {"POST", "/v1/events", per_request == 1 ? w.events()[i] : w.Batch(i, per_request)});
   }
   return out;
 }
 
-Row IngestHttp(const Config& c, const std::string& name, const Workload& warmup,
-               const Workload& w, std::size_t per_request, std::size_t connections,
+Row IngestHttp(const Config& c, const std::string& name, const Workload& warmup, const Workload& w,
+               std::size_t per_request, std::size_t connections,
                std::vector<std::string> server_flags = {}) {
   const std::string dir = MakeTempDir(c.dir);
   auto server = StartServer(c, dir, std::move(server_flags));
@@ -200,8 +200,7 @@ Row RawRocks(const Config& c, const std::string& name, const Workload& warmup, c
           }
           const auto t0 = std::chrono::steady_clock::now();
           rocksdb::WriteBatch batch;
-          for (std::size_t i = first; i < std::min(first + per_write, load.events().size());
-               ++i) {
+          for (std::size_t i = first; i < std::min(first + per_write, load.events().size()); ++i) {
             std::string key;
             PutFixed64BE(&key, key_base + i + 1);
             batch.Put(key, load.events()[i]);
@@ -209,9 +208,9 @@ Row RawRocks(const Config& c, const std::string& name, const Workload& warmup, c
           if (!db->Write(wo, &batch).ok()) {
             errors++;
           }
-          lat[t].push_back(std::chrono::duration<double, std::micro>(
-                               std::chrono::steady_clock::now() - t0)
-                               .count());
+          lat[t].push_back(
+              std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                  .count());
         }
       });
     }
@@ -255,10 +254,9 @@ Row ReadTimeline(const Config& c) {
   }
   std::vector<HttpRequestSpec> reads;
   for (std::size_t i = 0; i < c.reads; ++i) {
-    reads.push_back({"GET",
-                     "/v1/customers/hot-" + std::to_string(i % c.hot_customers) +
-                         "/timeline?limit=50",
-                     ""});
+    reads.push_back(
+        {"GET", "/v1/customers/hot-" + std::to_string(i % c.hot_customers) + "/timeline?limit=50",
+         ""});
   }
   std::vector<HttpRequestSpec> warm(
       reads.begin(),
@@ -337,7 +335,8 @@ int main(int argc, char** argv) {
   app.add_option("--batch-events", c.batch_events, "Events in ingest_batch / raw_rocksdb_batch");
   app.add_option("--batch", c.batch, "Events per request / WriteBatch")->check(CLI::PositiveNumber);
   app.add_option("--batch-connections", c.batch_connections, "Connections for batched ingest");
-  app.add_option("--single-events", c.single_events, "Events in ingest_single / raw_rocksdb_single");
+  app.add_option("--single-events", c.single_events,
+                 "Events in ingest_single / raw_rocksdb_single");
   app.add_option("--nogroup-events", c.nogroup_events, "Events in ingest_single_nogroup");
   app.add_option("--single-connections", c.single_connections, "Connections for single ingest");
   app.add_option("--hot-customers", c.hot_customers, "Customers read by read_timeline");
@@ -393,8 +392,7 @@ int main(int argc, char** argv) {
   }
   if (Wanted(c, "raw_rocksdb_batch")) {
     add(Median(c, [&] {
-      return RawRocks(c, "raw_rocksdb_batch", batch_warm, batch_load, c.batch,
-                      c.batch_connections);
+      return RawRocks(c, "raw_rocksdb_batch", batch_warm, batch_load, c.batch, c.batch_connections);
     }));
   }
   if (Wanted(c, "ingest_single")) {
@@ -443,8 +441,11 @@ int main(int argc, char** argv) {
   ratio("ingest_batch", "raw_rocksdb_batch", "batched ingest vs the raw-RocksDB ceiling");
   ratio("ingest_single", "ingest_single_nogroup", "group commit vs one fsync per request");
   ratio("ingest_single", "raw_rocksdb_single", "single-event ingest vs raw RocksDB sync Puts");
-  std::snprintf(buf, sizeof(buf), "\nMedian of %d rounds by throughput; latencies are per request; CPU is the server's (or, for raw_rocksdb, the benchmark process's) user+system time per event.\n",
-                c.rounds);
+  std::snprintf(
+      buf, sizeof(buf),
+      "\nMedian of %d rounds by throughput; latencies are per request; CPU is the server's (or, "
+      "for raw_rocksdb, the benchmark process's) user+system time per event.\n",
+      c.rounds);
   md << buf;
   std::printf("%s", md.str().c_str());
   if (!c.out.empty()) {

@@ -30,9 +30,10 @@ constexpr Kind kKinds[] = {
     {"note.added", "", "support", 4},
 };
 
-constexpr const char* kWords[] = {"order", "delivery", "refund", "invoice", "upgrade", "plan",
-                                  "thanks", "broken", "question", "renewal", "discount", "love",
-                                  "slow", "account", "password", "shipping", "gift", "premium"};
+constexpr const char* kWords[] = {"order",    "delivery", "refund", "invoice",  "upgrade",
+                                  "plan",     "thanks",   "broken", "question", "renewal",
+                                  "discount", "love",     "slow",   "account",  "password",
+                                  "shipping", "gift",     "premium"};
 
 std::string Text(std::mt19937_64& rng, std::size_t bytes) {
   std::string s;
@@ -61,8 +62,8 @@ std::string MakeEvent(std::mt19937_64& rng, const std::string& id, const std::st
     }
     pick -= k.weight;
   }
-  std::string e = R"({"id":")" + id + R"(","customer":")" + customer + R"(","type":")" +
-                  kind->type + "\"";
+  std::string e =
+      R"({"id":")" + id + R"(","customer":")" + customer + R"(","type":")" + kind->type + "\"";
   if (*kind->channel != 0) {
     e += std::string(R"(,"channel":")") + kind->channel + "\"";
   }
@@ -107,8 +108,8 @@ Workload Workload::Generate(std::size_t count, const WorkloadOptions& options,
   return w;
 }
 
-Workload Workload::ForCustomer(std::size_t count, const std::string& customer,
-                               std::uint64_t seed, const std::string& id_prefix) {
+Workload Workload::ForCustomer(std::size_t count, const std::string& customer, std::uint64_t seed,
+                               const std::string& id_prefix) {
   std::mt19937_64 rng(seed);
   Workload w;
   for (std::size_t n = 0; n < count; ++n) {

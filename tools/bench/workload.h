@@ -26,8 +26,8 @@ class Workload {
   static Workload Generate(std::size_t count, const WorkloadOptions& options,
                            const std::string& id_prefix = "ev");
   // Events for one customer only (to build long timelines).
-  static Workload ForCustomer(std::size_t count, const std::string& customer,
-                              std::uint64_t seed, const std::string& id_prefix);
+  static Workload ForCustomer(std::size_t count, const std::string& customer, std::uint64_t seed,
+                              const std::string& id_prefix);
 
   const std::vector<std::string>& events() const { return events_; }
   std::size_t total_bytes() const;
