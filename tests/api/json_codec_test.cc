@@ -101,7 +101,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"([{"customer":"c","type":"t"},{"customer":"c","type":"t","x":1}])",
                 "events[1].x"},
         BadCase{R"({"customer":"c","type":"t","data":{"n":123456789012345678901234567890}})",
-                "out of range"}));
+                "out of range"}),
+    [](const ::testing::TestParamInfo<BadCase>& info) {
+      return "case" + std::to_string(info.index);
+    });
 
 TEST(JsonCodecTest, RejectsDeepNesting) {
   std::string deep = R"({"customer":"c","type":"t","data":{"a":)";
