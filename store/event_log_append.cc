@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <rocksdb/write_batch.h>
 
+#include <deque>
+
 #include "core/validation.h"
 #include "store/internal/event_log_impl.h"
 #include "store/internal/rocks_status.h"
@@ -91,7 +93,8 @@ void EventLogImpl::AppenderLoop() {
 }
 
 Status EventLogImpl::LookupIds(const std::vector<PendingAppend>& group,
-                               std::unordered_map<std::string, IdLookup>* found) {
+                               std::unordered_map<std::string, IdLookup>* found,
+                               std::deque<std::string>* storage) {
   std::vector<rocksdb::Slice> keys;
   for (const auto& p : group) {
     for (const auto& e : p.request.events) {
@@ -124,8 +127,8 @@ Status EventLogImpl::LookupIds(const std::vector<PendingAppend>& group,
     if (body_at == std::string::npos) {
       return Status::DataLoss("record at seq " + std::to_string(rec.seq) + " has no body");
     }
-    (*found)[keys[i].ToString()] =
-        IdLookup{rec.seq, rec.version, rec.time_us, stored.substr(body_at)};
+    storage->push_back(stored.substr(body_at));
+    (*found)[keys[i].ToString()] = IdLookup{rec.seq, rec.version, rec.time_us, storage->back()};
   }
   return Status::Ok();
 }
@@ -147,7 +150,8 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
   // Ids already in the log, looked up for the whole group at once. Ids
   // staged by this group are added as requests succeed.
   std::unordered_map<std::string, IdLookup> group_ids;
-  const Status lookup = LookupIds(*group, &group_ids);
+  std::deque<std::string> stored_bodies;
+  const Status lookup = LookupIds(*group, &group_ids, &stored_bodies);
   std::unordered_map<std::string, StreamVersion> group_versions;
 
   for (auto& pending : *group) {
@@ -158,6 +162,7 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
     }
     batch.SetSavePoint();
     const Seq request_first = next;
+    const RecordEncoder encoder(now, req.actor);
     std::unordered_map<std::string, StreamVersion> versions;  // this request only
     std::unordered_map<std::string, IdLookup> ids;
     std::vector<RecordPtr> records;
@@ -210,7 +215,7 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
       const StreamVersion version = current + 1;
       const Seq seq = next++;
       const std::int64_t time_us = e.time_us.value_or(now);
-      std::string json = EncodeRecord({seq, version, now, req.actor, time_us}, e.id, body);
+      std::string json = encoder.Encode(seq, version, time_us, e.id, body);
       const std::string event_key = EventKey(seq);
       batch.Put(cf(ColumnFamily::kEvents), event_key, json);
       batch.Put(cf(ColumnFamily::kStreams), StreamKey(e.customer, version),
@@ -241,11 +246,16 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
       continue;
     }
     batch.PopSavePoint().PermitUncheckedError();
-    for (auto& [customer, v] : versions) {
-      group_versions[customer] = v;
+    // Move the map nodes over: no key is copied again.
+    while (!versions.empty()) {
+      auto node = versions.extract(versions.begin());
+      const StreamVersion v = node.mapped();
+      if (auto r = group_versions.insert(std::move(node)); !r.inserted) {
+        r.position->second = v;
+      }
     }
-    for (auto& [id, entry] : ids) {
-      group_ids[id] = std::move(entry);
+    while (!ids.empty()) {
+      group_ids.insert(ids.extract(ids.begin()));  // ids are new to the group
     }
     committed->insert(committed->end(), std::make_move_iterator(records.begin()),
                       std::make_move_iterator(records.end()));

@@ -45,18 +45,29 @@ std::string EncodeRecordBody(const Event& event) {
 }
 
 std::string EncodeRecord(const RecordHeader& header, std::string_view id, std::string_view body) {
+  return RecordEncoder(header.recorded_at_us, header.actor)
+      .Encode(header.seq, header.version, header.time_us, id, body);
+}
+
+RecordEncoder::RecordEncoder(std::int64_t recorded_at_us, std::string_view actor)
+    : recorded_at_us_(recorded_at_us),
+      recorded_at_(FormatRfc3339(recorded_at_us)),
+      actor_json_(boost::json::serialize(boost::json::string_view(actor.data(), actor.size()))) {}
+
+std::string RecordEncoder::Encode(Seq seq, StreamVersion version, std::int64_t time_us,
+                                  std::string_view id, std::string_view body) const {
   std::string out;
-  out.reserve(body.size() + header.actor.size() + id.size() + 128);
+  out.reserve(body.size() + actor_json_.size() + id.size() + 128);
   out.append("{\"seq\":");
-  out.append(std::to_string(header.seq));
+  out.append(std::to_string(seq));
   out.append(",\"version\":");
-  out.append(std::to_string(header.version));
+  out.append(std::to_string(version));
   out.append(",\"recorded_at\":\"");
-  out.append(FormatRfc3339(header.recorded_at_us));  // never needs escaping
-  out.append("\",");
-  AppendString(&out, "actor", header.actor);
+  out.append(recorded_at_);  // RFC 3339 never needs escaping
+  out.append("\",\"actor\":");
+  out.append(actor_json_);
   out.append(",\"time\":\"");
-  out.append(FormatRfc3339(header.time_us));
+  out.append(time_us == recorded_at_us_ ? recorded_at_ : FormatRfc3339(time_us));
   out.push_back('"');
   if (!id.empty()) {
     out.push_back(',');

@@ -65,6 +65,21 @@ std::string EncodeRecordBody(const Event& event);
 // `body` from EncodeRecordBody.
 std::string EncodeRecord(const RecordHeader& header, std::string_view id, std::string_view body);
 
+// EncodeRecord for many records that share recorded_at and actor (the events
+// of one request in one commit group), rendering those once.
+class RecordEncoder {
+ public:
+  RecordEncoder(std::int64_t recorded_at_us, std::string_view actor);
+  std::string Encode(Seq seq, StreamVersion version, std::int64_t time_us, std::string_view id,
+                     std::string_view body) const;
+
+ private:
+  // Constant after construction
+  const std::int64_t recorded_at_us_;
+  const std::string recorded_at_;  // RFC 3339
+  const std::string actor_json_;   // a JSON string literal
+};
+
 // Parses stored bytes. Returns DataLoss if they are not a well-formed record
 // (which means the data directory is corrupt).
 StatusOr<Record> DecodeRecord(std::string_view json);

@@ -72,15 +72,19 @@ class EventLogImpl final : public EventLog {
     Seq seq = 0;
     StreamVersion version = 0;
     std::int64_t time_us = 0;
-    std::string body;  // EncodeRecordBody() of the original
+    // EncodeRecordBody() of the original, owned by the group being committed
+    // (a PendingAppend or the bodies read back by LookupIds).
+    std::string_view body;
   };
 
   // Appender thread (event_log_append.cc).
   void AppenderLoop();
   void CommitGroup(std::vector<PendingAppend>* group);
   // Finds which of the group's event ids are already in the log.
+  // Bodies read back are kept in `*storage`.
   Status LookupIds(const std::vector<PendingAppend>& group,
-                   std::unordered_map<std::string, IdLookup>* found);
+                   std::unordered_map<std::string, IdLookup>* found,
+                   std::deque<std::string>* storage);
 
   // Constant after construction
   const EventLogOptions options_;
