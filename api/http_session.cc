@@ -57,17 +57,24 @@ void SetCommonFields(http::response<Body>* res, const Response& r, const std::st
   }
 }
 
-// Writes `r` and returns false if the connection must be closed.
+// Writes `r` and returns false if the connection must be closed. For a HEAD
+// request (`head_only`) only the header goes out, with the Content-Length
+// the body would have had.
 net::awaitable<bool> WriteResponse(beast::tcp_stream& stream, Response r, unsigned version,
                                    bool keep_alive, const std::string& request_id,
-                                   std::chrono::milliseconds timeout) {
+                                   std::chrono::milliseconds timeout, bool head_only = false) {
   stream.expires_after(timeout);
-  if (!r.stream) {
+  if (!r.stream || head_only) {
     http::response<http::string_body> res{static_cast<http::status>(r.status), version};
     SetCommonFields(&res, r, request_id);
     res.keep_alive(keep_alive);
     res.body() = std::move(r.body);
     res.prepare_payload();
+    if (head_only) {
+      http::response_serializer<http::string_body> sr{res};
+      auto [ec, n] = co_await http::async_write_header(stream, sr, as_tuple(use_awaitable));
+      co_return !ec;
+    }
     auto [ec, n] = co_await http::async_write(stream, res, as_tuple(use_awaitable));
     co_return !ec;
   }
@@ -234,8 +241,9 @@ net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx) {
     ++served;
     keep_alive = keep_alive && !ctx.draining->load() &&
                  (opt.max_requests_per_connection == 0 || served < opt.max_requests_per_connection);
-    const bool written = co_await WriteResponse(stream, std::move(response), version, keep_alive,
-                                                request.request_id, opt.write_timeout);
+    const bool written =
+        co_await WriteResponse(stream, std::move(response), version, keep_alive, request.request_id,
+                               opt.write_timeout, request.method == "HEAD");
     if (spdlog::should_log(spdlog::level::debug)) {
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - started)

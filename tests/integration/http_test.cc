@@ -283,6 +283,20 @@ TEST_F(HttpTest, KeepAliveAndPipelining) {
   EXPECT_THAT(*raw, HasSubstr("\"status\":\"ready\""));
 }
 
+TEST_F(HttpTest, HeadSendsNoBody) {
+  // A HEAD, then a GET on the same connection: the GET's response must not
+  // be confused with a stray HEAD body.
+  auto raw =
+      HttpClient::RawExchange(server_->port(),
+                              "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                              std::chrono::seconds(5));
+  ASSERT_OK(raw);
+  const auto first_body = raw->find("\r\n\r\n") + 4;
+  EXPECT_TRUE(std::string_view(*raw).substr(first_body).starts_with("HTTP/1.1 200")) << *raw;
+  EXPECT_THAT(*raw, HasSubstr("Content-Length: 15"));
+}
+
 TEST_F(HttpTest, ExpectContinue) {
   auto r = client_.PostJson("/v1/events", R"({"customer":"cont","type":"t"})",
                             {{"Expect", "100-continue"}});
