@@ -78,10 +78,13 @@ net::awaitable<bool> WriteResponse(beast::tcp_stream& stream, Response r, unsign
     auto [ec, n] = co_await http::async_write(stream, res, as_tuple(use_awaitable));
     co_return !ec;
   }
+  // HTTP/1.0 has no chunked encoding: send the raw stream and let closing
+  // the connection mark its end.
+  const bool chunked = version >= 11;
   http::response<http::empty_body> res{static_cast<http::status>(r.status), version};
   SetCommonFields(&res, r, request_id);
-  res.keep_alive(keep_alive);
-  res.chunked(true);
+  res.keep_alive(keep_alive && chunked);
+  res.chunked(chunked);
   http::response_serializer<http::empty_body> sr{res};
   if (auto [ec, n] = co_await http::async_write_header(stream, sr, as_tuple(use_awaitable)); ec) {
     co_return false;
@@ -90,16 +93,25 @@ net::awaitable<bool> WriteResponse(beast::tcp_stream& stream, Response r, unsign
     auto chunk = r.stream();
     if (!chunk.ok()) {
       spdlog::error("request {}: streaming failed: {}", request_id, chunk.status().ToString());
-      co_return false;  // the client sees a truncated chunked body
+      co_return false;  // the client sees a truncated body
     }
     stream.expires_after(timeout);
     if (chunk->empty()) {
+      if (!chunked) {
+        co_return false;  // closing the connection ends the body
+      }
       auto [ec, n] =
           co_await net::async_write(stream, http::make_chunk_last(), as_tuple(use_awaitable));
       co_return !ec;
     }
-    auto [ec, n] = co_await net::async_write(stream, http::make_chunk(net::buffer(*chunk)),
-                                             as_tuple(use_awaitable));
+    beast::error_code ec;
+    if (chunked) {
+      std::tie(ec, std::ignore) = co_await net::async_write(
+          stream, http::make_chunk(net::buffer(*chunk)), as_tuple(use_awaitable));
+    } else {
+      std::tie(ec, std::ignore) =
+          co_await net::async_write(stream, net::buffer(*chunk), as_tuple(use_awaitable));
+    }
     if (ec) {
       co_return false;
     }
@@ -116,10 +128,19 @@ net::awaitable<void> WriteErrorAndClose(beast::tcp_stream& stream, int status,
 
 }  // namespace
 
+bool SessionRegistry::TryReserve(std::size_t max) {
+  std::size_t n = count_.load();
+  while (n < max) {
+    if (count_.compare_exchange_weak(n, n + 1)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::list<std::weak_ptr<SessionControl>>::iterator SessionRegistry::Add(
     std::shared_ptr<SessionControl> c) {
   MutexLock lock(&mu_);
-  count_.fetch_add(1);
   return sessions_.insert(sessions_.end(), c);
 }
 

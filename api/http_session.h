@@ -28,7 +28,10 @@ struct SessionControl {
 
 class SessionRegistry {
  public:
-  // Adds a session; the returned iterator removes it.
+  // Claims a connection slot unless `max` are taken; the listener calls it
+  // before spawning a session, and Remove() gives the slot back.
+  bool TryReserve(std::size_t max);
+  // Adds a session (holding a reserved slot); the returned iterator removes it.
   std::list<std::weak_ptr<SessionControl>>::iterator Add(std::shared_ptr<SessionControl> c);
   void Remove(std::list<std::weak_ptr<SessionControl>>::iterator it);
   std::size_t count() const { return count_.load(); }

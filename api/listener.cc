@@ -36,7 +36,7 @@ net::awaitable<void> RunListener(tcp::acceptor& acceptor, SessionContext ctx) {
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     auto session_executor = socket.get_executor();
-    if (ctx.registry->count() >= ctx.options->max_connections) {
+    if (!ctx.registry->TryReserve(ctx.options->max_connections)) {
       net::co_spawn(
           session_executor,
           RejectConnection(std::move(socket), "too many connections (limit " +

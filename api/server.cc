@@ -19,7 +19,7 @@ class Server::Impl {
         threads_(options_.threads > 0 ? options_.threads
                                       : std::max(1u, std::thread::hardware_concurrency())),
         ioc_(threads_),
-        acceptor_(ioc_),
+        acceptor_(net::make_strand(ioc_)),
         signals_(ioc_),
         drain_timer_(ioc_) {
     services_.log = log;
@@ -101,8 +101,12 @@ class Server::Impl {
       return;
     }
     beast::error_code ignored;
-    acceptor_.close(ignored);
     signals_.cancel(ignored);
+    // The listener coroutine runs on the acceptor's strand; close it there.
+    net::dispatch(acceptor_.get_executor(), [this] {
+      beast::error_code ec;
+      acceptor_.close(ec);
+    });
     registry_.CloseIdle();
     drain_deadline_ = std::chrono::steady_clock::now() + options_.shutdown_timeout;
     WaitForSessions();

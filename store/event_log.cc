@@ -91,6 +91,11 @@ EventLogImpl::~EventLogImpl() {
 }
 
 Status EventLogImpl::Init() {
+  if (options_.max_group_requests == 0 || options_.max_group_events == 0 ||
+      options_.subscription_buffer_records == 0) {
+    return Status::InvalidArgument(
+        "max_group_requests, max_group_events and subscription_buffer_records must be positive");
+  }
   rocksdb::DBOptions db_options = MakeDbOptions();
   if (env_ != nullptr) {
     db_options.env = env_;
@@ -264,29 +269,53 @@ StatusOr<StreamVersion> EventLogImpl::CurrentVersion(const std::string& customer
   if (customer.empty() || customer.size() > 255) {
     return StreamVersion{0};
   }
-  return ReadVersion(customer);
+  rocksdb::ReadOptions ro;
+  ro.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(ColumnFamily::kStreams)));
+  return VisibleVersion(it.get(), customer, head());
+}
+
+StatusOr<StreamVersion> EventLogImpl::VisibleVersion(rocksdb::Iterator* it,
+                                                     const std::string& customer, Seq head) const {
+  // The newest entry can belong to a group that is written but not yet
+  // published (seq > head); readers must not see it, so step back past it.
+  const std::string prefix = StreamPrefix(customer);
+  for (it->SeekForPrev(StreamKey(customer, std::numeric_limits<StreamVersion>::max()));
+       it->Valid() && it->key().starts_with(prefix); it->Prev()) {
+    std::string_view c;
+    StreamVersion v = 0;
+    StreamEntryView entry;
+    if (!DecodeStreamKey(it->key().ToStringView(), &c, &v) ||
+        !DecodeStreamEntry(it->value().ToStringView(), &entry)) {
+      return Status::DataLoss("malformed entry in the streams column family");
+    }
+    if (entry.seq <= head) {
+      return v;
+    }
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading a stream version"));
+  return StreamVersion{0};
 }
 
 StatusOr<StreamPage> EventLogImpl::ReadStream(const StreamQuery& q) const {
+  if (q.limit == 0 || q.max_scan == 0) {
+    return Status::InvalidArgument("a stream query needs limit and max_scan of at least 1");
+  }
   StreamPage page;
   if (q.customer.empty() || q.customer.size() > 255) {
     return page;
   }
+  const Seq head_now = head();
   const std::string prefix = StreamPrefix(q.customer);
   rocksdb::ReadOptions ro;
   ro.prefix_same_as_start = true;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(ColumnFamily::kStreams)));
-  it->SeekForPrev(StreamKey(q.customer, std::numeric_limits<StreamVersion>::max()));
-  RETURN_IF_ERROR(FromRocks(it->status(), "reading a stream"));
-  if (!it->Valid() || !it->key().starts_with(prefix)) {
-    return page;  // no such stream
-  }
-  std::string_view customer;
-  StreamVersion version = 0;
-  if (!DecodeStreamKey(it->key().ToStringView(), &customer, &version)) {
-    return Status::DataLoss("malformed key in the streams column family");
+  ASSIGN_OR_RETURN(StreamVersion version, VisibleVersion(it.get(), q.customer, head_now));
+  if (version == 0) {
+    return page;  // no such stream (yet)
   }
   page.current_version = version;
+  std::string_view customer;
   // Versions are dense (1..current), so a page is found by scanning windows
   // of versions forwards, newest window first: skiplist iterators step
   // forwards in O(1) but backwards in O(log n).

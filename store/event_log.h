@@ -11,7 +11,9 @@
 // Idempotency: an event with an id that was appended before (ever: the index
 // is permanent) is not written again; its result carries the original seq
 // and version with duplicate=true. The same id with a different body is
-// AlreadyExists. A duplicate's expected_version is not checked again.
+// AlreadyExists. A duplicate's expected_version must have held when the
+// original was written (so a retry succeeds), and the request's next new
+// event for that customer must directly follow the original.
 //
 // Layout and record bytes: store/key_format.h and store/record_format.h.
 //

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <deque>
 
 #include "core/validation.h"
@@ -73,7 +74,7 @@ void EventLogImpl::AppenderLoop() {
     group.clear();
     {
       MutexLock lock(&mu_);
-      while (queue_.empty() && !closing_) {
+      while ((queue_.empty() || paused_) && !closing_) {
         queue_cv_.Wait(&mu_);
       }
       if (queue_.empty()) {
@@ -120,8 +121,12 @@ Status EventLogImpl::LookupIds(const std::vector<PendingAppend>& group,
     }
     // The original's body and time come from its record.
     std::string stored;
-    RETURN_IF_ERROR(FromRocks(db_->Get({}, cf(ColumnFamily::kEvents), values[i], &stored),
-                              "reading the original of a duplicate event id"));
+    const auto got = db_->Get({}, cf(ColumnFamily::kEvents), values[i], &stored);
+    if (got.IsNotFound()) {
+      return Status::DataLoss("event id '" + keys[i].ToString() +
+                              "' is indexed at a seq that is not in the log");
+    }
+    RETURN_IF_ERROR(FromRocks(got, "reading the original of a duplicate event id"));
     ASSIGN_OR_RETURN(auto rec, DecodeRecord(stored));
     const std::size_t body_at = stored.find(",\"customer\":");
     if (body_at == std::string::npos) {
@@ -142,7 +147,8 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
   }
   rocksdb::WriteBatch batch(estimate);  // one allocation instead of repeated doubling
   const std::int64_t now = options_.clock->NowMicros();
-  Seq next = head() + 1;
+  const Seq group_first = head() + 1;
+  Seq next = group_first;
   std::vector<StatusOr<AppendResult>> results;
   results.reserve(group->size());
   auto committed = std::make_shared<std::vector<RecordPtr>>();
@@ -156,8 +162,9 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
 
   for (auto& pending : *group) {
     AppendRequest& req = pending.request;
-    if (!lookup.ok()) {
-      results.emplace_back(lookup);
+    if (!lookup.ok() && std::any_of(req.events.begin(), req.events.end(),
+                                    [](const ProposedEvent& e) { return !e.event.id.empty(); })) {
+      results.emplace_back(lookup);  // only requests that needed the lookup fail
       continue;
     }
     batch.SetSavePoint();
@@ -165,6 +172,9 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
     const RecordEncoder encoder(now, req.actor);
     std::unordered_map<std::string, StreamVersion> versions;  // this request only
     std::unordered_map<std::string, IdLookup> ids;
+    // Customers whose next new event must directly follow a duplicate that
+    // carried an expected_version: the request asserted that position.
+    std::unordered_map<std::string_view, StreamVersion> follows;
     std::vector<RecordPtr> records;
     AppendResult result;
     result.events.reserve(req.events.size());
@@ -181,10 +191,20 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
           seen = &git->second;
         }
         if (seen != nullptr) {
-          if (SameEvent(e, body, seen->body, seen->time_us)) {
-            result.events.push_back({seen->seq, seen->version, true});
-          } else {
+          const ExpectedVersion& expected = req.events[i].expected_version;
+          if (!SameEvent(e, body, seen->body, seen->time_us)) {
             status = IdConflict(i, e.id, seen->seq);
+          } else if (!expected.IsAny() && !expected.Matches(seen->version - 1)) {
+            // A retry satisfies its precondition only if the original did.
+            status = Status::FailedPrecondition(
+                EventPath(i) + ": event id '" + e.id + "' was appended at version " +
+                std::to_string(seen->version) + ", which does not satisfy expected_version " +
+                expected.ToString());
+          } else {
+            if (!expected.IsAny()) {
+              follows[e.customer] = seen->version;
+            }
+            result.events.push_back({seen->seq, seen->version, true});
           }
           continue;
         }
@@ -205,7 +225,13 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
         }
         current = *v;
       }
-      const ExpectedVersion& expected = req.events[i].expected_version;
+      ExpectedVersion expected = req.events[i].expected_version;
+      if (auto f = follows.find(e.customer); f != follows.end()) {
+        if (expected.IsAny()) {
+          expected = ExpectedVersion::Exact(f->second);
+        }
+        follows.erase(f);
+      }
       if (!expected.Matches(current)) {
         status = Status::FailedPrecondition(EventPath(i) + ": expected_version " +
                                             expected.ToString() + " but customer '" + e.customer +
@@ -275,8 +301,10 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
       }
       // Nothing of the group is visible or durable; every request that would
       // have written fails as a whole.
+      // That includes a pure replay of an event first staged in this group.
       for (auto& r : results) {
-        if (r.ok() && !r->AllDuplicates()) {
+        if (r.ok() && std::any_of(r->events.begin(), r->events.end(),
+                                  [&](const AppendedEvent& e) { return e.seq >= group_first; })) {
           r = Status::Unavailable("the write failed and nothing of this request was stored: " +
                                   write_status.message());
         }
@@ -298,6 +326,12 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
   for (std::size_t i = 0; i < group->size(); ++i) {
     (*group)[i].done(std::move(results[i]));
   }
+}
+
+void EventLogImpl::TEST_PauseAppender(bool paused) {
+  MutexLock lock(&mu_);
+  paused_ = paused;
+  queue_cv_.SignalAll();
 }
 
 Status EventLogImpl::WriteHealth() const {

@@ -52,6 +52,12 @@ std::unique_ptr<Subscription> SubscriptionHub::Subscribe(Seq after) {
 }
 
 void SubscriptionHub::Unsubscribe(const std::shared_ptr<SubscriptionState>& state) {
+  {
+    // Notifiers run under the state's lock, so once this returns none is
+    // running or will run again.
+    MutexLock slock(&state->mu);
+    state->notify = nullptr;
+  }
   MutexLock lock(&mu_);
   subs_.erase(std::remove(subs_.begin(), subs_.end(), state), subs_.end());
 }
@@ -65,51 +71,38 @@ void SubscriptionHub::Publish(const CommittedBatch& batch) {
   if (batch->empty()) {
     return;
   }
-  std::vector<std::function<void()>> to_notify;
-  {
-    MutexLock lock(&mu_);
-    to_notify.reserve(subs_.size());
-    for (const auto& s : subs_) {
-      MutexLock slock(&s->mu);
-      if (batch->back()->seq <= s->position) {
-        continue;  // already read from disk
-      }
-      if (s->live_records + batch->size() > live_buffer_records_) {
-        // Slow consumer: drop what it has not taken; it will read from disk.
-        s->live.clear();
-        s->live_records = 0;
-      }
-      if (batch->size() <= live_buffer_records_) {
-        s->live.push_back(batch);
-        s->live_records += batch->size();
-      }
-      s->cv.Signal();
-      if (s->notify) {
-        to_notify.push_back(s->notify);
-      }
+  MutexLock lock(&mu_);
+  for (const auto& s : subs_) {
+    MutexLock slock(&s->mu);
+    if (batch->back()->seq <= s->position) {
+      continue;  // already read from disk
     }
-  }
-  for (const auto& notify : to_notify) {
-    notify();
+    if (s->live_records + batch->size() > live_buffer_records_) {
+      // Slow consumer: drop what it has not taken; it will read from disk.
+      s->live.clear();
+      s->live_records = 0;
+    }
+    if (batch->size() <= live_buffer_records_) {
+      s->live.push_back(batch);
+      s->live_records += batch->size();
+    }
+    s->cv.Signal();
+    if (s->notify) {
+      s->notify();
+    }
   }
 }
 
 void SubscriptionHub::Close() {
-  std::vector<std::function<void()>> to_notify;
-  {
-    MutexLock lock(&mu_);
-    closed_ = true;
-    for (const auto& s : subs_) {
-      MutexLock slock(&s->mu);
-      s->closed = true;
-      s->cv.SignalAll();
-      if (s->notify) {
-        to_notify.push_back(s->notify);
-      }
+  MutexLock lock(&mu_);
+  closed_ = true;
+  for (const auto& s : subs_) {
+    MutexLock slock(&s->mu);
+    s->closed = true;
+    s->cv.SignalAll();
+    if (s->notify) {
+      s->notify();
     }
-  }
-  for (const auto& notify : to_notify) {
-    notify();
   }
 }
 

@@ -15,7 +15,9 @@
 // sessions (Poll() plus a notifier that wakes their coroutine), tests.
 //
 // Thread safety: one consumer at a time calls Next()/Poll(); the notifier
-// runs on the appender thread and must not block or call back into the log.
+// runs on the appender thread while the subscription's lock is held, so it
+// must be quick (e.g. post to an executor) and must not call back into this
+// subscription or the log. Once the destructor returns, it never runs again.
 // Lifetime: the EventLog that created a subscription must outlive it.
 #pragma once
 

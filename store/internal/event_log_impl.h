@@ -48,6 +48,10 @@ class EventLogImpl final : public EventLog {
   EventLogStats Stats() const override;
   Status WriteHealth() const override;
 
+  // Tests only: while paused, the appender takes no new group, so requests
+  // queued meanwhile are committed together as one group after resume.
+  void TEST_PauseAppender(bool paused);
+
  private:
   struct PendingAppend {
     AppendRequest request;
@@ -65,7 +69,11 @@ class EventLogImpl final : public EventLog {
   // The records under `keys` (EventKey()s), in that order; DataLoss if one
   // is missing or does not match its key.
   StatusOr<std::vector<Record>> ReadEvents(const std::vector<std::string>& keys) const;
+  // The appender's view: the newest version, published or not.
   StatusOr<StreamVersion> ReadVersion(const std::string& customer) const;
+  // Readers' view: the newest version whose event is at or below `head`.
+  StatusOr<StreamVersion> VisibleVersion(rocksdb::Iterator* it, const std::string& customer,
+                                         Seq head) const;
 
   // What the log already holds for an event id.
   struct IdLookup {
@@ -101,6 +109,7 @@ class EventLogImpl final : public EventLog {
   std::deque<PendingAppend> queue_ GUARDED_BY(mu_);
   bool closing_ GUARDED_BY(mu_) = false;
   bool closed_ GUARDED_BY(mu_) = false;
+  bool paused_ GUARDED_BY(mu_) = false;  // TEST_PauseAppender
   std::thread appender_;
 
   // Appender-only: cache of stream versions, coherent because every write

@@ -16,8 +16,6 @@ Status FromRocks(const rocksdb::Status& s, std::string_view context) {
       return Status::NotFound(std::move(msg));
     case rocksdb::Status::kCorruption:
       return Status::DataLoss(std::move(msg));
-    case rocksdb::Status::kInvalidArgument:
-      return Status::InvalidArgument(std::move(msg));
     case rocksdb::Status::kIOError:
     case rocksdb::Status::kBusy:
     case rocksdb::Status::kTryAgain:

@@ -9,9 +9,10 @@
 
 namespace touchline::store::internal {
 
-// Corruption -> DataLoss, NotFound -> NotFound, InvalidArgument ->
-// InvalidArgument, Busy/TryAgain/IOError/NoSpace/Aborted -> Unavailable,
-// everything else -> Internal. `context` prefixes the message.
+// Corruption -> DataLoss, NotFound -> NotFound, Busy/TryAgain/IOError/
+// NoSpace/Aborted -> Unavailable, everything else (InvalidArgument included:
+// a storage-level complaint is never the API client's fault) -> Internal.
+// `context` prefixes the message.
 Status FromRocks(const rocksdb::Status& s, std::string_view context);
 
 }  // namespace touchline::store::internal

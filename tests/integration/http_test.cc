@@ -143,6 +143,20 @@ TEST_F(HttpTest, GlobalLogJsonAndNdjson) {
   }
 }
 
+TEST_F(HttpTest, NdjsonForHttp10ClientsIsNotChunked) {
+  ASSERT_EQ(Post(R"({"customer":"old-client","type":"t"})").status, 201);
+  auto raw = HttpClient::RawExchange(
+      server_->port(), "GET /v1/events HTTP/1.0\r\nAccept: application/x-ndjson\r\n\r\n",
+      std::chrono::seconds(5));
+  ASSERT_OK(raw);
+  EXPECT_THAT(*raw, HasSubstr("HTTP/1.0 200"));
+  EXPECT_THAT(*raw, ::testing::Not(HasSubstr("chunked")));
+  const std::string body = raw->substr(raw->find("\r\n\r\n") + 4);
+  ASSERT_FALSE(body.empty());
+  EXPECT_TRUE(body.starts_with("{\"seq\":1,")) << body.substr(0, 100);
+  EXPECT_EQ(body.back(), '\n');
+}
+
 TEST_F(HttpTest, MalformedJson) {
   ExpectError(Post("{\"customer\": \"c\", "), 400, "invalid_argument");
   ExpectError(Post("not json at all"), 400, "invalid_argument");

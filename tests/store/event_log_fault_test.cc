@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "store/event_log.h"
 #include "store/internal/event_log_impl.h"
 #include "tests/support/fault_injection_fs.h"
@@ -71,6 +73,56 @@ TEST(EventLogFaultTest, FailedFsyncIsNeverAcknowledged) {
   ASSERT_OK(retry);
   EXPECT_EQ(retry->events[0].duplicate, head == 3);
   EXPECT_EQ((*log)->head(), 3u);
+}
+
+TEST(EventLogFaultTest, ReplayOfAnEventStagedInAFailedGroupIsNotAcknowledged) {
+  TempDir dir;
+  auto fs = std::make_shared<FaultInjectionFs>();
+  auto env = rocksdb::NewCompositeEnv(fs);
+  EventLogOptions options;
+  options.path = dir.Sub("db");
+  auto opened = internal::OpenWithEnv(options, env.get());
+  ASSERT_OK(opened);
+  auto* log = static_cast<internal::EventLogImpl*>(opened->get());
+  // A client's retry lands in the same group as its first attempt; the
+  // group's fsync fails. The retry must not be told the event is stored.
+  log->TEST_PauseAppender(true);
+  std::promise<StatusOr<AppendResult>> first, retry;
+  for (auto* p : {&first, &retry}) {
+    AppendRequest req;
+    req.events.push_back(Propose(MakeEvent("c", "note.added", "same-id")));
+    log->AppendAsync(std::move(req), [p](StatusOr<AppendResult> r) { p->set_value(std::move(r)); });
+  }
+  fs->FailWalSyncs(true);
+  log->TEST_PauseAppender(false);
+  EXPECT_THAT(first.get_future().get(), StatusIs(StatusCode::kUnavailable));
+  EXPECT_THAT(retry.get_future().get(), StatusIs(StatusCode::kUnavailable));
+  EXPECT_EQ(log->head(), 0u);
+}
+
+TEST(EventLogFaultTest, RetryInTheSameGroupIsADuplicateWhenTheWriteSucceeds) {
+  TempDir dir;
+  EventLogOptions options;
+  options.path = dir.Sub("db");
+  auto opened = internal::OpenWithEnv(options, nullptr);
+  ASSERT_OK(opened);
+  auto* log = static_cast<internal::EventLogImpl*>(opened->get());
+  log->TEST_PauseAppender(true);
+  std::promise<StatusOr<AppendResult>> first, retry;
+  for (auto* p : {&first, &retry}) {
+    AppendRequest req;
+    req.events.push_back(Propose(MakeEvent("c", "note.added", "same-id")));
+    log->AppendAsync(std::move(req), [p](StatusOr<AppendResult> r) { p->set_value(std::move(r)); });
+  }
+  log->TEST_PauseAppender(false);
+  auto a = first.get_future().get();
+  auto b = retry.get_future().get();
+  ASSERT_OK(a);
+  ASSERT_OK(b);
+  EXPECT_FALSE(a->events[0].duplicate);
+  EXPECT_TRUE(b->events[0].duplicate);
+  EXPECT_EQ(b->events[0].seq, a->events[0].seq);
+  EXPECT_EQ(log->Stats().commit_groups, 1u);  // really one group
 }
 
 }  // namespace

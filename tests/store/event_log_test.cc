@@ -177,6 +177,39 @@ TEST_F(EventLogTest, ReplayIgnoresExpectedVersion) {
   EXPECT_TRUE(replay->events[0].duplicate);
 }
 
+TEST_F(EventLogTest, ReplayedPreconditionMustHaveHeldForTheOriginal) {
+  ASSERT_OK(AppendOne(MakeEvent("c", "t", "a"), ExpectedVersion::Exact(0)));
+  EXPECT_THAT(AppendOne(MakeEvent("c", "t", "a"), ExpectedVersion::Exact(5)),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("appended at version 1")));
+}
+
+TEST_F(EventLogTest, NewEventsAfterAReplayedPreconditionMustFollowTheOriginal) {
+  ASSERT_OK(AppendOne(MakeEvent("c", "t", "a"), ExpectedVersion::Exact(0)));
+  // Resending the first event with its precondition plus a new one: the new
+  // one lands right after the original, as the request asserted.
+  auto r = Append({Propose(MakeEvent("c", "t", "a"), ExpectedVersion::Exact(0)),
+                   Propose(MakeEvent("c", "t", "b"))});
+  ASSERT_OK(r);
+  EXPECT_THAT(r->events, ElementsAre(AppendedEvent{1, 1, true}, AppendedEvent{2, 2, false}));
+  // Once someone else has written after it, the same shape is a conflict
+  // rather than a silent lost update.
+  ASSERT_OK(AppendOne(MakeEvent("c", "t", "x")));
+  EXPECT_THAT(Append({Propose(MakeEvent("c", "t", "b"), ExpectedVersion::Exact(1)),
+                      Propose(MakeEvent("c", "t", "new"))}),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("is at version 3")));
+  EXPECT_EQ(log_->head(), 3u);
+}
+
+TEST_F(EventLogTest, ReadStreamRejectsZeroLimits) {
+  StreamQuery q;
+  q.customer = "c";
+  q.limit = 0;
+  EXPECT_THAT(log_->ReadStream(q), StatusIs(StatusCode::kInvalidArgument));
+  q.limit = 1;
+  q.max_scan = 0;
+  EXPECT_THAT(log_->ReadStream(q), StatusIs(StatusCode::kInvalidArgument));
+}
+
 TEST_F(EventLogTest, ReplayWithExplicitTimeMustMatch) {
   Event e = MakeEvent("c", "t", "evt-1");
   e.time_us = 1'000'000;
