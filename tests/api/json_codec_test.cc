@@ -102,8 +102,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "events[1].x"},
         BadCase{R"({"customer":"c","type":"t","data":{"n":123456789012345678901234567890}})",
                 "out of range"}),
-    [](const ::testing::TestParamInfo<BadCase>& info) {
-      return "case" + std::to_string(info.index);
+    [](const ::testing::TestParamInfo<BadCase>& param_info) {
+      return "case" + std::to_string(param_info.index);
     });
 
 TEST(JsonCodecTest, RejectsDeepNesting) {
