@@ -5,7 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <future>
+#include <utility>
 
 #include "store/event_log.h"
 #include "store/internal/event_log_impl.h"
@@ -75,6 +77,23 @@ TEST(EventLogFaultTest, FailedFsyncIsNeverAcknowledged) {
   EXPECT_EQ((*log)->head(), 3u);
 }
 
+// Queues the same event twice (a client's first attempt and its retry) while
+// the appender is paused, so both land in one commit group; `before_resume`
+// runs just before the group is committed. Returns both outcomes.
+std::pair<StatusOr<AppendResult>, StatusOr<AppendResult>> AttemptAndRetryInOneGroup(
+    internal::EventLogImpl* log, const std::function<void()>& before_resume) {
+  log->TEST_PauseAppender(true);
+  std::promise<StatusOr<AppendResult>> first, retry;
+  for (auto* p : {&first, &retry}) {
+    AppendRequest req;
+    req.events.push_back(Propose(MakeEvent("c", "note.added", "same-id")));
+    log->AppendAsync(std::move(req), [p](StatusOr<AppendResult> r) { p->set_value(std::move(r)); });
+  }
+  before_resume();
+  log->TEST_PauseAppender(false);
+  return {first.get_future().get(), retry.get_future().get()};
+}
+
 TEST(EventLogFaultTest, ReplayOfAnEventStagedInAFailedGroupIsNotAcknowledged) {
   TempDir dir;
   auto fs = std::make_shared<FaultInjectionFs>();
@@ -84,19 +103,10 @@ TEST(EventLogFaultTest, ReplayOfAnEventStagedInAFailedGroupIsNotAcknowledged) {
   auto opened = internal::OpenWithEnv(options, env.get());
   ASSERT_OK(opened);
   auto* log = static_cast<internal::EventLogImpl*>(opened->get());
-  // A client's retry lands in the same group as its first attempt; the
-  // group's fsync fails. The retry must not be told the event is stored.
-  log->TEST_PauseAppender(true);
-  std::promise<StatusOr<AppendResult>> first, retry;
-  for (auto* p : {&first, &retry}) {
-    AppendRequest req;
-    req.events.push_back(Propose(MakeEvent("c", "note.added", "same-id")));
-    log->AppendAsync(std::move(req), [p](StatusOr<AppendResult> r) { p->set_value(std::move(r)); });
-  }
-  fs->FailWalSyncs(true);
-  log->TEST_PauseAppender(false);
-  EXPECT_THAT(first.get_future().get(), StatusIs(StatusCode::kUnavailable));
-  EXPECT_THAT(retry.get_future().get(), StatusIs(StatusCode::kUnavailable));
+  // The group's fsync fails: the retry must not be told the event is stored.
+  auto [first, retry] = AttemptAndRetryInOneGroup(log, [&] { fs->FailWalSyncs(true); });
+  EXPECT_THAT(first, StatusIs(StatusCode::kUnavailable));
+  EXPECT_THAT(retry, StatusIs(StatusCode::kUnavailable));
   EXPECT_EQ(log->head(), 0u);
 }
 
@@ -107,16 +117,7 @@ TEST(EventLogFaultTest, RetryInTheSameGroupIsADuplicateWhenTheWriteSucceeds) {
   auto opened = internal::OpenWithEnv(options, nullptr);
   ASSERT_OK(opened);
   auto* log = static_cast<internal::EventLogImpl*>(opened->get());
-  log->TEST_PauseAppender(true);
-  std::promise<StatusOr<AppendResult>> first, retry;
-  for (auto* p : {&first, &retry}) {
-    AppendRequest req;
-    req.events.push_back(Propose(MakeEvent("c", "note.added", "same-id")));
-    log->AppendAsync(std::move(req), [p](StatusOr<AppendResult> r) { p->set_value(std::move(r)); });
-  }
-  log->TEST_PauseAppender(false);
-  auto a = first.get_future().get();
-  auto b = retry.get_future().get();
+  auto [a, b] = AttemptAndRetryInOneGroup(log, [] {});
   ASSERT_OK(a);
   ASSERT_OK(b);
   EXPECT_FALSE(a->events[0].duplicate);
