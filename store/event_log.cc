@@ -247,32 +247,21 @@ StatusOr<std::vector<Record>> EventLogImpl::ReadEvents(const std::vector<std::st
   return out;
 }
 
-StatusOr<StreamVersion> EventLogImpl::ReadVersion(const std::string& customer) const {
+std::unique_ptr<rocksdb::Iterator> EventLogImpl::NewStreamIterator() const {
   rocksdb::ReadOptions ro;
   ro.prefix_same_as_start = true;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(ColumnFamily::kStreams)));
-  const std::string prefix = StreamPrefix(customer);
-  it->SeekForPrev(StreamKey(customer, std::numeric_limits<StreamVersion>::max()));
-  RETURN_IF_ERROR(FromRocks(it->status(), "reading a stream version"));
-  if (!it->Valid() || !it->key().starts_with(prefix)) {
-    return StreamVersion{0};
-  }
-  std::string_view c;
-  StreamVersion v = 0;
-  if (!DecodeStreamKey(it->key().ToStringView(), &c, &v)) {
-    return Status::DataLoss("malformed key in the streams column family");
-  }
-  return v;
+  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(ro, cf(ColumnFamily::kStreams)));
+}
+
+StatusOr<StreamVersion> EventLogImpl::ReadVersion(const std::string& customer) const {
+  return VisibleVersion(NewStreamIterator().get(), customer, std::numeric_limits<Seq>::max());
 }
 
 StatusOr<StreamVersion> EventLogImpl::CurrentVersion(const std::string& customer) const {
   if (customer.empty() || customer.size() > 255) {
     return StreamVersion{0};
   }
-  rocksdb::ReadOptions ro;
-  ro.prefix_same_as_start = true;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(ColumnFamily::kStreams)));
-  return VisibleVersion(it.get(), customer, head());
+  return VisibleVersion(NewStreamIterator().get(), customer, head());
 }
 
 StatusOr<StreamVersion> EventLogImpl::VisibleVersion(rocksdb::Iterator* it,
@@ -307,9 +296,7 @@ StatusOr<StreamPage> EventLogImpl::ReadStream(const StreamQuery& q) const {
   }
   const Seq head_now = head();
   const std::string prefix = StreamPrefix(q.customer);
-  rocksdb::ReadOptions ro;
-  ro.prefix_same_as_start = true;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(ColumnFamily::kStreams)));
+  const auto it = NewStreamIterator();
   ASSIGN_OR_RETURN(StreamVersion version, VisibleVersion(it.get(), q.customer, head_now));
   if (version == 0) {
     return page;  // no such stream (yet)

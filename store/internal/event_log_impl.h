@@ -69,6 +69,8 @@ class EventLogImpl final : public EventLog {
   // The records under `keys` (EventKey()s), in that order; DataLoss if one
   // is missing or does not match its key.
   StatusOr<std::vector<Record>> ReadEvents(const std::vector<std::string>& keys) const;
+  // An iterator over `streams` confined to one customer's prefix.
+  std::unique_ptr<rocksdb::Iterator> NewStreamIterator() const;
   // The appender's view: the newest version, published or not.
   StatusOr<StreamVersion> ReadVersion(const std::string& customer) const;
   // Readers' view: the newest version whose event is at or below `head`.
