@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 #include <charconv>
 
+#include "core/identity.h"
 #include "core/time_format.h"
 #include "core/validation.h"
 
@@ -14,7 +15,7 @@ namespace {
 namespace dom = simdjson::dom;
 
 constexpr std::string_view kAllowedFields =
-    "id, customer, type, channel, department, time, data, expected_version";
+    "id, customer, identities, type, channel, department, time, data, expected_version";
 
 Status Bad(const std::string& path, std::string_view what) {
   return Status::InvalidArgument(path + ": " + std::string(what));
@@ -34,6 +35,50 @@ Status GetOptionalString(dom::element value, const std::string& path, std::strin
     return Bad(path, "must be a string");
   }
   *out = s;
+  return Status::Ok();
+}
+
+// "identities": {"email": "a@b.c", "phone": ["+62...", "+65..."]}. Values
+// are normalised (core/identity.h); null entries are skipped.
+Status ParseIdentities(dom::element value, const std::string& path, std::vector<Identity>* out) {
+  if (value.is_null()) {
+    return Status::Ok();
+  }
+  dom::object obj;
+  if (value.get_object().get(obj)) {
+    return Bad(path, "must be an object of identity type to value, e.g. {\"email\": "
+                     "\"a@example.com\", \"social.twitter\": \"@alice\"}");
+  }
+  auto add = [&](std::string_view type, dom::element v, const std::string& vpath) -> Status {
+    if (v.is_null()) {
+      return Status::Ok();
+    }
+    std::string_view s;
+    if (v.get_string().get(s)) {
+      return Bad(vpath, "an identity value must be a string");
+    }
+    if (out->size() == kMaxIdentitiesPerEvent) {
+      return Bad(path, "at most " + std::to_string(kMaxIdentitiesPerEvent) +
+                           " identity values per event");
+    }
+    ASSIGN_OR_RETURN(std::string normal, NormalizeIdentity(type, s, vpath));
+    out->push_back(Identity{std::string(type), std::move(normal)});
+    return Status::Ok();
+  };
+  for (dom::key_value_pair field : obj) {
+    const std::string tpath = path + "." + std::string(field.key);
+    RETURN_IF_ERROR(ValidateIdentityType(field.key, tpath));
+    dom::array arr;
+    if (!field.value.get_array().get(arr)) {
+      std::size_t i = 0;
+      for (dom::element v : arr) {
+        RETURN_IF_ERROR(add(field.key, v, tpath + "[" + std::to_string(i++) + "]"));
+      }
+    } else {
+      RETURN_IF_ERROR(add(field.key, field.value, tpath));
+    }
+  }
+  CanonicalizeIdentities(out);
   return Status::Ok();
 }
 
@@ -107,6 +152,9 @@ Status ParseEvent(dom::element element, const std::string& path, ProposedEvent* 
         }
         e.data = simdjson::minify(field.value);
       }
+    } else if (key == "identities") {
+      bit = 8;
+      RETURN_IF_ERROR(ParseIdentities(field.value, fpath, &e.identities));
     } else if (key == "expected_version") {
       bit = 7;
       ASSIGN_OR_RETURN(out->expected_version, ExpectedVersionFromJson(field.value, fpath));
@@ -119,7 +167,12 @@ Status ParseEvent(dom::element element, const std::string& path, ProposedEvent* 
     seen |= 1u << bit;
   }
   if (!have_customer) {
-    return Bad(path + ".customer", "required: the customer id this event belongs to");
+    if (e.identities.empty()) {
+      return Bad(path + ".customer",
+                 "required: the customer id this event belongs to (or give identities, e.g. "
+                 "{\"email\": \"a@example.com\"}, and the stream is named after one of them)");
+    }
+    ASSIGN_OR_RETURN(e.customer, DeriveCustomerKey(e.identities, path + ".identities"));
   }
   if (!have_type) {
     return Bad(path + ".type", "required: a dotted lower-case event type, e.g. \"ticket.opened\"");

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <compare>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,6 +62,16 @@ class ExpectedVersion {
   StreamVersion value_ = 0;
 };
 
+// One identifier of a person on some channel: ("email", "a@b.c"),
+// ("social.twitter", "alice"). Rules and normalisation: core/identity.h.
+struct Identity {
+  std::string type;
+  std::string value;
+
+  friend auto operator<=>(const Identity&, const Identity&) = default;
+  friend bool operator==(const Identity&, const Identity&) = default;
+};
+
 // One touchpoint, as sent by an integration, after parsing.
 struct Event {
   std::string id;                       // optional idempotency key; empty = none
@@ -70,6 +81,9 @@ struct Event {
   std::string department;               // optional, e.g. "support"
   std::optional<std::int64_t> time_us;  // when it happened; unset = recorded time
   std::string data = "{}";              // minified JSON object text
+  // Other identifiers of the same person, normalised, in canonical order
+  // (CanonicalizeIdentities in core/identity.h). May be empty.
+  std::vector<Identity> identities;
 
   friend bool operator==(const Event&, const Event&) = default;
 };

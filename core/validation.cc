@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "core/identity.h"
+
 namespace touchline {
 namespace {
 
@@ -163,6 +165,22 @@ Status ValidateEvent(const Event& event, std::string_view path) {
   RETURN_IF_ERROR(ValidateChannel(event.channel, p + ".channel"));
   RETURN_IF_ERROR(ValidateDepartment(event.department, p + ".department"));
   RETURN_IF_ERROR(ValidateData(event.data, p + ".data"));
+  if (event.identities.size() > kMaxIdentitiesPerEvent) {
+    return Invalid(p + ".identities", "at most " + std::to_string(kMaxIdentitiesPerEvent) +
+                                          " identities per event");
+  }
+  for (std::size_t i = 0; i < event.identities.size(); ++i) {
+    const Identity& id = event.identities[i];
+    const std::string ipath = p + ".identities." + id.type;
+    RETURN_IF_ERROR(ValidateIdentityType(id.type, ipath));
+    ASSIGN_OR_RETURN(std::string normal, NormalizeIdentity(id.type, id.value, ipath));
+    if (normal != id.value) {
+      return Invalid(ipath, "identity value is not in normal form (expected \"" + normal + "\")");
+    }
+    if (i > 0 && !(event.identities[i - 1] < id)) {
+      return Invalid(p + ".identities", "identities must be sorted and unique");
+    }
+  }
   return Status::Ok();
 }
 

@@ -181,6 +181,14 @@ Status EventLogImpl::CheckFormatVersion() {
   if (version < 1) {
     return Status::DataLoss("invalid format version " + value);
   }
+  if (version < kFormatVersion && !options_.read_only) {
+    // Every older format is a subset of this one: mark it upgraded.
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_->Put(wo, cf(ColumnFamily::kMeta), std::string(kFormatVersionKey),
+                              std::to_string(kFormatVersion)),
+                     "upgrading the format version");
+  }
   return Status::Ok();
 }
 
@@ -310,11 +318,15 @@ StatusOr<StreamPage> EventLogImpl::ReadStream(const StreamQuery& q) const {
   if (q.before.has_value() && *q.before == 0) {
     hi = 0;
   }
+  if (q.before_seq.has_value() && hi >= 1) {
+    ASSIGN_OR_RETURN(hi, LastVersionBelow(q.customer, hi, *q.before_seq));
+  }
   const bool filtered = !q.types.empty() || !q.channels.empty();
   std::vector<std::string> keys;  // newest first
   std::vector<StreamVersion> versions;
   std::vector<std::pair<StreamVersion, Seq>> window_matches;
   std::size_t scanned = 0;
+  Seq lowest_seq = 0;  // seq of the oldest entry examined
   bool page_full = false;
   while (hi >= 1 && !page_full && scanned < q.max_scan) {
     std::size_t width = filtered ? std::max<std::size_t>(q.limit, 256) : q.limit - keys.size();
@@ -334,6 +346,9 @@ StatusOr<StreamPage> EventLogImpl::ReadStream(const StreamQuery& q) const {
         return Status::DataLoss("malformed value in the streams column family");
       }
       ++scanned;
+      if (version == lo) {
+        lowest_seq = entry.seq;
+      }
       if (TypeMatches(entry.type, q.types) && ChannelMatches(entry.channel, q.channels)) {
         window_matches.emplace_back(version, entry.seq);
       }
@@ -352,8 +367,10 @@ StatusOr<StreamPage> EventLogImpl::ReadStream(const StreamQuery& q) const {
   }
   if (page_full && versions.back() > 1) {
     page.next_before = versions.back();
+    page.next_before_seq = DecodeEventKey(keys.back());
   } else if (!page_full && hi >= 1) {
     page.next_before = hi + 1;  // stopped by max_scan
+    page.next_before_seq = lowest_seq;
   }
   if (keys.empty()) {
     return page;
@@ -366,6 +383,29 @@ StatusOr<StreamPage> EventLogImpl::ReadStream(const StreamQuery& q) const {
     }
   }
   return page;
+}
+
+StatusOr<StreamVersion> EventLogImpl::LastVersionBelow(const std::string& customer,
+                                                       StreamVersion hi, Seq before_seq) const {
+  // Seqs grow with versions: find the largest version in [1, hi] whose seq
+  // is below before_seq, by bisection over point lookups.
+  StreamVersion lo = 0;  // invariant: lo == 0 or seq(lo) < before_seq
+  while (lo < hi) {
+    const StreamVersion mid = lo + (hi - lo + 1) / 2;
+    std::string value;
+    auto s = db_->Get({}, cf(ColumnFamily::kStreams), StreamKey(customer, mid), &value);
+    RETURN_IF_ERROR(FromRocks(s, "reading a stream entry"));
+    StreamEntryView entry;
+    if (!DecodeStreamEntry(value, &entry)) {
+      return Status::DataLoss("malformed value in the streams column family");
+    }
+    if (entry.seq < before_seq) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
 }
 
 std::unique_ptr<Subscription> EventLogImpl::Subscribe(Seq after) { return hub_->Subscribe(after); }

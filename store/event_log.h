@@ -35,6 +35,7 @@
 #include "core/event.h"
 #include "core/status.h"
 #include "store/record_format.h"
+#include "store/state_store.h"
 #include "store/subscription.h"
 
 namespace touchline::store {
@@ -78,6 +79,10 @@ struct StreamPage {
   std::vector<Record> records;  // newest first
   // Pass as `before` to get the next (older) page; unset at the end.
   std::optional<StreamVersion> next_before;
+  // When next_before is set: the seq of the entry at version next_before.
+  // Every entry not yet returned has a smaller seq (merged timelines of
+  // several streams cut their pages at this bound).
+  Seq next_before_seq = 0;
   // The stream's version when the page was read (0 = no events).
   StreamVersion current_version = 0;
 };
@@ -86,6 +91,9 @@ struct StreamQuery {
   std::string customer;
   // Only versions strictly below this (a cursor from StreamPage); unset = newest.
   std::optional<StreamVersion> before;
+  // Only entries whose seq is strictly below this (found by binary search
+  // over versions, which grow with seq); combines with `before`.
+  std::optional<Seq> before_seq;
   std::size_t limit = 50;
   // Event types to keep, matched by dotted segments: "ticket" keeps
   // "ticket" and "ticket.opened" but not "tickets". Empty = all.
@@ -149,6 +157,10 @@ class EventLog {
 
   // The seq of the newest acknowledged event (0 if the log is empty).
   virtual Seq head() const = 0;
+
+  // The state of the projection `name` (a dotted lower-case name), in the
+  // projections column family. Returns InvalidArgument for a bad name.
+  virtual StatusOr<std::unique_ptr<StateStore>> OpenStateStore(std::string_view name) = 0;
 
   // A subscription delivering records with seq > `after`.
   virtual std::unique_ptr<Subscription> Subscribe(Seq after) = 0;

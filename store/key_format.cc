@@ -70,4 +70,29 @@ bool DecodeStreamEntry(std::string_view value, StreamEntryView* out) {
   return true;
 }
 
+std::string StateKey(std::string_view name, std::string_view key) {
+  std::string out = StatePrefix(name);
+  out.append(key);
+  return out;
+}
+
+std::string StatePrefix(std::string_view name) {
+  std::string out(name);
+  out.push_back('\x00');
+  return out;
+}
+
+std::string StateEnd(std::string_view name) {
+  std::string out(name);
+  out.push_back('\x02');
+  return out;
+}
+
+std::string StateMetaKey(std::string_view name, std::string_view field) {
+  std::string out(name);
+  out.push_back('\x01');
+  out.append(field);
+  return out;
+}
+
 }  // namespace touchline::store

@@ -17,9 +17,16 @@
 //   event_ids   event id bytes                       -> Seq(8)
 //               Permanent idempotency index: never expires.
 //   meta        "format_version"                     -> decimal string
-//   projections, timers, merkle, keys
-//               Reserved for read models, reminder timers, the Merkle tree
-//               and per-customer keys (later issues). Created empty so that
+//   projections name + 0x00 + state key          -> state value
+//               name + 0x01 + "checkpoint"           -> Seq(8)
+//               name + 0x01 + "version"              -> version string
+//               One slice per projection (store/state_store.h); the state
+//               keys and values are specified by each projection's header
+//               (projections/customer_view_projection.h). The checkpoint is
+//               written in the same WriteBatch as the state it covers.
+//   timers, merkle, keys
+//               Reserved for reminder timers, the Merkle tree and
+//               per-customer keys (later issues). Created empty so that
 //               adding them never needs a migration.
 //
 // Every append writes its events, streams and event_ids entries in one
@@ -38,7 +45,11 @@ namespace touchline::store {
 
 // Bumped whenever the layout above or the record format changes. A binary
 // refuses to open a directory with a newer format.
-inline constexpr int kFormatVersion = 1;
+//   1: the first format.
+//   2: records may carry "identities"; the projections column family holds
+//      read models (projections/README.md). A version-1 directory is read
+//      as is and marked 2 when opened for writing.
+inline constexpr int kFormatVersion = 2;
 inline constexpr std::string_view kFormatVersionKey = "format_version";
 
 // events: the 8-byte big-endian seq.
@@ -63,5 +74,14 @@ struct StreamEntryView {
 };
 // Returns false if `value` is malformed.
 bool DecodeStreamEntry(std::string_view value, StreamEntryView* out);
+
+// projections: the key of state `key` of projection `name`.
+std::string StateKey(std::string_view name, std::string_view key);
+// projections: the prefix of all state keys of `name`, and the key one past
+// all of its keys (state and meta), for range deletes.
+std::string StatePrefix(std::string_view name);
+std::string StateEnd(std::string_view name);
+// projections: a meta key of `name` ("checkpoint", "version").
+std::string StateMetaKey(std::string_view name, std::string_view field);
 
 }  // namespace touchline::store

@@ -38,6 +38,35 @@ std::string EncodeRecordBody(const Event& event) {
     out.push_back(',');
     AppendString(&out, "department", event.department);
   }
+  if (!event.identities.empty()) {
+    out.append(",\"identities\":{");
+    const auto& ids = event.identities;
+    for (std::size_t i = 0; i < ids.size();) {
+      std::size_t j = i;
+      while (j < ids.size() && ids[j].type == ids[i].type) {
+        ++j;
+      }
+      if (i > 0) {
+        out.push_back(',');
+      }
+      out.append(boost::json::serialize(boost::json::string_view(ids[i].type)));
+      out.push_back(':');
+      if (j - i > 1) {
+        out.push_back('[');
+      }
+      for (std::size_t k = i; k < j; ++k) {
+        if (k > i) {
+          out.push_back(',');
+        }
+        out.append(boost::json::serialize(boost::json::string_view(ids[k].value)));
+      }
+      if (j - i > 1) {
+        out.push_back(']');
+      }
+      i = j;
+    }
+    out.push_back('}');
+  }
   out.append(",\"data\":");
   out.append(event.data);
   out.push_back('}');
@@ -141,6 +170,50 @@ StatusOr<Record> DecodeRecord(std::string_view json) {
       }
       rec.time_us = *t;
       have_time = true;
+    } else if (key == "recorded_at") {
+      if (value.get_string().get(s)) {
+        return Corrupt("recorded_at");
+      }
+      auto t = ParseRfc3339(s);
+      if (!t.ok()) {
+        return Corrupt("recorded_at");
+      }
+      rec.recorded_at_us = *t;
+    } else if (key == "department") {
+      if (value.get_string().get(s)) {
+        return Corrupt("department");
+      }
+      rec.department = s;
+    } else if (key == "identities") {
+      simdjson::ondemand::object ids;
+      if (value.get_object().get(ids)) {
+        return Corrupt("identities");
+      }
+      for (auto id : ids) {
+        std::string_view type;
+        if (id.unescaped_key().get(type)) {
+          return Corrupt("identities");
+        }
+        const std::string type_s(type);
+        auto v = id.value();
+        simdjson::ondemand::json_type jt;
+        if (v.type().get(jt)) {
+          return Corrupt("identities");
+        }
+        if (jt == simdjson::ondemand::json_type::array) {
+          for (auto item : v.get_array()) {
+            if (item.get_string().get(s)) {
+              return Corrupt("identities");
+            }
+            rec.identities.push_back(Identity{type_s, std::string(s)});
+          }
+        } else {
+          if (v.get_string().get(s)) {
+            return Corrupt("identities");
+          }
+          rec.identities.push_back(Identity{type_s, std::string(s)});
+        }
+      }
     } else if (key == "data") {
       break;  // last field by construction; nothing after it is needed
     }

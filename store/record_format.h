@@ -10,9 +10,12 @@
 //   {"seq":17,"version":3,"recorded_at":"2026-11-22T10:00:00.123456Z",
 //    "actor":"crm-sync","time":"2026-11-22T09:59:58Z","id":"evt-1",
 //    "customer":"c-123","type":"ticket.opened","channel":"email",
-//    "department":"support","data":{...}}
+//    "department":"support","identities":{"email":"a@b.c","phone":["+62...","+65..."]},
+//    "data":{...}}
 //
-// `id`, `channel` and `department` are optional; `time` (when it happened)
+// `id`, `channel`, `department` and `identities` are optional; identities
+// are normalised (core/identity.h), keyed by type in sorted order, each a
+// string when the event names one value of that type, else a sorted array; `time` (when it happened)
 // defaults to `recorded_at` (when the log committed it); `data` is the
 // minified JSON object the client sent (numbers as parsed by simdjson).
 // Everything from `,"customer"` to the end is the event "body", which does
@@ -28,6 +31,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/event.h"
 #include "core/status.h"
@@ -52,8 +56,11 @@ struct Record {
   std::string customer;
   std::string type;
   std::string channel;
+  std::string department;
   std::int64_t time_us = 0;
-  std::string json;  // the stored bytes, see above
+  std::int64_t recorded_at_us = 0;
+  std::vector<Identity> identities;  // canonical order
+  std::string json;                  // the stored bytes, see above
 };
 // Committed records are immutable and fanned out to many readers.
 using RecordPtr = std::shared_ptr<const Record>;

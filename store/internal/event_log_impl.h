@@ -44,6 +44,7 @@ class EventLogImpl final : public EventLog {
   StatusOr<StreamVersion> CurrentVersion(const std::string& customer) const override;
   Seq head() const override { return head_.load(std::memory_order_acquire); }
   std::unique_ptr<Subscription> Subscribe(Seq after) override;
+  StatusOr<std::unique_ptr<StateStore>> OpenStateStore(std::string_view name) override;
   void Close() override;
   EventLogStats Stats() const override;
   Status WriteHealth() const override;
@@ -76,6 +77,11 @@ class EventLogImpl final : public EventLog {
   // Readers' view: the newest version whose event is at or below `head`.
   StatusOr<StreamVersion> VisibleVersion(rocksdb::Iterator* it, const std::string& customer,
                                          Seq head) const;
+
+  // The largest version <= hi of `customer` whose seq is below before_seq
+  // (0 if none). REQUIRES: versions 1..hi exist.
+  StatusOr<StreamVersion> LastVersionBelow(const std::string& customer, StreamVersion hi,
+                                           Seq before_seq) const;
 
   // What the log already holds for an event id.
   struct IdLookup {
