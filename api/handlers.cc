@@ -8,10 +8,6 @@
 #include "core/validation.h"
 
 namespace touchline::api {
-namespace {
-
-constexpr std::size_t kDefaultTimelineLimit = 50;
-constexpr std::size_t kDefaultLogLimit = 100;
 
 Status CheckParams(const QueryParams& query, std::initializer_list<std::string_view> allowed) {
   for (std::size_t i = 0; i < query.size(); ++i) {
@@ -38,7 +34,7 @@ Status CheckParams(const QueryParams& query, std::initializer_list<std::string_v
   return Status::Ok();
 }
 
-const std::string* Find(const QueryParams& query, std::string_view name) {
+const std::string* FindParam(const QueryParams& query, std::string_view name) {
   for (const auto& [k, v] : query) {
     if (k == name) {
       return &v;
@@ -50,7 +46,7 @@ const std::string* Find(const QueryParams& query, std::string_view name) {
 // An optional integer parameter within [min, max].
 StatusOr<std::optional<std::uint64_t>> GetUint(const QueryParams& query, std::string_view name,
                                                std::uint64_t min, std::uint64_t max) {
-  const std::string* v = Find(query, name);
+  const std::string* v = FindParam(query, name);
   if (v == nullptr) {
     return std::optional<std::uint64_t>();
   }
@@ -85,6 +81,10 @@ bool IsJsonContentType(std::string_view ct) {
   }
   return ct == "application/json" || (ct.starts_with("application/") && ct.ends_with("+json"));
 }
+
+namespace {
+
+constexpr std::size_t kDefaultLogLimit = 100;
 
 bool WantsNdjson(std::string_view accept) {
   return accept.find("application/x-ndjson") != std::string_view::npos ||
@@ -215,41 +215,6 @@ StatusOr<Response> HandleReadLog(const Request& request, const QueryParams& quer
   return r;
 }
 
-StatusOr<Response> HandleTimeline(const std::string& customer, const QueryParams& query,
-                                  Services& services) {
-  RETURN_IF_ERROR(ValidateCustomerId(customer, "customer id in the path"));
-  RETURN_IF_ERROR(CheckParams(query, {"limit", "before", "types", "channels"}));
-  ASSIGN_OR_RETURN(auto limit, GetUint(query, "limit", 1, services.max_page_limit));
-  ASSIGN_OR_RETURN(auto before, GetUint(query, "before", 1, UINT64_MAX));
-  store::StreamQuery q;
-  q.customer = customer;
-  q.limit = limit.value_or(kDefaultTimelineLimit);
-  q.before = before;
-  if (const auto* types = Find(query, "types")) {
-    for (auto& t : SplitComma(*types)) {
-      RETURN_IF_ERROR(ValidateEventType(t, "query parameter 'types'"));
-      q.types.push_back(std::move(t));
-    }
-  }
-  if (const auto* channels = Find(query, "channels")) {
-    for (auto& c : SplitComma(*channels)) {
-      if (c.empty()) {
-        return Status::InvalidArgument("query parameter 'channels' has an empty entry");
-      }
-      RETURN_IF_ERROR(ValidateChannel(c, "query parameter 'channels'"));
-      q.channels.push_back(std::move(c));
-    }
-  }
-  ASSIGN_OR_RETURN(auto page, services.log->ReadStream(q));
-  if (page.current_version == 0) {
-    return Status::NotFound("no events for customer '" + customer + "'");
-  }
-  Response r;
-  r.body = RenderTimeline(customer, page);
-  r.headers.emplace_back("ETag", "\"" + std::to_string(page.current_version) + "\"");
-  return r;
-}
-
 StatusOr<Response> HandleHealthz(Services& /*services*/) {
   Response r;
   r.body = "{\"status\":\"ok\"}";
@@ -261,8 +226,17 @@ StatusOr<Response> HandleReadyz(Services& services) {
     return Status::Unavailable("shutting down");
   }
   RETURN_IF_ERROR(services.log->WriteHealth());
+  // Projections are reported, not required: a faulted or rebuilding view
+  // does not stop ingest, so it does not take the server out of rotation.
   Response r;
-  r.body = "{\"status\":\"ready\",\"head\":" + std::to_string(services.log->head()) + "}";
+  r.body = "{\"status\":\"ready\",\"head\":" + std::to_string(services.log->head()) +
+           ",\"projections\":{";
+  for (std::size_t i = 0; i < services.projections.size(); ++i) {
+    const auto st = services.projections[i]->status();
+    r.body += (i ? ",\"" : "\"") + st.name + "\":{\"state\":\"" + st.state +
+              "\",\"checkpoint\":" + std::to_string(st.checkpoint) + "}";
+  }
+  r.body += "}}";
   return r;
 }
 

@@ -5,6 +5,9 @@
 // Thread safety: handlers may run concurrently on any io thread.
 #pragma once
 
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,9 +29,35 @@ void HandleAppend(const Request& request, Services& services, Responder respond)
 StatusOr<Response> HandleReadLog(const Request& request, const QueryParams& query,
                                  Services& services);
 
-// GET /v1/customers/{customer}/timeline. 404 if the customer has no events.
-StatusOr<Response> HandleTimeline(const std::string& customer, const QueryParams& query,
-                                  Services& services);
+// GET /v1/customers/{id}/timeline: the events of every stream of the
+// customer's profile, newest first (waits for the customer view, like the
+// other customer reads; if the view is unavailable, the stream named `id`
+// alone). 404 if there are none.
+void HandleTimeline(const std::string& id, const QueryParams& query, Services& services,
+                    Responder respond);
+
+// The routes over the customer view (api/customer_handlers.cc). Each waits
+// for the projection (see api/router.h), then answers through `respond`:
+// 404 for an unknown customer, 400 for bad parameters, 503 if the view is
+// faulted or still catching up when the wait runs out.
+void HandleCustomer(const std::string& id, const QueryParams& query, Services& services,
+                    Responder respond);
+void HandleCustomerLookup(const QueryParams& query, Services& services, Responder respond);
+void HandleNote(const std::string& id, const Request& request, Services& services,
+                Responder respond);
+
+// GET /v1/projections and POST /v1/projections/{name}/rebuild (404 for an
+// unknown name).
+StatusOr<Response> HandleProjections(Services& services);
+StatusOr<Response> HandleRebuild(const std::string& name, Services& services);
+
+// Helpers shared by the handler files.
+Status CheckParams(const QueryParams& query, std::initializer_list<std::string_view> allowed);
+const std::string* FindParam(const QueryParams& query, std::string_view name);
+StatusOr<std::optional<std::uint64_t>> GetUint(const QueryParams& query, std::string_view name,
+                                               std::uint64_t min, std::uint64_t max);
+bool IsJsonContentType(std::string_view content_type);
+std::vector<std::string> SplitComma(const std::string& s);
 
 StatusOr<Response> HandleHealthz(Services& services);
 StatusOr<Response> HandleReadyz(Services& services);

@@ -8,6 +8,8 @@
 #include <fstream>
 
 #include "api/server.h"
+#include "projections/customer_view_projection.h"
+#include "projections/projection_runner.h"
 #include "store/event_log.h"
 
 namespace {
@@ -31,6 +33,9 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::string port_file;
   bool no_group_commit = false;
+  std::string identity_limits_text;
+  std::int64_t projection_wait_ms = 2000;
+  std::size_t max_as_of_events = 200000;
 
   CLI::App app{"touchlined: event-sourced customer timeline server"};
   app.option_defaults()->always_capture_default();
@@ -79,6 +84,19 @@ int main(int argc, char** argv) {
   app.add_option("--max-requests-per-connection", server.max_requests_per_connection,
                  "Close a keep-alive connection after this many requests (0 = unlimited)")
       ->envname("TOUCHLINE_MAX_REQUESTS_PER_CONNECTION");
+  app.add_option("--identity-limits", identity_limits_text,
+                 "Most identities of a type one profile may hold, e.g. email=5,phone=5,*=10 "
+                 "(defaults: email=5, phone=5, customer=25, anonymous_id=25, *=10); changing "
+                 "them rebuilds the customer view")
+      ->envname("TOUCHLINE_IDENTITY_LIMITS");
+  app.add_option("--projection-wait-ms", projection_wait_ms,
+                 "How long a customer read waits for the view to catch up before 503")
+      ->check(CLI::Range(0, 600000))
+      ->envname("TOUCHLINE_PROJECTION_WAIT_MS");
+  app.add_option("--max-as-of-events", max_as_of_events,
+                 "Most events a time-travel view (?as_of=) may fold")
+      ->check(CLI::Range(1, 100000000))
+      ->envname("TOUCHLINE_MAX_AS_OF_EVENTS");
   app.add_flag("--no-group-commit", no_group_commit,
                "One fsync per request instead of one per group (for benchmarks only)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
@@ -107,7 +125,35 @@ int main(int argc, char** argv) {
   }
   spdlog::info("event log open at {} (head seq {})", store.path, (*log)->head());
 
-  touchline::api::Server http(server, log->get());
+  auto limits = touchline::projections::IdentityLimits::Parse(identity_limits_text);
+  if (!limits.ok()) {
+    spdlog::critical("--identity-limits: {}", limits.status().ToString());
+    return 1;
+  }
+  auto customers = touchline::projections::ProjectionRunner::Create(
+      log->get(), std::make_unique<touchline::projections::CustomerViewProjection>(*limits));
+  if (customers.ok()) {
+    if (auto s = (*customers)->Start(); !s.ok()) {
+      customers = s;
+    }
+  }
+  if (!customers.ok()) {
+    spdlog::critical("cannot start the customer view: {}", customers.status().ToString());
+    return 1;
+  }
+  {
+    const auto st = (*customers)->status();
+    spdlog::info("customer view at seq {} of {} ({})", st.checkpoint, st.head, st.state);
+  }
+
+  touchline::api::Services services;
+  services.log = log->get();
+  services.customers = customers->get();
+  services.projections = {customers->get()};
+  services.identity_limits = *limits;
+  services.projection_wait = std::chrono::milliseconds(projection_wait_ms);
+  services.max_as_of_events = max_as_of_events;
+  touchline::api::Server http(server, std::move(services));
   if (auto s = http.Start(); !s.ok()) {
     spdlog::critical("{}", s.ToString());
     return 1;
@@ -126,6 +172,8 @@ int main(int argc, char** argv) {
     std::rename((port_file + ".tmp").c_str(), port_file.c_str());
   }
   http.Run();
+  // The runner reads the log: stop it first, then close the log.
+  (*customers)->Stop();
   (*log)->Close();
   spdlog::info("stopped cleanly at head seq {}", (*log)->head());
   return 0;

@@ -58,13 +58,55 @@ void Route(const Request& request, Services& services, Responder respond) {
     }
     return;
   }
-  if (segments.size() == 4 && segments[0] == "v1" && segments[1] == "customers" &&
-      segments[3] == "timeline") {
+  const bool v1 = !segments.empty() && segments[0] == "v1";
+  if (v1 && segments.size() >= 2 && segments[1] == "customers") {
+    if (segments.size() == 2) {
+      if (!get) {
+        respond(MethodNotAllowed(m, "GET"));
+        return;
+      }
+      HandleCustomerLookup(query, services, std::move(respond));
+      return;
+    }
+    if (segments.size() == 3) {
+      if (!get) {
+        respond(MethodNotAllowed(m, "GET"));
+        return;
+      }
+      HandleCustomer(segments[2], query, services, std::move(respond));
+      return;
+    }
+    if (segments.size() == 4 && segments[3] == "timeline") {
+      if (!get) {
+        respond(MethodNotAllowed(m, "GET"));
+        return;
+      }
+      HandleTimeline(segments[2], query, services, std::move(respond));
+      return;
+    }
+    if (segments.size() == 4 && segments[3] == "notes") {
+      if (m != "POST") {
+        respond(MethodNotAllowed(m, "POST"));
+        return;
+      }
+      HandleNote(segments[2], request, services, std::move(respond));
+      return;
+    }
+  }
+  if (v1 && segments.size() == 2 && segments[1] == "projections") {
     if (!get) {
       respond(MethodNotAllowed(m, "GET"));
       return;
     }
-    Reply(respond, HandleTimeline(segments[2], query, services));
+    Reply(respond, HandleProjections(services));
+    return;
+  }
+  if (v1 && segments.size() == 4 && segments[1] == "projections" && segments[3] == "rebuild") {
+    if (m != "POST") {
+      respond(MethodNotAllowed(m, "POST"));
+      return;
+    }
+    Reply(respond, HandleRebuild(segments[2], services));
     return;
   }
   respond(HttpErrorResponse(404, "not_found",

@@ -11,26 +11,52 @@
 //   POST /v1/events                        append one event or a batch
 //   GET  /v1/events?after=&limit=          the global log in seq order;
 //                                          Accept: application/x-ndjson streams
+//   GET  /v1/customers/{id}?as_of=         the unified customer view
+//   GET  /v1/customers?<identity type>=v   look a customer up by an identity
+//   GET  /v1/customers?q=prefix&limit=&after=   search identities by prefix
 //   GET  /v1/customers/{id}/timeline?limit=&before=&types=&channels=
+//   POST /v1/customers/{id}/notes          an agent's note (note.added)
+//   GET  /v1/projections                   projection states, checkpoints, faults
+//   POST /v1/projections/{name}/rebuild    refold a projection from seq 0
 //   GET  /healthz (the process runs), GET /readyz (503 while draining or
 //                                          when the log can no longer write)
+//
+// Reads of customer data wait (up to Services::projection_wait) until the
+// customer view has folded the log's head as of the request's arrival: a
+// read after an acknowledged append reflects it (read-your-writes).
 //
 // Thread safety: Route() may be called concurrently; Services must outlive it.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "api/json_codec.h"
 #include "api/request.h"
+#include "projections/customer_view_projection.h"
+#include "projections/projection_runner.h"
 #include "store/event_log.h"
 
 namespace touchline::api {
 
 struct Services {
   store::EventLog* log = nullptr;  // not owned
+  // The customer view (not owned); null: customer routes answer 503.
+  projections::ProjectionRunner* customers = nullptr;
+  // Every running projection (not owned), for /v1/projections and /readyz.
+  std::vector<projections::ProjectionRunner*> projections;
+  // The limits the customer view folds with (time travel folds with them too).
+  projections::IdentityLimits identity_limits;
+  // How long a read waits for the customer view to catch up.
+  std::chrono::milliseconds projection_wait{2000};
+  // Time travel folds at most this many events.
+  std::size_t max_as_of_events = 200000;
+  // Runs work on an I/O thread (set by the server; null: run inline).
+  std::function<void(std::function<void()>)> post;
   ParseLimits parse_limits;
   std::size_t max_page_limit = 1000;  // ?limit= ceiling for JSON pages
   std::size_t ndjson_chunk_records = 1000;

@@ -14,7 +14,7 @@ namespace touchline::api {
 
 class Server::Impl {
  public:
-  Impl(ServerOptions options, store::EventLog* log)
+  Impl(ServerOptions options, Services services)
       : options_(std::move(options)),
         threads_(options_.threads > 0 ? options_.threads
                                       : std::max(1u, std::thread::hardware_concurrency())),
@@ -22,7 +22,8 @@ class Server::Impl {
         acceptor_(net::make_strand(ioc_)),
         signals_(ioc_),
         drain_timer_(ioc_) {
-    services_.log = log;
+    services_ = std::move(services);
+    services_.post = [this](std::function<void()> fn) { net::post(ioc_, std::move(fn)); };
     services_.parse_limits = options_.parse_limits;
     services_.max_page_limit = options_.max_page_limit;
     services_.draining = &draining_;
@@ -147,8 +148,8 @@ class Server::Impl {
   net::steady_timer drain_timer_;
 };
 
-Server::Server(ServerOptions options, store::EventLog* log)
-    : impl_(std::make_unique<Impl>(std::move(options), log)) {}
+Server::Server(ServerOptions options, Services services)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(services))) {}
 Server::~Server() = default;
 Status Server::Start() { return impl_->Start(); }
 std::uint16_t Server::port() const { return impl_->port(); }

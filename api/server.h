@@ -1,6 +1,7 @@
 // Server: the touchlined HTTP server. Owns the io_context and its thread
 // pool (one thread per core by default), the listener, the session registry
-// and signal handling. The EventLog is borrowed.
+// and signal handling. The EventLog and projections named in Services are
+// borrowed.
 //
 // Lifecycle: Start() binds and listens (port() is then known, even for port
 // 0); Run() serves until SIGINT/SIGTERM or Shutdown(), then drains: stop
@@ -48,8 +49,10 @@ struct ServerOptions {
 
 class Server {
  public:
-  // `log` must outlive the server.
-  Server(ServerOptions options, store::EventLog* log);
+  // `services.log` (required) and the projection runners in `services` must
+  // outlive the server. The server sets services.post, draining,
+  // parse_limits and max_page_limit (from `options`).
+  Server(ServerOptions options, Services services);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

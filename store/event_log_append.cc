@@ -258,7 +258,10 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
       rec->customer = e.customer;
       rec->type = e.type;
       rec->channel = e.channel;
+      rec->department = e.department;
       rec->time_us = time_us;
+      rec->recorded_at_us = now;
+      rec->identities = e.identities;
       rec->json = std::move(json);
       records.push_back(std::move(rec));
       result.events.push_back({seq, version, false});

@@ -1,0 +1,433 @@
+// Routes over the customer view and the projections (declared in
+// api/handlers.h). Every customer read first waits for the view to fold the
+// head the log had when the request arrived (read-your-writes), without
+// blocking an I/O thread: the runner calls back, and the work is posted to
+// the I/O pool.
+#include <simdjson.h>
+
+#include <boost/json/serialize.hpp>
+#include <charconv>
+
+#include "api/handlers.h"
+#include "api/http_error.h"
+#include "core/identity.h"
+#include "core/time_format.h"
+#include "core/validation.h"
+#include "projections/customer_view.h"
+
+namespace touchline::api {
+namespace {
+
+constexpr std::size_t kDefaultTimelineLimit = 50;
+constexpr std::size_t kDefaultSearchLimit = 20;
+constexpr std::size_t kMaxNoteBytes = 16 * 1024;
+
+std::string Quote(std::string_view s) {
+  return boost::json::serialize(boost::json::string_view(s.data(), s.size()));
+}
+
+void Reply(const Responder& respond, StatusOr<Response> result) {
+  respond(result.ok() ? std::move(result).value() : ErrorResponse(result.status()));
+}
+
+// Runs `work` once the customer view has folded the current head; `work`
+// answers through the responder it is given. `fallback` (optional) answers
+// instead when the view cannot be waited for (faulted, stopped, too slow).
+using Work = std::function<void(const Responder&)>;
+using Fallback = std::function<StatusOr<Response>(const Status&)>;
+
+void AfterCustomerViewAsync(Services& services, Responder respond, Work work,
+                            Fallback fallback = nullptr) {
+  projections::ProjectionRunner* runner = services.customers;
+  if (runner == nullptr) {
+    Status s = Status::Unavailable("the customer view is not running on this server");
+    Reply(respond, fallback ? fallback(s) : StatusOr<Response>(s));
+    return;
+  }
+  const Seq head = services.log->head();
+  if (runner->checkpoint() >= head) {
+    work(respond);
+    return;
+  }
+  auto post = services.post;
+  runner->WaitFor(head, services.projection_wait,
+                  [post, respond = std::move(respond), work = std::move(work),
+                   fallback = std::move(fallback)](Status s) mutable {
+                    auto run = [respond = std::move(respond), work = std::move(work),
+                                fallback = std::move(fallback), s = std::move(s)] {
+                      if (s.ok()) {
+                        work(respond);
+                      } else if (fallback) {
+                        Reply(respond, fallback(s));
+                      } else {
+                        // Faulted or lagging: the view cannot answer now.
+                        Reply(respond, StatusOr<Response>(Status::Unavailable(s.message())));
+                      }
+                    };
+                    if (post) {
+                      post(std::move(run));
+                    } else {
+                      run();
+                    }
+                  });
+}
+
+void AfterCustomerView(Services& services, Responder respond,
+                       std::function<StatusOr<Response>()> work, Fallback fallback = nullptr) {
+  AfterCustomerViewAsync(
+      services, std::move(respond),
+      [work = std::move(work)](const Responder& r) { Reply(r, work()); }, std::move(fallback));
+}
+
+StatusOr<std::string> ResolveOrNotFound(const store::StateReader& state, const std::string& id) {
+  ASSIGN_OR_RETURN(auto pid, projections::ResolveProfileId(state, id));
+  if (!pid.has_value()) {
+    return Status::NotFound("no customer known as '" + id.substr(0, 200) +
+                            "' (give a customer id, a profile id p-N or an identity such as "
+                            "email:alice@example.com)");
+  }
+  return *pid;
+}
+
+StatusOr<projections::AsOf> ParseAsOf(const std::string& text) {
+  projections::AsOf as_of;
+  Seq seq = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), seq);
+  if (!text.empty() && ec == std::errc() && ptr == text.data() + text.size()) {
+    as_of.seq = seq;
+    return as_of;
+  }
+  auto t = ParseRfc3339(text);
+  if (!t.ok()) {
+    return Status::InvalidArgument(
+        "query parameter 'as_of' must be a seq (a non-negative integer) or an RFC 3339 time "
+        "such as 2026-11-20T00:00:00Z");
+  }
+  as_of.time_us = *t;
+  return as_of;
+}
+
+StatusOr<Response> CustomerViewResponse(const std::string& id, const QueryParams& query,
+                                        Services& services) {
+  const store::StateReader& state = services.customers->state();
+  Response r;
+  if (const std::string* as_of_text = FindParam(query, "as_of")) {
+    ASSIGN_OR_RETURN(projections::AsOf as_of, ParseAsOf(*as_of_text));
+    ASSIGN_OR_RETURN(r.body, projections::RenderCustomerViewAsOf(
+                                 *services.log, state, id, as_of, services.identity_limits,
+                                 services.max_as_of_events));
+    return r;
+  }
+  ASSIGN_OR_RETURN(std::string pid, ResolveOrNotFound(state, id));
+  ASSIGN_OR_RETURN(auto profile, projections::LoadLiveProfile(state, pid));
+  ASSIGN_OR_RETURN(r.body, projections::RenderCustomerView(state, profile, *services.log));
+  return r;
+}
+
+StatusOr<Response> TimelineResponse(const std::string& id, std::vector<std::string> streams,
+                                    std::optional<std::string> profile, const QueryParams& query,
+                                    Services& services) {
+  ASSIGN_OR_RETURN(auto limit, GetUint(query, "limit", 1, services.max_page_limit));
+  ASSIGN_OR_RETURN(auto before, GetUint(query, "before", 1, UINT64_MAX));
+  projections::TimelineQuery q;
+  q.streams = std::move(streams);
+  q.limit = limit.value_or(kDefaultTimelineLimit);
+  q.before_seq = before;
+  if (const auto* types = FindParam(query, "types")) {
+    for (auto& t : SplitComma(*types)) {
+      RETURN_IF_ERROR(ValidateEventType(t, "query parameter 'types'"));
+      q.types.push_back(std::move(t));
+    }
+  }
+  if (const auto* channels = FindParam(query, "channels")) {
+    for (auto& c : SplitComma(*channels)) {
+      if (c.empty()) {
+        return Status::InvalidArgument("query parameter 'channels' has an empty entry");
+      }
+      RETURN_IF_ERROR(ValidateChannel(c, "query parameter 'channels'"));
+      q.channels.push_back(std::move(c));
+    }
+  }
+  ASSIGN_OR_RETURN(auto page, projections::ReadTimeline(*services.log, q));
+  if (page.records.empty() && !before.has_value() && q.types.empty() && q.channels.empty()) {
+    // Nothing at all (not just nothing matching): is there such a customer?
+    bool any = false;
+    for (const auto& s : q.streams) {
+      ASSIGN_OR_RETURN(StreamVersion v, services.log->CurrentVersion(s));
+      any = any || v > 0;
+    }
+    if (!any) {
+      return Status::NotFound("no events for customer '" + id.substr(0, 200) + "'");
+    }
+  }
+  Response r;
+  std::string& out = r.body;
+  out = "{\"customer\":" + Quote(id) + ",\"profile\":" + (profile ? Quote(*profile) : "null") +
+        ",\"customers\":[";
+  for (std::size_t i = 0; i < q.streams.size(); ++i) {
+    out += (i ? "," : "") + Quote(q.streams[i]);
+  }
+  out += "],\"events\":[";
+  for (std::size_t i = 0; i < page.records.size(); ++i) {
+    if (i > 0) {
+      out.push_back(',');
+    }
+    out += page.records[i].json;
+  }
+  out += "],\"next\":";
+  out += page.next_before_seq ? "\"" + std::to_string(*page.next_before_seq) + "\"" : "null";
+  out += "}";
+  if (q.streams.size() == 1) {
+    // One stream: its version is the ETag an If-Match on the next append can use.
+    ASSIGN_OR_RETURN(StreamVersion v, services.log->CurrentVersion(q.streams[0]));
+    r.headers.emplace_back("ETag", "\"" + std::to_string(v) + "\"");
+  }
+  return r;
+}
+
+struct Note {
+  std::string id;
+  std::string text;
+  std::string department;
+};
+
+StatusOr<Note> ParseNote(std::string_view body) {
+  thread_local simdjson::dom::parser parser;
+  const simdjson::padded_string padded(body);
+  simdjson::dom::object obj;
+  if (parser.parse(padded).get_object().get(obj)) {
+    return Status::InvalidArgument(
+        "the body must be a JSON object such as {\"text\": \"Called back, issue solved\"}");
+  }
+  Note note;
+  for (auto field : obj) {
+    std::string_view v;
+    const std::string key(field.key);
+    if (key != "text" && key != "department" && key != "id") {
+      return Status::InvalidArgument(key.substr(0, 64) +
+                                     ": unknown field; a note has text, department and id");
+    }
+    if (field.value.get_string().get(v)) {
+      return Status::InvalidArgument(key + ": must be a string");
+    }
+    (key == "text" ? note.text : key == "department" ? note.department : note.id) = v;
+  }
+  // Notes may hold line breaks and tabs; other control characters are refused
+  // (the parser has already checked the UTF-8).
+  bool printable = true;
+  for (const unsigned char c : note.text) {
+    printable = printable && (c >= 0x20 || c == '\n' || c == '\r' || c == '\t') && c != 0x7f;
+  }
+  if (note.text.empty() || note.text.size() > kMaxNoteBytes || !printable) {
+    return Status::InvalidArgument("text: required, 1 to " + std::to_string(kMaxNoteBytes) +
+                                   " bytes of text without control characters other than line "
+                                   "breaks and tabs");
+  }
+  if (!note.id.empty()) {
+    RETURN_IF_ERROR(ValidateEventId(note.id, "id"));
+  }
+  RETURN_IF_ERROR(ValidateDepartment(note.department, "department"));
+  return note;
+}
+
+std::string ProjectionJson(const projections::ProjectionStatus& st) {
+  std::string out = "{\"name\":" + Quote(st.name) + ",\"version\":" + Quote(st.version) +
+                    ",\"state\":" + Quote(st.state) +
+                    ",\"checkpoint\":" + std::to_string(st.checkpoint) +
+                    ",\"head\":" + std::to_string(st.head) + ",\"lag\":" +
+                    std::to_string(st.head > st.checkpoint ? st.head - st.checkpoint : 0) +
+                    ",\"state_bytes\":" + std::to_string(st.state_bytes) + ",\"fault\":";
+  out += st.state == "faulted"
+             ? "{\"seq\":" + std::to_string(st.fault_seq) + ",\"error\":" + Quote(st.fault) + "}"
+             : "null";
+  out += ",\"rebuild\":";
+  out += st.state == "rebuilding" ? "{\"target\":" + std::to_string(st.rebuild_target) +
+                                        ",\"events_per_second\":" +
+                                        std::to_string(static_cast<long>(st.events_per_second)) +
+                                        "}"
+                                  : "null";
+  return out + "}";
+}
+
+}  // namespace
+
+void HandleCustomer(const std::string& id, const QueryParams& query, Services& services,
+                    Responder respond) {
+  if (Status s = CheckParams(query, {"as_of"}); !s.ok()) {
+    respond(ErrorResponse(s));
+    return;
+  }
+  AfterCustomerView(services, std::move(respond), [id, query, &services] {
+    return CustomerViewResponse(id, query, services);
+  });
+}
+
+void HandleCustomerLookup(const QueryParams& query, Services& services, Responder respond) {
+  if (query.size() == 0) {
+    respond(ErrorResponse(Status::InvalidArgument(
+        "give one identity to look up (?email=..., ?phone=..., ?customer=..., any identity "
+        "type) or ?q=prefix to search")));
+    return;
+  }
+  if (FindParam(query, "q") != nullptr) {
+    if (Status s = CheckParams(query, {"q", "limit", "after"}); !s.ok()) {
+      respond(ErrorResponse(s));
+      return;
+    }
+    AfterCustomerView(services, std::move(respond), [query, &services]() -> StatusOr<Response> {
+      const std::string& q = *FindParam(query, "q");
+      if (q.empty() || q.size() > kMaxIdentityValueBytes) {
+        return Status::InvalidArgument("query parameter 'q' must be 1 to 256 bytes");
+      }
+      ASSIGN_OR_RETURN(auto limit, GetUint(query, "limit", 1, 100));
+      const std::string* after = FindParam(query, "after");
+      ASSIGN_OR_RETURN(auto page, projections::SearchIdentities(
+                                      services.customers->state(), q, after ? *after : "",
+                                      limit.value_or(kDefaultSearchLimit)));
+      Response r;
+      r.body = "{\"matches\":[";
+      for (std::size_t i = 0; i < page.hits.size(); ++i) {
+        r.body += (i ? "," : "") + std::string("{\"identity\":") + Quote(page.hits[i].identity) +
+                  ",\"profile\":" + Quote(page.hits[i].profile) + "}";
+      }
+      r.body += "],\"next_after\":" + (page.next_after ? Quote(*page.next_after) : "null") + "}";
+      return r;
+    });
+    return;
+  }
+  if (query.size() != 1) {
+    respond(ErrorResponse(Status::InvalidArgument(
+        "look up by exactly one identity, e.g. ?email=alice@example.com")));
+    return;
+  }
+  const auto& [type, value] = query[0];
+  std::string text = type + ":" + value;
+  if (type != kCustomerIdentityType) {
+    auto identity = ParseIdentityString(text, "query parameter '" + type.substr(0, 64) + "'");
+    if (!identity.ok()) {
+      respond(ErrorResponse(identity.status()));
+      return;
+    }
+    text = IdentityString(*identity);
+  }
+  AfterCustomerView(services, std::move(respond), [text, &services]() -> StatusOr<Response> {
+    const store::StateReader& state = services.customers->state();
+    ASSIGN_OR_RETURN(std::string pid, ResolveOrNotFound(state, text));
+    ASSIGN_OR_RETURN(auto profile, projections::LoadLiveProfile(state, pid));
+    Response r;
+    ASSIGN_OR_RETURN(r.body, projections::RenderCustomerView(state, profile, *services.log));
+    return r;
+  });
+}
+
+void HandleTimeline(const std::string& id, const QueryParams& query, Services& services,
+                    Responder respond) {
+  Status s = ValidateCustomerId(id, "customer id in the path");
+  if (s.ok()) {
+    s = CheckParams(query, {"limit", "before", "types", "channels"});
+  }
+  if (!s.ok()) {
+    respond(ErrorResponse(s));
+    return;
+  }
+  AfterCustomerView(
+      services, std::move(respond),
+      [id, query, &services]() -> StatusOr<Response> {
+        const store::StateReader& state = services.customers->state();
+        ASSIGN_OR_RETURN(auto pid, projections::ResolveProfileId(state, id));
+        if (!pid.has_value()) {
+          return TimelineResponse(id, {id}, std::nullopt, query, services);
+        }
+        ASSIGN_OR_RETURN(auto profile, projections::LoadLiveProfile(state, *pid));
+        return TimelineResponse(id, profile.Streams(), profile.id, query, services);
+      },
+      // Without the view, the stream of that name alone is still readable.
+      [id, query, &services](const Status&) {
+        return TimelineResponse(id, {id}, std::nullopt, query, services);
+      });
+}
+
+void HandleNote(const std::string& id, const Request& request, Services& services,
+                Responder respond) {
+  if (!IsJsonContentType(request.content_type)) {
+    respond(HttpErrorResponse(415, "unsupported_media_type",
+                              "send the note as JSON with Content-Type: application/json"));
+    return;
+  }
+  auto note = ParseNote(request.body);
+  if (!note.ok()) {
+    respond(ErrorResponse(note.status()));
+    return;
+  }
+  AfterCustomerViewAsync(
+      services, std::move(respond),
+      [id, note = std::move(note).value(), &services](const Responder& reply) {
+        const store::StateReader& state = services.customers->state();
+        auto pid = ResolveOrNotFound(state, id);
+        if (!pid.ok()) {
+          reply(ErrorResponse(pid.status()));
+          return;
+        }
+        auto profile = projections::LoadLiveProfile(state, *pid);
+        if (!profile.ok()) {
+          reply(ErrorResponse(profile.status()));
+          return;
+        }
+        // The note goes to the stream named in the path if it is one, else
+        // to the profile's first stream.
+        const auto streams = profile->Streams();
+        std::string stream = streams.front();
+        if (std::find(streams.begin(), streams.end(), id) != streams.end()) {
+          stream = id;
+        }
+        store::AppendRequest append;
+        append.actor = "anonymous";  // the authenticated key name once keys exist
+        Event e;
+        e.id = note.id;
+        e.customer = stream;
+        e.type = "note.added";
+        e.department = note.department;
+        e.data = "{\"text\":" + Quote(note.text) + "}";
+        append.events.push_back(ProposedEvent{std::move(e), {}});
+        services.log->AppendAsync(
+            std::move(append),
+            [reply, event_id = note.id, stream](StatusOr<store::AppendResult> result) {
+              if (!result.ok()) {
+                reply(ErrorResponse(result.status()));
+                return;
+              }
+              Response r;
+              r.status = result->AllDuplicates() ? 200 : 201;
+              r.body = "{\"customer\":" + Quote(stream) + "," +
+                       RenderAppendResult({event_id}, *result).substr(1);
+              reply(std::move(r));
+            });
+      });
+}
+
+StatusOr<Response> HandleProjections(Services& services) {
+  Response r;
+  r.body = "{\"projections\":[";
+  for (std::size_t i = 0; i < services.projections.size(); ++i) {
+    r.body += (i ? "," : "") + ProjectionJson(services.projections[i]->status());
+  }
+  r.body += "]}";
+  return r;
+}
+
+StatusOr<Response> HandleRebuild(const std::string& name, Services& services) {
+  for (auto* p : services.projections) {
+    if (p->name() == name) {
+      p->RequestRebuild();
+      Response r;
+      r.status = 202;
+      r.body = "{\"projection\":" + Quote(name) +
+               ",\"state\":\"rebuilding\",\"progress\":\"GET /v1/projections\"}";
+      return r;
+    }
+  }
+  return Status::NotFound("no projection named '" + name.substr(0, 64) +
+                          "'; GET /v1/projections lists them");
+}
+
+}  // namespace touchline::api
