@@ -162,8 +162,15 @@ StatusOr<Response> TimelineResponse(const std::string& id, std::vector<std::stri
   }
   Response r;
   std::string& out = r.body;
-  out = "{\"customer\":" + Quote(id) + ",\"profile\":" + (profile ? Quote(*profile) : "null") +
-        ",\"customers\":[";
+  out = "{\"customer\":" + Quote(id) + ",\"profile\":" + (profile ? Quote(*profile) : "null");
+  if (q.streams.size() == 1) {
+    // One stream: its version, also the ETag, is what an If-Match on the
+    // next append to it can name.
+    ASSIGN_OR_RETURN(StreamVersion v, services.log->CurrentVersion(q.streams[0]));
+    out += ",\"version\":" + std::to_string(v);
+    r.headers.emplace_back("ETag", "\"" + std::to_string(v) + "\"");
+  }
+  out += ",\"customers\":[";
   for (std::size_t i = 0; i < q.streams.size(); ++i) {
     out += (i ? "," : "") + Quote(q.streams[i]);
   }
@@ -177,11 +184,6 @@ StatusOr<Response> TimelineResponse(const std::string& id, std::vector<std::stri
   out += "],\"next\":";
   out += page.next_before_seq ? "\"" + std::to_string(*page.next_before_seq) + "\"" : "null";
   out += "}";
-  if (q.streams.size() == 1) {
-    // One stream: its version is the ETag an If-Match on the next append can use.
-    ASSIGN_OR_RETURN(StreamVersion v, services.log->CurrentVersion(q.streams[0]));
-    r.headers.emplace_back("ETag", "\"" + std::to_string(v) + "\"");
-  }
   return r;
 }
 

@@ -284,27 +284,6 @@ std::string RenderAppendResult(const std::vector<std::string>& ids,
   return out;
 }
 
-std::string RenderTimeline(std::string_view customer, const store::StreamPage& page) {
-  std::size_t size = 64 + customer.size();
-  for (const auto& r : page.records) {
-    size += r.json.size() + 1;
-  }
-  std::string out;
-  out.reserve(size);
-  out += "{\"customer\":" + JsonString(customer) +
-         ",\"version\":" + std::to_string(page.current_version) + ",\"events\":[";
-  for (std::size_t i = 0; i < page.records.size(); ++i) {
-    if (i > 0) {
-      out.push_back(',');
-    }
-    out += page.records[i].json;
-  }
-  out += "],\"next\":";
-  out += page.next_before ? "\"" + std::to_string(*page.next_before) + "\"" : "null";
-  out += "}";
-  return out;
-}
-
 std::string RenderEventsPage(const std::vector<store::Record>& records, Seq head) {
   std::size_t size = 64;
   for (const auto& r : records) {

@@ -43,9 +43,6 @@ StatusOr<ExpectedVersion> ParseExpectedVersion(std::string_view text);
 std::string RenderAppendResult(const std::vector<std::string>& ids,
                                const store::AppendResult& result);
 
-// {"customer":"c-1","version":12,"events":[...],"next":"8"|null}
-std::string RenderTimeline(std::string_view customer, const store::StreamPage& page);
-
 // {"events":[...],"next_after":17|null,"head":42}
 std::string RenderEventsPage(const std::vector<store::Record>& records, Seq head);
 

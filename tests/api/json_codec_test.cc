@@ -101,10 +101,44 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"([{"customer":"c","type":"t"},{"customer":"c","type":"t","x":1}])",
                 "events[1].x"},
         BadCase{R"({"customer":"c","type":"t","data":{"n":123456789012345678901234567890}})",
-                "out of range"}),
+                "out of range"},
+        BadCase{R"({"type":"t","identities":{"email":"null"}})", "usable identity"},
+        BadCase{R"({"type":"t","identities":{}})", "event.customer: required"},
+        BadCase{R"({"customer":"c","type":"t","identities":["a"]})", "event.identities: must be"},
+        BadCase{R"({"customer":"c","type":"t","identities":{"email":"nope"}})",
+                "event.identities.email: an email address"},
+        BadCase{R"({"customer":"c","type":"t","identities":{"phone":"0812 3456"}})",
+                "country code"},
+        BadCase{R"({"customer":"c","type":"t","identities":{"Email":"a@b.c"}})",
+                "event.identities.Email"},
+        BadCase{R"({"customer":"c","type":"t","identities":{"customer":"x"}})",
+                "customer field"},
+        BadCase{R"({"customer":"c","type":"t","identities":{"email":7}})", "must be a string"},
+        BadCase{R"({"customer":"c","type":"t","identities":{"email":["a@b.c",1]}})",
+                "event.identities.email[1]"}),
     [](const ::testing::TestParamInfo<BadCase>& param_info) {
       return "case" + std::to_string(param_info.index);
     });
+
+TEST(JsonCodecTest, ParsesAndNormalisesIdentities) {
+  auto r = Parse(R"({"type":"call.logged","identities":{"phone":"0062 (812) 3456-7890",
+                    "email":[" Alice@Example.COM","bob@example.com", null],
+                    "social.twitter":"@AliceW","user_id":" U-7 ","anonymous_id":"null"}})");
+  ASSERT_OK(r);
+  const Event& e = (*r)[0].event;
+  const std::vector<Identity> want = {{"anonymous_id", "null"},
+                                      {"email", "alice@example.com"},
+                                      {"email", "bob@example.com"},
+                                      {"phone", "+6281234567890"},
+                                      {"social.twitter", "alicew"},
+                                      {"user_id", "U-7"}};
+  EXPECT_EQ(e.identities, want);
+  // No customer: the stream is named after the best identity (user_id first).
+  EXPECT_EQ(e.customer, "user_id:U-7");
+  auto email_only = Parse(R"({"type":"t","identities":{"email":"A@B.co","anonymous_id":"x"}})");
+  ASSERT_OK(email_only);
+  EXPECT_EQ((*email_only)[0].event.customer, "email:a@b.co");
+}
 
 TEST(JsonCodecTest, RejectsDeepNesting) {
   std::string deep = R"({"customer":"c","type":"t","data":{"a":)";
@@ -145,15 +179,9 @@ TEST(JsonCodecTest, RendersAppendResult) {
 }
 
 TEST(JsonCodecTest, RendersPages) {
-  store::StreamPage page;
-  page.current_version = 9;
   store::Record rec;
   rec.seq = 4;
   rec.json = R"({"seq":4})";
-  page.records.push_back(rec);
-  page.next_before = 8;
-  EXPECT_EQ(RenderTimeline("c-1", page),
-            R"({"customer":"c-1","version":9,"events":[{"seq":4}],"next":"8"})");
   EXPECT_EQ(RenderEventsPage({rec}, 10), R"({"events":[{"seq":4}],"next_after":4,"head":10})");
   EXPECT_EQ(RenderEventsPage({rec}, 4), R"({"events":[{"seq":4}],"next_after":null,"head":4})");
 }
