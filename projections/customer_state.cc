@@ -156,7 +156,7 @@ std::string EncodeStream(const StreamState& s) {
   o["traits"] = std::move(traits);
   json::object tickets;
   for (const auto& [k, t] : s.tickets) {
-    tickets[k] = json::array{t.seq, t.opened_us, json::string(t.subject)};
+    tickets[k] = json::array{t.seq, t.opened_us, json::string(t.subject), t.closed_seq};
   }
   o["tickets"] = std::move(tickets);
   json::object ltv;
@@ -193,9 +193,9 @@ StatusOr<StreamState> DecodeStream(std::string_view text) {
     }
     for (const auto& [k, t] : o.at("tickets").as_object()) {
       const auto& a = t.as_array();
-      s.tickets[std::string(k)] = OpenTicket{a.at(0).to_number<Seq>(),
-                                             a.at(1).to_number<std::int64_t>(),
-                                             std::string(a.at(2).as_string())};
+      s.tickets[std::string(k)] =
+          Ticket{a.at(0).to_number<Seq>(), a.at(1).to_number<std::int64_t>(),
+                 std::string(a.at(2).as_string()), a.at(3).to_number<Seq>()};
     }
     for (const auto& [k, v] : o.at("ltv").as_object()) {
       s.ltv_micros[std::string(k)] = v.to_number<std::int64_t>();

@@ -81,10 +81,14 @@ struct TraitValue {
   std::string event_type;
 };
 
-struct OpenTicket {
-  Seq seq = 0;
+// A ticket this stream opened or closed. A ticket may be opened in one
+// stream and closed in another (an email, then the help desk's stream):
+// the view combines the streams and the later of the two wins.
+struct Ticket {
+  Seq seq = 0;  // the latest opening here (0: only closed here)
   std::int64_t opened_us = 0;
   std::string subject;
+  Seq closed_seq = 0;  // the latest closing here (0: none)
 };
 
 struct StreamState {
@@ -97,7 +101,7 @@ struct StreamState {
   std::map<std::string, ContactStats> departments;
   std::map<std::string, std::uint64_t> types;
   std::map<std::string, TraitValue> traits;
-  std::map<std::string, OpenTicket> tickets;
+  std::map<std::string, Ticket> tickets;
   std::map<std::string, std::int64_t> ltv_micros;  // by ISO 4217 currency
   std::vector<Seq> recent;                         // newest last
 };

@@ -103,9 +103,12 @@ StatusOr<std::string> RenderCustomerView(const store::StateReader& state,
       }
     }
     for (auto& [k, t] : s.tickets) {
-      auto it = all.tickets.find(k);
-      if (it == all.tickets.end() || t.seq > it->second.seq) {
-        all.tickets[k] = std::move(t);
+      Ticket& into = all.tickets[k];
+      into.closed_seq = std::max(into.closed_seq, t.closed_seq);
+      if (t.seq > into.seq) {
+        into.seq = t.seq;
+        into.opened_us = t.opened_us;
+        into.subject = std::move(t.subject);
       }
     }
     for (const auto& [k, v] : s.ltv_micros) {
@@ -167,7 +170,12 @@ StatusOr<std::string> RenderCustomerView(const store::StateReader& state,
            Quote(t.channel) + ",\"event_type\":" + Quote(t.event_type) + "}";
     first = false;
   }
-  std::vector<std::pair<std::string, OpenTicket>> tickets(all.tickets.begin(), all.tickets.end());
+  std::vector<std::pair<std::string, Ticket>> tickets;
+  for (auto& [k, t] : all.tickets) {
+    if (t.seq > t.closed_seq) {  // opened after its last closing
+      tickets.emplace_back(k, std::move(t));
+    }
+  }
   std::sort(tickets.begin(), tickets.end(),
             [](const auto& a, const auto& b) { return a.second.seq > b.second.seq; });
   out += "},\"open_tickets\":[";

@@ -573,9 +573,14 @@ Status CustomerViewProjection::UpdateStream(const store::Record& rec, const Even
   if (IsOneOf(rec.type, {"ticket.opened", "ticket.reopened"})) {
     std::string id = d.ticket_id.value_or(rec.id.empty() ? "seq-" + std::to_string(rec.seq)
                                                          : rec.id);
-    s->tickets[id] = OpenTicket{rec.seq, rec.time_us, d.subject};
+    Ticket& t = s->tickets[id];
+    t.seq = rec.seq;
+    t.opened_us = rec.time_us;
+    t.subject = d.subject;
   } else if (IsOneOf(rec.type, {"ticket.closed", "ticket.resolved"}) && d.ticket_id) {
-    s->tickets.erase(*d.ticket_id);
+    // Remembered even if this stream never saw the opening: another of the
+    // profile's streams may have.
+    s->tickets[*d.ticket_id].closed_seq = rec.seq;
   }
   if (d.amount_micros.has_value()) {
     if (IsOneOf(rec.type, {"purchase.completed", "order.completed"})) {
