@@ -132,24 +132,24 @@ Status ProjectionRunner::CatchUp(bool rebuild, const ProgressCallback& progress)
 void ProjectionRunner::Loop() {
   auto sub = log_->Subscribe(checkpoint());
   while (!stop_.load()) {
-    if (rebuild_requested_.exchange(false)) {
-      {
-        MutexLock lock(&mu_);
-        faulted_ = false;
-        fault_.clear();
-        fault_seq_ = 0;
-      }
+    // Read together: RequestRebuild() clears the fault and sets the flag
+    // under the same lock, so a cleared fault always comes with a rebuild
+    // (the subscription of a faulted runner is past the bad record).
+    bool faulted = false;
+    bool rebuild = false;
+    {
+      MutexLock lock(&mu_);
+      faulted = faulted_;
+      rebuild = rebuild_requested_.exchange(false);
+    }
+    if (rebuild) {
       Status s = PrepareVersion(/*force_reset=*/true);
       projection_->Discard();
       if (!s.ok()) {
         SetFault(0, s);
       }
       sub = log_->Subscribe(0);
-    }
-    bool faulted = false;
-    {
-      MutexLock lock(&mu_);
-      faulted = faulted_;
+      continue;
     }
     if (faulted) {
       ServeWaiters(false);
@@ -293,7 +293,15 @@ void ProjectionRunner::WaitFor(Seq seq, std::chrono::milliseconds timeout, WaitC
   done(fault);
 }
 
-void ProjectionRunner::RequestRebuild() { rebuild_requested_.store(true); }
+void ProjectionRunner::RequestRebuild() {
+  // Cleared here, not when the thread gets to it, so that a reader arriving
+  // in between waits for the rebuild instead of seeing the old fault.
+  MutexLock lock(&mu_);
+  faulted_ = false;
+  fault_.clear();
+  fault_seq_ = 0;
+  rebuild_requested_.store(true);
+}
 
 void ProjectionRunner::ServeWaiters(bool stopping) {
   std::vector<std::pair<WaitCallback, Status>> ready;
