@@ -5,6 +5,7 @@
 #include <rocksdb/db.h>
 
 #include <thread>
+#include <tuple>
 
 #include "store/key_format.h"
 #include "tests/support/fake_clock.h"
@@ -449,6 +450,99 @@ TEST_F(EventLogTest, ReadOnlyOpenOfMissingDirectoryIsNotFound) {
   options.path = dir_.Sub("nothing-here");
   options.read_only = true;
   EXPECT_THAT(EventLog::Open(options), StatusIs(StatusCode::kNotFound));
+}
+
+TEST_F(EventLogTest, LiveRecordsCarryEveryFieldADiskReadDecodes) {
+  auto sub = log_->Subscribe(0);
+  Event e = MakeEvent("c-1", "identify", "e-1");
+  e.channel = "web";
+  e.department = "sales";
+  e.time_us = 1'700'000'000'000'000;
+  e.identities = {{"email", "a@b.c"}, {"phone", "+6281234567890"}};
+  ASSERT_OK(AppendOne(e));
+  auto live = sub->Next(10, std::chrono::seconds(5));
+  ASSERT_OK(live);
+  ASSERT_EQ(live->size(), 1u);
+  auto disk = log_->ReadFrom(1, 1);
+  ASSERT_OK(disk);
+  const Record& a = *(*live)[0];
+  const Record& b = (*disk)[0];
+  EXPECT_EQ(a.json, b.json);
+  EXPECT_EQ(std::tie(a.seq, a.version, a.id, a.customer, a.type, a.channel, a.department,
+                     a.time_us, a.recorded_at_us, a.identities),
+            std::tie(b.seq, b.version, b.id, b.customer, b.type, b.channel, b.department,
+                     b.time_us, b.recorded_at_us, b.identities));
+  EXPECT_EQ(b.department, "sales");
+  EXPECT_EQ(b.identities.size(), 2u);
+  EXPECT_NE(b.recorded_at_us, 0);
+}
+
+TEST_F(EventLogTest, ReadStreamBeforeSeqSkipsNewerEntries) {
+  // c-1 gets seqs 1, 3, 5, ...; c-2 the even ones.
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_OK(AppendOne(MakeEvent(i % 2 == 0 ? "c-1" : "c-2")));
+  }
+  StreamQuery q;
+  q.customer = "c-1";
+  q.limit = 3;
+  for (Seq before : {21u, 20u, 19u, 8u, 2u, 1u}) {
+    q.before_seq = before;
+    auto page = log_->ReadStream(q);
+    ASSERT_OK(page);
+    std::vector<Seq> want;
+    for (Seq s = 19; s >= 1 && want.size() < 3; s -= 2) {
+      if (s < before) {
+        want.push_back(s);
+      }
+      if (s == 1) {
+        break;
+      }
+    }
+    EXPECT_EQ(Seqs(page->records), want) << "before_seq " << before;
+    if (page->next_before.has_value()) {
+      EXPECT_EQ(page->next_before_seq, want.back());
+    }
+  }
+}
+
+TEST_F(EventLogTest, StateStoreCommitsStateWithItsCheckpoint) {
+  auto state = log_->OpenStateStore("view");
+  ASSERT_OK(state);
+  auto meta = (*state)->ReadMeta();
+  ASSERT_OK(meta);
+  EXPECT_EQ(meta->checkpoint, 0u);
+  EXPECT_EQ(meta->version, "");
+  ASSERT_OK((*state)->Reset("v1"));
+  ASSERT_OK((*state)->Commit({{"k/1", "a"}, {"k/2", "b"}, {"k/3", "c"}, {"x", "y"}}, 7));
+  ASSERT_OK((*state)->Commit({{"k/2", std::nullopt}}, 9));
+  // Another projection's slice is separate.
+  auto other = log_->OpenStateStore("other");
+  ASSERT_OK(other);
+  ASSERT_OK((*other)->Commit({{"k/0", "z"}}, 1));
+  Reopen();
+  state = log_->OpenStateStore("view");
+  ASSERT_OK(state);
+  meta = (*state)->ReadMeta();
+  ASSERT_OK(meta);
+  EXPECT_EQ(meta->checkpoint, 9u);
+  EXPECT_EQ(meta->version, "v1");
+  auto rows = (*state)->Scan("k/", "", 10);
+  ASSERT_OK(rows);
+  EXPECT_EQ(*rows, (std::vector<std::pair<std::string, std::string>>{{"k/1", "a"}, {"k/3", "c"}}));
+  rows = (*state)->Scan("k/", "k/1", 10);
+  ASSERT_OK(rows);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].first, "k/3");
+  ASSERT_OK((*state)->Reset("v2"));
+  auto gone = (*state)->Get("x");
+  ASSERT_OK(gone);
+  EXPECT_FALSE(gone->has_value());
+  auto kept = log_->OpenStateStore("other");
+  ASSERT_OK(kept);
+  auto z = (*kept)->Get("k/0");
+  ASSERT_OK(z);
+  EXPECT_EQ(z->value_or(""), "z");
+  EXPECT_THAT(log_->OpenStateStore("Bad Name"), StatusIs(StatusCode::kInvalidArgument));
 }
 
 TEST_F(EventLogTest, RefusesANewerFormat) {

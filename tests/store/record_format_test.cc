@@ -35,6 +35,21 @@ TEST(RecordFormatTest, CanonicalLayout) {
             R"("channel":"email","department":"support","data":{"subject":"Hi","n":1.5}})");
 }
 
+TEST(RecordFormatTest, IdentitiesAreGroupedByTypeAndDecoded) {
+  Event e;
+  e.customer = "c-1";
+  e.type = "identify";
+  e.identities = {{"email", "a@b.c"}, {"email", "d@e.f"}, {"phone", "+6281234567890"}};
+  const std::string json = EncodeRecord({1, 1, 0, "a", 0}, "", EncodeRecordBody(e));
+  EXPECT_EQ(json, R"({"seq":1,"version":1,"recorded_at":"1970-01-01T00:00:00Z","actor":"a",)"
+                  R"("time":"1970-01-01T00:00:00Z","customer":"c-1","type":"identify",)"
+                  R"("identities":{"email":["a@b.c","d@e.f"],"phone":"+6281234567890"},)"
+                  R"("data":{}})");
+  auto rec = DecodeRecord(json);
+  ASSERT_OK(rec);
+  EXPECT_EQ(rec->identities, e.identities);
+}
+
 TEST(RecordFormatTest, OptionalFieldsOmitted) {
   Event e;
   e.customer = "c-1";
