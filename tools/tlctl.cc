@@ -1,6 +1,6 @@
-// tlctl: offline tools over a touchline data directory, opened read-only (so
-// it can run beside a live server; it sees the log as of the moment it
-// opened).
+// tlctl: offline tools over a touchline data directory. replay and stats
+// open it read-only (so they can run beside a live server; they see the log
+// as of the moment they opened it); rebuild opens it for writing.
 //
 //   tlctl replay --data-dir D [--from SEQ] [--to SEQ] [--customer C]
 //                [--type T] [--since TIME] [--until TIME]
@@ -10,16 +10,27 @@
 //       head seq, format version, RocksDB sizes per column family; --scan
 //       also counts customers and events per type and channel.
 //
+//   tlctl rebuild NAME --data-dir D [--identity-limits L]
+//       refolds projection NAME ("customers") from seq 0 with a progress bar
+//       on stderr (events done / total, rate, ETA). It needs the directory
+//       for itself: stop touchlined first, or rebuild online with
+//       POST /v1/projections/NAME/rebuild.
+//
 // Exit codes: 0 ok, 1 error (message on stderr), 2 bad usage.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <set>
 
+#include <chrono>
+
 #include "core/time_format.h"
+#include "projections/customer_view_projection.h"
+#include "projections/projection_runner.h"
 #include "store/event_log.h"
 
 namespace {
@@ -178,6 +189,77 @@ int Stats(const std::string& dir, bool scan, bool as_json) {
   return 0;
 }
 
+void PrintProgress(Seq done, Seq total, std::chrono::steady_clock::time_point start, bool last) {
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
+  const double frac = total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total);
+  const int width = 30;
+  const int filled = static_cast<int>(frac * width);
+  std::string bar(static_cast<std::size_t>(filled), '#');
+  bar.append(static_cast<std::size_t>(width - filled), '.');
+  const double eta = rate > 0 ? static_cast<double>(total - done) / rate : 0;
+  std::fprintf(stderr, "\r[%s] %llu/%llu events  %.0f events/s  %s %.0fs   ", bar.c_str(),
+               static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
+               rate, last ? "took" : "ETA", last ? secs : eta);
+  if (last) {
+    std::fprintf(stderr, "\n");
+  }
+}
+
+int Rebuild(const std::string& name, const std::string& dir, const std::string& limits_text) {
+  if (name != touchline::projections::kCustomersProjection) {
+    std::fprintf(stderr, "tlctl: no projection named '%s'; the projections are: customers\n",
+                 name.c_str());
+    return 2;
+  }
+  auto limits = touchline::projections::IdentityLimits::Parse(limits_text);
+  if (!limits.ok()) {
+    return Fail(limits.status().WithPrefix("--identity-limits"));
+  }
+  EventLogOptions options;
+  options.path = dir;
+  options.block_cache_bytes = 256u << 20;
+  if (!std::filesystem::exists(dir + "/CURRENT")) {
+    return Fail(Status::NotFound("no touchline data directory at '" + dir + "'"));
+  }
+  auto log = EventLog::Open(options);
+  if (!log.ok()) {
+    std::fprintf(stderr,
+                 "tlctl: %s\n(is touchlined running on this directory? stop it first, or "
+                 "rebuild online with POST /v1/projections/%s/rebuild)\n",
+                 log.status().ToString().c_str(), name.c_str());
+    return 1;
+  }
+  touchline::projections::RunnerOptions ropts;
+  ropts.max_batch = 8192;
+  auto runner = touchline::projections::ProjectionRunner::Create(
+      log->get(), std::make_unique<touchline::projections::CustomerViewProjection>(*limits),
+      ropts);
+  if (!runner.ok()) {
+    return Fail(runner.status());
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto last_print = start;
+  Seq last_done = 0, last_total = (*log)->head();
+  Status s = (*runner)->CatchUp(/*rebuild=*/true, [&](Seq done, Seq total) {
+    last_done = done;
+    last_total = total;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_print > std::chrono::milliseconds(200)) {
+      PrintProgress(done, total, start, false);
+      last_print = now;
+    }
+  });
+  PrintProgress(last_done, last_total, start, true);
+  if (!s.ok()) {
+    return Fail(s);
+  }
+  std::printf("rebuilt projection %s up to seq %llu\n", name.c_str(),
+              static_cast<unsigned long long>((*runner)->checkpoint()));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -201,7 +283,18 @@ int main(int argc, char** argv) {
   s->add_flag("--scan", scan, "Read every event to count customers, types and channels");
   s->add_flag("--json", as_json, "Print JSON instead of a table");
 
+  std::string rebuild_name, rebuild_dir, rebuild_limits;
+  auto* b = app.add_subcommand("rebuild", "Refold a projection from seq 0 (server stopped)");
+  b->add_option("name", rebuild_name, "Projection name (customers)")->required();
+  b->add_option("--data-dir", rebuild_dir, "Data directory")->required();
+  b->add_option("--identity-limits", rebuild_limits,
+                "As touchlined's --identity-limits (must match the server's, or the server "
+                "rebuilds again at start-up)");
+
   CLI11_PARSE(app, argc, argv);
+  if (b->parsed()) {
+    return Rebuild(rebuild_name, rebuild_dir, rebuild_limits);
+  }
   if (r->parsed()) {
     if (replay.to != 0 && replay.to < replay.from) {
       std::fprintf(stderr, "tlctl: --to must not be below --from\n");

@@ -124,5 +124,36 @@ TEST_F(TlctlTest, Stats) {
   EXPECT_THAT(r.out, HasSubstr("streams"));
 }
 
+TEST_F(TlctlTest, RebuildNeedsTheDirectoryToItselfThenFoldsWithProgress) {
+  // The log is open here, as under a running server: rebuild says so.
+  ToolRun busy = Tlctl("rebuild customers --data-dir " + dir_.Sub("data"));
+  EXPECT_EQ(busy.exit_code, 1);
+  EXPECT_THAT(busy.out, HasSubstr("is touchlined running on this directory?"));
+  log_.reset();
+  ToolRun r = Tlctl("rebuild customers --data-dir " + dir_.Sub("data"));
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("10/10 events"));
+  EXPECT_THAT(r.out, HasSubstr("rebuilt projection customers up to seq 10"));
+  store::EventLogOptions options;
+  options.path = dir_.Sub("data");
+  auto log = store::EventLog::Open(options);
+  ASSERT_OK(log);
+  auto state = (*log)->OpenStateStore("customers");
+  ASSERT_OK(state);
+  auto meta = (*state)->ReadMeta();
+  ASSERT_OK(meta);
+  EXPECT_EQ(meta->checkpoint, 10u);
+  auto odd = (*state)->Get("i/customer:odd");
+  ASSERT_OK(odd);
+  EXPECT_EQ(odd->value_or(""), "p-2");
+  log->reset();
+  EXPECT_EQ(Tlctl("rebuild nope --data-dir " + dir_.Sub("data")).exit_code, 2);
+  EXPECT_EQ(Tlctl("rebuild customers --data-dir " + dir_.Sub("missing")).exit_code, 1);
+  EXPECT_EQ(Tlctl("rebuild customers --data-dir " + dir_.Sub("data") +
+                  " --identity-limits email=0")
+                .exit_code,
+            1);
+}
+
 }  // namespace
 }  // namespace touchline::testing
