@@ -225,7 +225,7 @@ StatusOr<Note> ParseNote(std::string_view body) {
                                    " bytes of text without control characters other than line "
                                    "breaks and tabs");
   }
-  if (!note.id.empty()) {
+  if (obj["id"].error() == simdjson::SUCCESS) {
     RETURN_IF_ERROR(ValidateEventId(note.id, "id"));
   }
   RETURN_IF_ERROR(ValidateDepartment(note.department, "department"));
