@@ -113,9 +113,9 @@ StatusOr<Response> CustomerViewResponse(const std::string& id, const QueryParams
   Response r;
   if (const std::string* as_of_text = FindParam(query, "as_of")) {
     ASSIGN_OR_RETURN(projections::AsOf as_of, ParseAsOf(*as_of_text));
-    ASSIGN_OR_RETURN(r.body, projections::RenderCustomerViewAsOf(
-                                 *services.log, state, id, as_of, services.identity_limits,
-                                 services.max_as_of_events));
+    ASSIGN_OR_RETURN(r.body, projections::RenderCustomerViewAsOf(*services.log, state, id, as_of,
+                                                                 services.identity_limits,
+                                                                 services.max_as_of_events));
     return r;
   }
   ASSIGN_OR_RETURN(std::string pid, ResolveOrNotFound(state, id));
@@ -233,21 +233,20 @@ StatusOr<Note> ParseNote(std::string_view body) {
 }
 
 std::string ProjectionJson(const projections::ProjectionStatus& st) {
-  std::string out = "{\"name\":" + Quote(st.name) + ",\"version\":" + Quote(st.version) +
-                    ",\"state\":" + Quote(st.state) +
-                    ",\"checkpoint\":" + std::to_string(st.checkpoint) +
-                    ",\"head\":" + std::to_string(st.head) + ",\"lag\":" +
-                    std::to_string(st.head > st.checkpoint ? st.head - st.checkpoint : 0) +
-                    ",\"state_bytes\":" + std::to_string(st.state_bytes) + ",\"fault\":";
+  std::string out =
+      "{\"name\":" + Quote(st.name) + ",\"version\":" + Quote(st.version) +
+      ",\"state\":" + Quote(st.state) + ",\"checkpoint\":" + std::to_string(st.checkpoint) +
+      ",\"head\":" + std::to_string(st.head) +
+      ",\"lag\":" + std::to_string(st.head > st.checkpoint ? st.head - st.checkpoint : 0) +
+      ",\"state_bytes\":" + std::to_string(st.state_bytes) + ",\"fault\":";
   out += st.state == "faulted"
              ? "{\"seq\":" + std::to_string(st.fault_seq) + ",\"error\":" + Quote(st.fault) + "}"
              : "null";
   out += ",\"rebuild\":";
-  out += st.state == "rebuilding" ? "{\"target\":" + std::to_string(st.rebuild_target) +
-                                        ",\"events_per_second\":" +
-                                        std::to_string(static_cast<long>(st.events_per_second)) +
-                                        "}"
-                                  : "null";
+  out += st.state == "rebuilding"
+             ? "{\"target\":" + std::to_string(st.rebuild_target) + ",\"events_per_second\":" +
+                   std::to_string(static_cast<long>(st.events_per_second)) + "}"
+             : "null";
   return out + "}";
 }
 
@@ -259,9 +258,8 @@ void HandleCustomer(const std::string& id, const QueryParams& query, Services& s
     respond(ErrorResponse(s));
     return;
   }
-  AfterCustomerView(services, std::move(respond), [id, query, &services] {
-    return CustomerViewResponse(id, query, services);
-  });
+  AfterCustomerView(services, std::move(respond),
+                    [id, query, &services] { return CustomerViewResponse(id, query, services); });
 }
 
 void HandleCustomerLookup(const QueryParams& query, Services& services, Responder respond) {
@@ -298,8 +296,8 @@ void HandleCustomerLookup(const QueryParams& query, Services& services, Responde
     return;
   }
   if (query.size() != 1) {
-    respond(ErrorResponse(Status::InvalidArgument(
-        "look up by exactly one identity, e.g. ?email=alice@example.com")));
+    respond(ErrorResponse(
+        Status::InvalidArgument("look up by exactly one identity, e.g. ?email=alice@example.com")));
     return;
   }
   const auto& [type, value] = query[0];
@@ -391,19 +389,18 @@ void HandleNote(const std::string& id, const Request& request, Services& service
         e.department = note.department;
         e.data = "{\"text\":" + Quote(note.text) + "}";
         append.events.push_back(ProposedEvent{std::move(e), {}});
-        services.log->AppendAsync(
-            std::move(append),
-            [reply, event_id = note.id, stream](StatusOr<store::AppendResult> result) {
-              if (!result.ok()) {
-                reply(ErrorResponse(result.status()));
-                return;
-              }
-              Response r;
-              r.status = result->AllDuplicates() ? 200 : 201;
-              r.body = "{\"customer\":" + Quote(stream) + "," +
-                       RenderAppendResult({event_id}, *result).substr(1);
-              reply(std::move(r));
-            });
+        services.log->AppendAsync(std::move(append), [reply, event_id = note.id, stream](
+                                                         StatusOr<store::AppendResult> result) {
+          if (!result.ok()) {
+            reply(ErrorResponse(result.status()));
+            return;
+          }
+          Response r;
+          r.status = result->AllDuplicates() ? 200 : 201;
+          r.body = "{\"customer\":" + Quote(stream) + "," +
+                   RenderAppendResult({event_id}, *result).substr(1);
+          reply(std::move(r));
+        });
       });
 }
 

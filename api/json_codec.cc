@@ -46,8 +46,9 @@ Status ParseIdentities(dom::element value, const std::string& path, std::vector<
   }
   dom::object obj;
   if (value.get_object().get(obj)) {
-    return Bad(path, "must be an object of identity type to value, e.g. {\"email\": "
-                     "\"a@example.com\", \"social.twitter\": \"@alice\"}");
+    return Bad(path,
+               "must be an object of identity type to value, e.g. {\"email\": "
+               "\"a@example.com\", \"social.twitter\": \"@alice\"}");
   }
   auto add = [&](std::string_view type, dom::element v, const std::string& vpath) -> Status {
     if (v.is_null()) {
@@ -58,8 +59,8 @@ Status ParseIdentities(dom::element value, const std::string& path, std::vector<
       return Bad(vpath, "an identity value must be a string");
     }
     if (out->size() == kMaxIdentitiesPerEvent) {
-      return Bad(path, "at most " + std::to_string(kMaxIdentitiesPerEvent) +
-                           " identity values per event");
+      return Bad(
+          path, "at most " + std::to_string(kMaxIdentitiesPerEvent) + " identity values per event");
     }
     ASSIGN_OR_RETURN(std::string normal, NormalizeIdentity(type, s, vpath));
     out->push_back(Identity{std::string(type), std::move(normal)});

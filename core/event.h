@@ -10,8 +10,8 @@
 // Thread safety: plain values.
 #pragma once
 
-#include <cstdint>
 #include <compare>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>

@@ -45,8 +45,9 @@ StatusOr<std::string> NormalizePhone(std::string_view v, std::string_view path) 
     } else if (c >= '0' && c <= '9') {
       digits.push_back(c);
     } else if (c != ' ' && c != '-' && c != '.' && c != '(' && c != ')' && c != '/') {
-      return Invalid(path, "a phone number may hold only digits, a leading '+' and the "
-                           "separators space - . ( ) /");
+      return Invalid(path,
+                     "a phone number may hold only digits, a leading '+' and the "
+                     "separators space - . ( ) /");
     }
   }
   if (!plus && digits.starts_with("00")) {
@@ -54,12 +55,14 @@ StatusOr<std::string> NormalizePhone(std::string_view v, std::string_view path) 
     plus = true;
   }
   if (!plus) {
-    return Invalid(path, "a phone number needs its country code, written +<country><number> "
-                         "or 00<country><number>, e.g. \"+62 812 3456 7890\"");
+    return Invalid(path,
+                   "a phone number needs its country code, written +<country><number> "
+                   "or 00<country><number>, e.g. \"+62 812 3456 7890\"");
   }
   if (digits.size() < 8 || digits.size() > 15 || digits[0] == '0') {
-    return Invalid(path, "an E.164 phone number has 8 to 15 digits after the '+' and the "
-                         "country code does not start with 0");
+    return Invalid(path,
+                   "an E.164 phone number has 8 to 15 digits after the '+' and the "
+                   "country code does not start with 0");
   }
   return "+" + digits;
 }
@@ -68,18 +71,20 @@ StatusOr<std::string> NormalizePhone(std::string_view v, std::string_view path) 
 
 Status ValidateIdentityType(std::string_view type, std::string_view path) {
   if (type == kCustomerIdentityType) {
-    return Invalid(path, "\"customer\" is not an identity type; put the customer id in the "
-                         "event's customer field");
+    return Invalid(path,
+                   "\"customer\" is not an identity type; put the customer id in the "
+                   "event's customer field");
   }
   if (type.size() > kMaxIdentityTypeBytes) {
-    return Invalid(path, "an identity type is at most " + std::to_string(kMaxIdentityTypeBytes) +
-                             " bytes");
+    return Invalid(
+        path, "an identity type is at most " + std::to_string(kMaxIdentityTypeBytes) + " bytes");
   }
   // Same syntax as a channel: a dotted lower-case name.
   Status s = ValidateChannel(type, path);
   if (!s.ok() || type.empty()) {
-    return Invalid(path, "an identity type must be a dotted lower-case name such as \"email\", "
-                         "\"phone\", \"user_id\", \"anonymous_id\" or \"social.twitter\"");
+    return Invalid(path,
+                   "an identity type must be a dotted lower-case name such as \"email\", "
+                   "\"phone\", \"user_id\", \"anonymous_id\" or \"social.twitter\"");
   }
   return Status::Ok();
 }
@@ -94,8 +99,8 @@ bool IsBlockedIdentityValue(std::string_view value) {
 StatusOr<std::string> NormalizeIdentity(std::string_view type, std::string_view value,
                                         std::string_view path) {
   if (value.size() > kMaxIdentityValueBytes) {
-    return Invalid(path, "an identity value is at most " +
-                             std::to_string(kMaxIdentityValueBytes) + " bytes");
+    return Invalid(
+        path, "an identity value is at most " + std::to_string(kMaxIdentityValueBytes) + " bytes");
   }
   if (!IsPrintableUtf8(value)) {
     return Invalid(path, "an identity value must be valid UTF-8 without control characters");
@@ -109,8 +114,9 @@ StatusOr<std::string> NormalizeIdentity(std::string_view type, std::string_view 
     const auto at = v.find('@');
     if (at == std::string::npos || at == 0 || at + 1 == v.size() ||
         v.find('@', at + 1) != std::string::npos || v.find(' ') != std::string::npos) {
-      return Invalid(path, "an email address needs one '@' with text on both sides and no "
-                           "spaces, e.g. \"alice@example.com\"");
+      return Invalid(path,
+                     "an email address needs one '@' with text on both sides and no "
+                     "spaces, e.g. \"alice@example.com\"");
     }
     return v;
   }
@@ -171,13 +177,15 @@ StatusOr<std::string> DeriveCustomerKey(const std::vector<Identity>& identities,
     }
   }
   if (best == nullptr) {
-    return Invalid(path, "an event needs a customer id or at least one usable identity (every "
-                         "identity given is empty or a placeholder such as \"null\")");
+    return Invalid(path,
+                   "an event needs a customer id or at least one usable identity (every "
+                   "identity given is empty or a placeholder such as \"null\")");
   }
   std::string key = IdentityString(*best);
   if (key.size() > kMaxCustomerIdBytes) {
-    return Invalid(path, "the identity " + best->type + " is too long to name the customer's "
-                         "stream; give a customer id");
+    return Invalid(path, "the identity " + best->type +
+                             " is too long to name the customer's "
+                             "stream; give a customer id");
   }
   return key;
 }

@@ -166,8 +166,8 @@ Status ValidateEvent(const Event& event, std::string_view path) {
   RETURN_IF_ERROR(ValidateDepartment(event.department, p + ".department"));
   RETURN_IF_ERROR(ValidateData(event.data, p + ".data"));
   if (event.identities.size() > kMaxIdentitiesPerEvent) {
-    return Invalid(p + ".identities", "at most " + std::to_string(kMaxIdentitiesPerEvent) +
-                                          " identities per event");
+    return Invalid(p + ".identities",
+                   "at most " + std::to_string(kMaxIdentitiesPerEvent) + " identities per event");
   }
   for (std::size_t i = 0; i < event.identities.size(); ++i) {
     const Identity& id = event.identities[i];

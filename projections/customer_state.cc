@@ -41,9 +41,9 @@ std::map<std::string, ContactStats> ToStats(const json::value& v) {
   std::map<std::string, ContactStats> out;
   for (const auto& [k, x] : v.as_object()) {
     const auto& a = x.as_array();
-    out[std::string(k)] = ContactStats{a.at(0).to_number<std::uint64_t>(),
-                                       a.at(1).to_number<std::int64_t>(),
-                                       a.at(2).to_number<std::int64_t>()};
+    out[std::string(k)] =
+        ContactStats{a.at(0).to_number<std::uint64_t>(), a.at(1).to_number<std::int64_t>(),
+                     a.at(2).to_number<std::int64_t>()};
   }
   return out;
 }
@@ -92,8 +92,8 @@ std::string EncodeProfile(const ProfileState& p) {
   o["identities"] = Strings(p.identities);
   json::array merged;
   for (const auto& m : p.merged) {
-    merged.push_back(json::object{{"profile", m.profile}, {"seq", m.seq},
-                                  {"identities", Strings(m.identities)}});
+    merged.push_back(json::object{
+        {"profile", m.profile}, {"seq", m.seq}, {"identities", Strings(m.identities)}});
   }
   o["merged"] = std::move(merged);
   o["separated"] = Strings(p.separated);
@@ -275,9 +275,8 @@ StatusOr<std::optional<std::string>> ResolveProfileId(const store::StateReader& 
       return p.status();
     }
   }
-  ASSIGN_OR_RETURN(auto owner,
-                   state.Get(IdentityKey(std::string(kCustomerIdentityType) + ":" +
-                                         std::string(text))));
+  ASSIGN_OR_RETURN(auto owner, state.Get(IdentityKey(std::string(kCustomerIdentityType) + ":" +
+                                                     std::string(text))));
   if (owner.has_value() || text.find(':') == std::string_view::npos) {
     return owner;
   }

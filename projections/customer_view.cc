@@ -21,8 +21,8 @@ std::string Time(std::int64_t us) { return "\"" + FormatRfc3339(us) + "\""; }
 // Exact decimal rendering of micro-units: 49900000 -> 49.9.
 std::string Money(std::int64_t micros) {
   const bool negative = micros < 0;
-  const std::uint64_t m = negative ? 0 - static_cast<std::uint64_t>(micros)
-                                   : static_cast<std::uint64_t>(micros);
+  const std::uint64_t m =
+      negative ? 0 - static_cast<std::uint64_t>(micros) : static_cast<std::uint64_t>(micros);
   std::string frac = std::to_string(m % 1'000'000);
   frac.insert(0, 6 - frac.size(), '0');
   while (!frac.empty() && frac.back() == '0') {
@@ -47,8 +47,8 @@ std::string StatsJson(const std::map<std::string, ContactStats>& m) {
     if (out.size() > 1) {
       out += ",";
     }
-    out += Quote(k) + ":{\"count\":" + std::to_string(c.count) + ",\"first\":" +
-           Time(c.first_us) + ",\"last\":" + Time(c.last_us) + "}";
+    out += Quote(k) + ":{\"count\":" + std::to_string(c.count) + ",\"first\":" + Time(c.first_us) +
+           ",\"last\":" + Time(c.last_us) + "}";
   }
   return out + "}";
 }
@@ -165,9 +165,9 @@ StatusOr<std::string> RenderCustomerView(const store::StateReader& state,
   out += "},\"traits\":{";
   first = true;
   for (const auto& [k, t] : all.traits) {
-    out += (first ? "" : ",") + Quote(k) + ":{\"value\":" + t.json + ",\"time\":" +
-           Time(t.time_us) + ",\"seq\":" + std::to_string(t.seq) + ",\"channel\":" +
-           Quote(t.channel) + ",\"event_type\":" + Quote(t.event_type) + "}";
+    out += (first ? "" : ",") + Quote(k) + ":{\"value\":" + t.json +
+           ",\"time\":" + Time(t.time_us) + ",\"seq\":" + std::to_string(t.seq) +
+           ",\"channel\":" + Quote(t.channel) + ",\"event_type\":" + Quote(t.event_type) + "}";
     first = false;
   }
   std::vector<std::pair<std::string, Ticket>> tickets;
@@ -181,9 +181,9 @@ StatusOr<std::string> RenderCustomerView(const store::StateReader& state,
   out += "},\"open_tickets\":[";
   for (std::size_t i = 0; i < tickets.size(); ++i) {
     const auto& [id, t] = tickets[i];
-    out += (i ? "," : "") + std::string("{\"ticket_id\":") + Quote(id) + ",\"opened\":" +
-           Time(t.opened_us) + ",\"seq\":" + std::to_string(t.seq) + ",\"subject\":" +
-           Quote(t.subject) + "}";
+    out += (i ? "," : "") + std::string("{\"ticket_id\":") + Quote(id) +
+           ",\"opened\":" + Time(t.opened_us) + ",\"seq\":" + std::to_string(t.seq) +
+           ",\"subject\":" + Quote(t.subject) + "}";
   }
   out += "],\"lifetime_value\":{";
   first = true;
@@ -276,8 +276,8 @@ StatusOr<std::string> RenderCustomerViewAsOf(const store::EventLog& log,
   } else {
     extra += "\"time\":" + Time(*as_of.time_us);
   }
-  extra += ",\"events_folded\":" + std::to_string(records.size()) + ",\"current_profile\":" +
-           Quote(now.id) + "},";
+  extra += ",\"events_folded\":" + std::to_string(records.size()) +
+           ",\"current_profile\":" + Quote(now.id) + "},";
   return RenderCustomerView(memory, then, log, extra);
 }
 
@@ -330,11 +330,12 @@ StatusOr<SearchPage> SearchIdentities(const store::StateReader& state, std::stri
     if (colon == std::string_view::npos) {
       return Status::InvalidArgument("'after' must be an identity type:value from a previous page");
     }
-    start = SearchKey(Identity{std::string(after.substr(0, colon)),
-                               std::string(after.substr(colon + 1))});
+    start = SearchKey(
+        Identity{std::string(after.substr(0, colon)), std::string(after.substr(colon + 1))});
   }
-  const std::string key_prefix = SearchKey(Identity{"", std::string(prefix)}).substr(
-      0, 2 + prefix.size());  // "s/" + lower-cased prefix, without the '\0'
+  const std::string key_prefix =
+      SearchKey(Identity{"", std::string(prefix)})
+          .substr(0, 2 + prefix.size());  // "s/" + lower-cased prefix, without the '\0'
   ASSIGN_OR_RETURN(auto rows, state.Scan(key_prefix, start, limit + 1));
   for (auto& [key, identity] : rows) {
     if (page.hits.size() == limit) {

@@ -182,8 +182,8 @@ StatusOr<IdentityLimits> IdentityLimits::Parse(std::string_view text) {
     std::size_t n = 0;
     const char* first = entry.data() + eq + 1;
     const char* last = entry.data() + entry.size();
-    if (eq == std::string_view::npos ||
-        std::from_chars(first, last, n).ptr != last || n == 0 || n > 10000) {
+    if (eq == std::string_view::npos || std::from_chars(first, last, n).ptr != last || n == 0 ||
+        n > 10000) {
       return Status::InvalidArgument("identity limit '" + std::string(entry) +
                                      "' must be type=N with N from 1 to 10000, e.g. email=5");
     }
@@ -328,8 +328,8 @@ Status CustomerViewProjection::Attach(ProfileState* p, const std::string& identi
       std::count_if(p->identities.begin(), p->identities.end(),
                     [&](const std::string& i) { return TypeOf(i) == type; }));
   if (have >= limits_.For(type)) {
-    const std::string reason = "profile " + p->id + " already has " + std::to_string(have) +
-                               " " + type + " identities, the limit";
+    const std::string reason = "profile " + p->id + " already has " + std::to_string(have) + " " +
+                               type + " identities, the limit";
     if (type != kCustomerIdentityType) {
       Refuse(p, rec, identity, reason, tx);
       return Status::Ok();
@@ -373,8 +373,10 @@ void CustomerViewProjection::Refuse(ProfileState* p, const store::Record& rec, s
   e.customer = rec.customer;
   e.type = "profile.merge_refused";
   e.time_us = rec.time_us;
-  boost::json::object data{{"source", kGraphSource}, {"profile", p->id},
-                           {"refused", what},        {"reason", reason},
+  boost::json::object data{{"source", kGraphSource},
+                           {"profile", p->id},
+                           {"refused", what},
+                           {"reason", reason},
                            {"cause_seq", rec.seq}};
   e.data = boost::json::serialize(data);
   tx->Emit(std::move(e));
@@ -434,8 +436,10 @@ Status CustomerViewProjection::TryMerge(ProfileState* p, ProfileState* q, const 
     for (const auto& i : q->identities) {
       moved.emplace_back(i);
     }
-    boost::json::object data{{"source", kGraphSource}, {"profile", p->id},
-                             {"merged_profile", q->id}, {"cause_seq", rec.seq},
+    boost::json::object data{{"source", kGraphSource},
+                             {"profile", p->id},
+                             {"merged_profile", q->id},
+                             {"cause_seq", rec.seq},
                              {"identities", std::move(moved)}};
     e.data = boost::json::serialize(data);
     tx->Emit(std::move(e));
@@ -481,8 +485,7 @@ Status CustomerViewProjection::ManualMerge(const store::Record& rec, const Event
   return Status::Ok();
 }
 
-Status CustomerViewProjection::Unmerge(const store::Record& rec, const EventData& d,
-                                       StateTx* tx) {
+Status CustomerViewProjection::Unmerge(const store::Record& rec, const EventData& d, StateTx* tx) {
   RETURN_IF_ERROR(Flush(tx));
   auto pid = ResolveProfileId(*tx, d.profile);
   if (d.profile.empty() || !pid.ok() || !pid->has_value()) {
@@ -521,8 +524,7 @@ Status CustomerViewProjection::Unmerge(const store::Record& rec, const EventData
   }
   // Merges absorbed entirely within the moved identities go along.
   for (auto it = p->merged.begin(); it != p->merged.end();) {
-    if (std::includes(owned.begin(), owned.end(), it->identities.begin(),
-                      it->identities.end())) {
+    if (std::includes(owned.begin(), owned.end(), it->identities.begin(), it->identities.end())) {
       moved_history.push_back(std::move(*it));
       it = p->merged.erase(it);
     } else {
@@ -565,14 +567,14 @@ Status CustomerViewProjection::UpdateStream(const store::Record& rec, const Even
   ++s->types[rec.type];
   for (const auto& [name, value] : d.traits) {
     auto it = s->traits.find(name);
-    if (it == s->traits.end() || std::pair(rec.time_us, rec.seq) >
-                                     std::pair(it->second.time_us, it->second.seq)) {
+    if (it == s->traits.end() ||
+        std::pair(rec.time_us, rec.seq) > std::pair(it->second.time_us, it->second.seq)) {
       s->traits[name] = TraitValue{value, rec.time_us, rec.seq, rec.channel, rec.type};
     }
   }
   if (IsOneOf(rec.type, {"ticket.opened", "ticket.reopened"})) {
-    std::string id = d.ticket_id.value_or(rec.id.empty() ? "seq-" + std::to_string(rec.seq)
-                                                         : rec.id);
+    std::string id =
+        d.ticket_id.value_or(rec.id.empty() ? "seq-" + std::to_string(rec.seq) : rec.id);
     Ticket& t = s->tickets[id];
     t.seq = rec.seq;
     t.opened_us = rec.time_us;

@@ -19,9 +19,8 @@ std::string OutboxKey(Seq seq, std::uint64_t n) {
 }
 
 std::string EncodeOutbox(const Event& e) {
-  boost::json::object o{{"id", e.id},           {"customer", e.customer},
-                        {"type", e.type},       {"channel", e.channel},
-                        {"time_us", *e.time_us}, {"data", e.data}};
+  boost::json::object o{{"id", e.id},           {"customer", e.customer}, {"type", e.type},
+                        {"channel", e.channel}, {"time_us", *e.time_us},  {"data", e.data}};
   return boost::json::serialize(o);
 }
 
@@ -51,10 +50,8 @@ StatusOr<std::unique_ptr<ProjectionRunner>> ProjectionRunner::Create(
 }
 
 ProjectionRunner::ProjectionRunner(store::EventLog* log, std::unique_ptr<Projection> projection,
-                                   std::unique_ptr<store::StateStore> store,
-                                   RunnerOptions options)
-    : log_(log), projection_(std::move(projection)), store_(std::move(store)),
-      options_(options) {}
+                                   std::unique_ptr<store::StateStore> store, RunnerOptions options)
+    : log_(log), projection_(std::move(projection)), store_(std::move(store)), options_(options) {}
 
 ProjectionRunner::~ProjectionRunner() { Stop(); }
 
@@ -105,9 +102,9 @@ Status ProjectionRunner::CatchUp(bool rebuild, const ProgressCallback& progress)
   RETURN_IF_ERROR(PrepareVersion(rebuild));
   const Seq target = log_->head();
   while (checkpoint() < target) {
-    ASSIGN_OR_RETURN(auto records, log_->ReadFrom(checkpoint() + 1,
-                                                  std::min<Seq>(options_.max_batch,
-                                                                target - checkpoint())));
+    ASSIGN_OR_RETURN(
+        auto records,
+        log_->ReadFrom(checkpoint() + 1, std::min<Seq>(options_.max_batch, target - checkpoint())));
     std::vector<store::RecordPtr> batch;
     batch.reserve(records.size());
     for (auto& r : records) {
@@ -117,9 +114,8 @@ Status ProjectionRunner::CatchUp(bool rebuild, const ProgressCallback& progress)
     {
       MutexLock lock(&mu_);
       if (faulted_) {
-        return Status::FailedPrecondition("projection " + std::string(name()) +
-                                          " failed at seq " + std::to_string(fault_seq_) + ": " +
-                                          fault_);
+        return Status::FailedPrecondition("projection " + std::string(name()) + " failed at seq " +
+                                          std::to_string(fault_seq_) + ": " + fault_);
       }
     }
     if (progress) {
@@ -249,17 +245,16 @@ void ProjectionRunner::EmitOutbox(std::vector<std::pair<std::string, Event>> ent
     store::AppendRequest request;
     request.actor = "touchline";
     request.events.push_back(ProposedEvent{std::move(event), ExpectedVersion::Any()});
-    log_->AppendAsync(std::move(request),
-                      [this, key = std::move(key)](StatusOr<store::AppendResult> result) {
-                        // Accepted (or already there): forget it. Anything else
-                        // (the log is closing, the disk failed): keep it for the
-                        // next start.
-                        if (result.ok() || result.status().IsAlreadyExists() ||
-                            result.status().IsInvalidArgument()) {
-                          MutexLock lock(&mu_);
-                          outbox_done_.push_back(key);
-                        }
-                      });
+    log_->AppendAsync(std::move(request), [this, key = std::move(key)](
+                                              StatusOr<store::AppendResult> result) {
+      // Accepted (or already there): forget it. Anything else
+      // (the log is closing, the disk failed): keep it for the
+      // next start.
+      if (result.ok() || result.status().IsAlreadyExists() || result.status().IsInvalidArgument()) {
+        MutexLock lock(&mu_);
+        outbox_done_.push_back(key);
+      }
+    });
   }
 }
 
@@ -280,8 +275,8 @@ void ProjectionRunner::WaitFor(Seq seq, std::chrono::milliseconds timeout, WaitC
     MutexLock lock(&mu_);
     if (faulted_) {
       fault = Status::FailedPrecondition("projection " + std::string(name()) +
-                                         " is faulted at seq " + std::to_string(fault_seq_) +
-                                         " (" + fault_ + "); rebuild it with POST /v1/projections/" +
+                                         " is faulted at seq " + std::to_string(fault_seq_) + " (" +
+                                         fault_ + "); rebuild it with POST /v1/projections/" +
                                          std::string(name()) + "/rebuild or restart the server");
     } else if (!running_) {
       fault = Status::Unavailable("projection " + std::string(name()) + " is not running");

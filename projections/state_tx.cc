@@ -12,15 +12,16 @@ StatusOr<std::optional<std::string>> StateTx::Get(std::string_view key) const {
   return base_->Get(key);
 }
 
-StatusOr<std::vector<std::pair<std::string, std::string>>> StateTx::Scan(
-    std::string_view prefix, std::string_view after, std::size_t limit) const {
+StatusOr<std::vector<std::pair<std::string, std::string>>> StateTx::Scan(std::string_view prefix,
+                                                                         std::string_view after,
+                                                                         std::size_t limit) const {
   // Merge the base's keys with the batch's, the batch winning. The base is
   // asked for enough keys to fill the page even if the batch deleted some.
   std::vector<std::pair<std::string, std::string>> base;
   if (base_ != nullptr) {
     std::size_t deletes = 0;
-    for (auto it = writes_.lower_bound(prefix); it != writes_.end() && it->first.starts_with(prefix);
-         ++it) {
+    for (auto it = writes_.lower_bound(prefix);
+         it != writes_.end() && it->first.starts_with(prefix); ++it) {
       deletes += it->second.has_value() ? 0 : 1;
     }
     ASSIGN_OR_RETURN(base, base_->Scan(prefix, after, limit + deletes));

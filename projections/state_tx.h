@@ -24,8 +24,9 @@ class StateTx final : public store::StateReader {
   explicit StateTx(const store::StateReader* base = nullptr) : base_(base) {}
 
   StatusOr<std::optional<std::string>> Get(std::string_view key) const override;
-  StatusOr<std::vector<std::pair<std::string, std::string>>> Scan(
-      std::string_view prefix, std::string_view after, std::size_t limit) const override;
+  StatusOr<std::vector<std::pair<std::string, std::string>>> Scan(std::string_view prefix,
+                                                                  std::string_view after,
+                                                                  std::size_t limit) const override;
 
   void Put(std::string_view key, std::string value);
   void Delete(std::string_view key);

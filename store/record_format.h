@@ -15,14 +15,13 @@
 //
 // `id`, `channel`, `department` and `identities` are optional; identities
 // are normalised (core/identity.h), keyed by type in sorted order, each a
-// string when the event names one value of that type, else a sorted array; `time` (when it happened)
-// defaults to `recorded_at` (when the log committed it); `data` is the
-// minified JSON object the client sent (numbers as parsed by simdjson).
-// Everything from `,"customer"` to the end is the event "body", which does
-// not depend on anything the log assigns, so it is encoded before the event
-// reaches the appender. Two appends with the same id are the same event
-// exactly when their bodies are byte-equal and, if the retry gives a time,
-// the times are equal (store/event_log_append.cc).
+// string when the event names one value of that type, else a sorted array; `time` (when it
+// happened) defaults to `recorded_at` (when the log committed it); `data` is the minified JSON
+// object the client sent (numbers as parsed by simdjson). Everything from `,"customer"` to the end
+// is the event "body", which does not depend on anything the log assigns, so it is encoded before
+// the event reaches the appender. Two appends with the same id are the same event exactly when
+// their bodies are byte-equal and, if the retry gives a time, the times are equal
+// (store/event_log_append.cc).
 //
 // Thread safety: pure functions.
 #pragma once

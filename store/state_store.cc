@@ -16,7 +16,10 @@ class RocksStateStore final : public StateStore {
  public:
   RocksStateStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string name,
                   bool read_only)
-      : db_(db), cf_(cf), name_(std::move(name)), prefix_(StatePrefix(name_)),
+      : db_(db),
+        cf_(cf),
+        name_(std::move(name)),
+        prefix_(StatePrefix(name_)),
         read_only_(read_only) {}
 
   StatusOr<std::optional<std::string>> Get(std::string_view key) const override {

@@ -20,13 +20,12 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <boost/json.hpp>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <set>
-
-#include <chrono>
 
 #include "core/time_format.h"
 #include "projections/customer_view_projection.h"
@@ -200,8 +199,8 @@ void PrintProgress(Seq done, Seq total, std::chrono::steady_clock::time_point st
   bar.append(static_cast<std::size_t>(width - filled), '.');
   const double eta = rate > 0 ? static_cast<double>(total - done) / rate : 0;
   std::fprintf(stderr, "\r[%s] %llu/%llu events  %.0f events/s  %s %.0fs   ", bar.c_str(),
-               static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
-               rate, last ? "took" : "ETA", last ? secs : eta);
+               static_cast<unsigned long long>(done), static_cast<unsigned long long>(total), rate,
+               last ? "took" : "ETA", last ? secs : eta);
   if (last) {
     std::fprintf(stderr, "\n");
   }
@@ -234,8 +233,7 @@ int Rebuild(const std::string& name, const std::string& dir, const std::string& 
   touchline::projections::RunnerOptions ropts;
   ropts.max_batch = 8192;
   auto runner = touchline::projections::ProjectionRunner::Create(
-      log->get(), std::make_unique<touchline::projections::CustomerViewProjection>(*limits),
-      ropts);
+      log->get(), std::make_unique<touchline::projections::CustomerViewProjection>(*limits), ropts);
   if (!runner.ok()) {
     return Fail(runner.status());
   }

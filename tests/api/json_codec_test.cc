@@ -111,8 +111,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "country code"},
         BadCase{R"({"customer":"c","type":"t","identities":{"Email":"a@b.c"}})",
                 "event.identities.Email"},
-        BadCase{R"({"customer":"c","type":"t","identities":{"customer":"x"}})",
-                "customer field"},
+        BadCase{R"({"customer":"c","type":"t","identities":{"customer":"x"}})", "customer field"},
         BadCase{R"({"customer":"c","type":"t","identities":{"email":7}})", "must be a string"},
         BadCase{R"({"customer":"c","type":"t","identities":{"email":["a@b.c",1]}})",
                 "event.identities.email[1]"}),
@@ -126,12 +125,9 @@ TEST(JsonCodecTest, ParsesAndNormalisesIdentities) {
                     "social.twitter":"@AliceW","user_id":" U-7 ","anonymous_id":"null"}})");
   ASSERT_OK(r);
   const Event& e = (*r)[0].event;
-  const std::vector<Identity> want = {{"anonymous_id", "null"},
-                                      {"email", "alice@example.com"},
-                                      {"email", "bob@example.com"},
-                                      {"phone", "+6281234567890"},
-                                      {"social.twitter", "alicew"},
-                                      {"user_id", "U-7"}};
+  const std::vector<Identity> want = {{"anonymous_id", "null"},     {"email", "alice@example.com"},
+                                      {"email", "bob@example.com"}, {"phone", "+6281234567890"},
+                                      {"social.twitter", "alicew"}, {"user_id", "U-7"}};
   EXPECT_EQ(e.identities, want);
   // No customer: the stream is named after the best identity (user_id first).
   EXPECT_EQ(e.customer, "user_id:U-7");

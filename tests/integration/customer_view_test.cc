@@ -70,8 +70,8 @@ class CustomerViewIntegrationTest : public ::testing::Test {
       if (page.at("next").is_null()) {
         break;
       }
-      target = "/v1/customers/" + UrlEncode(id) + "/timeline?limit=2&before=" +
-               std::string(page.at("next").as_string());
+      target = "/v1/customers/" + UrlEncode(id) +
+               "/timeline?limit=2&before=" + std::string(page.at("next").as_string());
     }
     return seqs;
   }
@@ -135,8 +135,8 @@ TEST_F(CustomerViewIntegrationTest, OnePersonAcrossChannelsSurvivesRestartsAndTi
   }
   EXPECT_EQ(merged, (std::set<std::string>{"p-2", "p-3"}));
   // Before the link they were separate people.
-  json::object then = GetJson("/v1/customers/phone:%2B6281234567890?as_of=" +
-                              std::to_string(link - 1));
+  json::object then =
+      GetJson("/v1/customers/phone:%2B6281234567890?as_of=" + std::to_string(link - 1));
   EXPECT_EQ(then.at("profile"), "p-2");
   EXPECT_EQ(then.at("customers").as_array().size(), 1u);
   EXPECT_EQ(then.at("as_of").at("current_profile"), "p-1");
@@ -177,8 +177,8 @@ TEST_F(CustomerViewIntegrationTest, ReadsReflectAcknowledgedWrites) {
   json::object s = GetJson("/v1/customers?q=u1&limit=5");
   EXPECT_EQ(s.at("matches").as_array().size(), 5u);
   ASSERT_TRUE(s.at("next_after").is_string());
-  json::object s2 =
-      GetJson("/v1/customers?q=u1&limit=5&after=" + UrlEncode(std::string(s.at("next_after").as_string())));
+  json::object s2 = GetJson("/v1/customers?q=u1&limit=5&after=" +
+                            UrlEncode(std::string(s.at("next_after").as_string())));
   EXPECT_NE(s2.at("matches").at(0).at("identity"), s.at("matches").at(4).at("identity"));
   // An online rebuild: reads wait for it, and see the same person after.
   ASSERT_EQ(Post("/v1/projections/customers/rebuild", "").status, 202);
@@ -199,8 +199,8 @@ TEST_F(CustomerViewIntegrationTest, BadRequestsGetClearErrors) {
   EXPECT_EQ(ErrorCode("/v1/customers?phone=0812"), "invalid_argument");
   EXPECT_EQ(ErrorCode("/v1/customers/email:nope"), "invalid_argument");
   EXPECT_EQ(ErrorCode("/v1/customers/c-1?as_of=1&as_of=2"), "invalid_argument");
-  for (const char* body : {"", "[]", R"({"text":""})", R"({"text":7})", R"({"txt":"x"})",
-                           R"({"text":"x","id":""})"}) {
+  for (const char* body :
+       {"", "[]", R"({"text":""})", R"({"text":7})", R"({"txt":"x"})", R"({"text":"x","id":""})"}) {
     HttpResponse r = Post("/v1/customers/c-1/notes", body);
     EXPECT_EQ(r.status, 400) << body << " -> " << r.body;
   }

@@ -132,9 +132,9 @@ TEST_F(CustomerFoldTest, UnknownIdentitiesStartAProfile) {
 }
 
 TEST_F(CustomerFoldTest, MergeChainsEndInTheOldestProfile) {
-  Append("c-a", "email.sent", {"email:a@example.com"});     // p-1
-  Append("c-b", "call.logged", {"phone:+6281234567890"});   // p-2
-  Append("c-c", "social.like", {"social.twitter:alice"});   // p-3
+  Append("c-a", "email.sent", {"email:a@example.com"});    // p-1
+  Append("c-b", "call.logged", {"phone:+6281234567890"});  // p-2
+  Append("c-c", "social.like", {"social.twitter:alice"});  // p-3
   Fold();
   EXPECT_NE(ProfileOf("c-a"), ProfileOf("c-b"));
   // A + B.
@@ -250,10 +250,10 @@ TEST_F(CustomerFoldTest, UnmergeByIdentitiesStartsANewProfile) {
   EXPECT_EQ(ProfileOf("email:shared@example.com"), "p-" + std::to_string(s));
   EXPECT_EQ(ProfileOf("email:a@example.com"), "p-1");
   // Malformed or impossible corrections are no-ops, never faults.
-  for (const char* data : {R"({"profile":"nobody","identities":["email:a@example.com"]})",
-                           R"({"profile":"p-1","identities":["customer:c-a","email:a@example.com"]})",
-                           R"({"profile":"p-1","merged_profile":"p-99"})", R"({"profile":7})",
-                           R"({})"}) {
+  for (const char* data :
+       {R"({"profile":"nobody","identities":["email:a@example.com"]})",
+        R"({"profile":"p-1","identities":["customer:c-a","email:a@example.com"]})",
+        R"({"profile":"p-1","merged_profile":"p-99"})", R"({"profile":7})", R"({})"}) {
     Append("c-a", "profile.unmerged", {}, data);
   }
   Fold();
@@ -329,8 +329,8 @@ TEST(CustomerRebuildTest, LiveFoldEqualsRebuildByteForByte) {
   ASSERT_OK(log);
   RunnerOptions ropts;
   ropts.max_batch = 7;
-  auto runner = ProjectionRunner::Create(log->get(), std::make_unique<CustomerViewProjection>(),
-                                         ropts);
+  auto runner =
+      ProjectionRunner::Create(log->get(), std::make_unique<CustomerViewProjection>(), ropts);
   ASSERT_OK(runner);
   ASSERT_OK((*runner)->Start());
   std::mt19937 rng(42);
@@ -340,9 +340,10 @@ TEST(CustomerRebuildTest, LiveFoldEqualsRebuildByteForByte) {
     e.customer = "c-" + std::to_string(pick(300));
     e.type = std::vector<std::string>{"email.sent", "ticket.opened", "purchase.completed",
                                       "identify", "call.logged"}[static_cast<std::size_t>(pick(5))];
-    e.channel = std::vector<std::string>{"email", "phone", "web", ""}[static_cast<std::size_t>(pick(4))];
-    e.data = R"({"amount":1.5,"ticket_id":")" + std::to_string(pick(5)) +
-             R"(","traits":{"n":)" + std::to_string(i) + "}}";
+    e.channel =
+        std::vector<std::string>{"email", "phone", "web", ""}[static_cast<std::size_t>(pick(4))];
+    e.data = R"({"amount":1.5,"ticket_id":")" + std::to_string(pick(5)) + R"(","traits":{"n":)" +
+             std::to_string(i) + "}}";
     if (pick(3) == 0) {
       e.identities.push_back({"email", "u" + std::to_string(pick(200)) + "@example.com"});
     }
@@ -384,8 +385,8 @@ TEST(CustomerRebuildTest, LiveFoldEqualsRebuildByteForByte) {
   runner->reset();
   RunnerOptions big;
   big.max_batch = 1000;
-  auto rebuild = ProjectionRunner::Create(log->get(), std::make_unique<CustomerViewProjection>(),
-                                          big);
+  auto rebuild =
+      ProjectionRunner::Create(log->get(), std::make_unique<CustomerViewProjection>(), big);
   ASSERT_OK(rebuild);
   ASSERT_OK((*rebuild)->CatchUp(/*rebuild=*/true, nullptr));
   auto all = (*rebuild)->state().Scan("", "", SIZE_MAX);

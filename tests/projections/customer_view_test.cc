@@ -145,7 +145,8 @@ TEST_F(CustomerViewTest, AsOfBeforeTheLinkShowsSeparatePeople) {
 TEST_F(CustomerViewTest, SearchFindsIdentitiesByPrefixInPages) {
   for (int i = 0; i < 25; ++i) {
     Append("c-" + std::to_string(i), "t",
-           {{"email", "ann" + std::to_string(100 + i) + "@x.io"}, {"user_id", "Ann-" + std::to_string(i)}});
+           {{"email", "ann" + std::to_string(100 + i) + "@x.io"},
+            {"user_id", "Ann-" + std::to_string(i)}});
   }
   Append("c-bob", "t", {{"email", "bob@x.io"}});
   Fold();

@@ -23,7 +23,9 @@ class CountingProjection final : public Projection {
  public:
   CountingProjection(std::string name, std::string version, std::atomic<bool>* poisoned,
                      std::atomic<int>* applied)
-      : name_(std::move(name)), version_(std::move(version)), poisoned_(poisoned),
+      : name_(std::move(name)),
+        version_(std::move(version)),
+        poisoned_(poisoned),
         applied_(applied) {}
 
   std::string_view Name() const override { return name_; }
@@ -71,18 +73,19 @@ class ProjectionRunnerTest : public ::testing::Test {
     RunnerOptions o;
     o.max_batch = 3;
     o.poll_interval = std::chrono::milliseconds(5);
-    auto r = ProjectionRunner::Create(
-        log_.get(), std::make_unique<CountingProjection>(name, version, poisoned ? poisoned : &poisoned_,
-                                                        &applied_),
-        o);
+    auto r =
+        ProjectionRunner::Create(log_.get(),
+                                 std::make_unique<CountingProjection>(
+                                     name, version, poisoned ? poisoned : &poisoned_, &applied_),
+                                 o);
     EXPECT_OK(r);
     return r.ok() ? std::move(r).value() : nullptr;
   }
 
   void Append(const std::string& type, int n = 1) {
     for (int i = 0; i < n; ++i) {
-      ASSERT_OK(log_->Append(store::AppendRequest{
-          {touchline::testing::Propose(MakeEvent("c-1", type))}, "test"}));
+      ASSERT_OK(log_->Append(
+          store::AppendRequest{{touchline::testing::Propose(MakeEvent("c-1", type))}, "test"}));
     }
   }
 
@@ -153,8 +156,8 @@ TEST_F(ProjectionRunnerTest, AFaultStopsOnlyThatProjectionUntilRebuilt) {
   ASSERT_OK(WaitFor(good.get(), 5));
   EXPECT_EQ(Count(good.get(), "poison"), "1");
   // The faulted one committed everything before the bad record, and says where it stopped.
-  EXPECT_THAT(WaitFor(bad.get(), 5), StatusIs(StatusCode::kFailedPrecondition,
-                                              HasSubstr("faulted at seq 3")));
+  EXPECT_THAT(WaitFor(bad.get(), 5),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("faulted at seq 3")));
   const ProjectionStatus st = bad->status();
   EXPECT_EQ(st.state, "faulted");
   EXPECT_EQ(st.fault_seq, 3u);
@@ -172,7 +175,8 @@ TEST_F(ProjectionRunnerTest, AFaultStopsOnlyThatProjectionUntilRebuilt) {
 TEST_F(ProjectionRunnerTest, WaitForTimesOutWhileBehindAndFailsWhenStopped) {
   auto r = Runner("count", "v1");
   ASSERT_OK(r->Start());
-  EXPECT_THAT(WaitFor(r.get(), 100, 30), StatusIs(StatusCode::kUnavailable, HasSubstr("catching up")));
+  EXPECT_THAT(WaitFor(r.get(), 100, 30),
+              StatusIs(StatusCode::kUnavailable, HasSubstr("catching up")));
   r->Stop();
   EXPECT_THAT(WaitFor(r.get(), 100), StatusIs(StatusCode::kUnavailable));
 }

@@ -468,10 +468,10 @@ TEST_F(EventLogTest, LiveRecordsCarryEveryFieldADiskReadDecodes) {
   const Record& a = *(*live)[0];
   const Record& b = (*disk)[0];
   EXPECT_EQ(a.json, b.json);
-  EXPECT_EQ(std::tie(a.seq, a.version, a.id, a.customer, a.type, a.channel, a.department,
-                     a.time_us, a.recorded_at_us, a.identities),
-            std::tie(b.seq, b.version, b.id, b.customer, b.type, b.channel, b.department,
-                     b.time_us, b.recorded_at_us, b.identities));
+  EXPECT_EQ(std::tie(a.seq, a.version, a.id, a.customer, a.type, a.channel, a.department, a.time_us,
+                     a.recorded_at_us, a.identities),
+            std::tie(b.seq, b.version, b.id, b.customer, b.type, b.channel, b.department, b.time_us,
+                     b.recorded_at_us, b.identities));
   EXPECT_EQ(b.department, "sales");
   EXPECT_EQ(b.identities.size(), 2u);
   EXPECT_NE(b.recorded_at_us, 0);

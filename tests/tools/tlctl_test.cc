@@ -149,8 +149,7 @@ TEST_F(TlctlTest, RebuildNeedsTheDirectoryToItselfThenFoldsWithProgress) {
   log->reset();
   EXPECT_EQ(Tlctl("rebuild nope --data-dir " + dir_.Sub("data")).exit_code, 2);
   EXPECT_EQ(Tlctl("rebuild customers --data-dir " + dir_.Sub("missing")).exit_code, 1);
-  EXPECT_EQ(Tlctl("rebuild customers --data-dir " + dir_.Sub("data") +
-                  " --identity-limits email=0")
+  EXPECT_EQ(Tlctl("rebuild customers --data-dir " + dir_.Sub("data") + " --identity-limits email=0")
                 .exit_code,
             1);
 }
