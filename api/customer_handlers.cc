@@ -376,15 +376,27 @@ void HandleNote(const std::string& id, const Request& request, Services& service
         // The note goes to the stream named in the path if it is one, else
         // to the profile's first stream.
         const auto streams = profile->Streams();
-        std::string stream = streams.front();
+        Event e;
         if (std::find(streams.begin(), streams.end(), id) != streams.end()) {
-          stream = id;
+          e.customer = id;
+        } else if (!streams.empty()) {
+          e.customer = streams.front();
+        } else {
+          // A profile split off by identities may have no stream yet: the
+          // note starts one named after an identity, which ties it to the
+          // profile.
+          auto identity = ParseIdentityString(profile->identities.front(), "identity");
+          if (!identity.ok()) {
+            reply(ErrorResponse(identity.status()));
+            return;
+          }
+          e.customer = profile->identities.front();
+          e.identities = {*identity};
         }
+        const std::string stream = e.customer;
         store::AppendRequest append;
         append.actor = "anonymous";  // the authenticated key name once keys exist
-        Event e;
         e.id = note.id;
-        e.customer = stream;
         e.type = "note.added";
         e.department = note.department;
         e.data = "{\"text\":" + Quote(note.text) + "}";

@@ -241,13 +241,19 @@ StatusOr<StreamState*> CustomerViewProjection::Stream(const std::string& stream,
   return &streams_.emplace(stream, std::move(s)).first->second;
 }
 
-Status CustomerViewProjection::Flush(StateTx* tx) {
+void CustomerViewProjection::WriteBack(StateTx* tx) {
   for (const auto& id : dirty_profiles_) {
     tx->Put(ProfileKey(id), EncodeProfile(profiles_.at(id)));
   }
   for (const auto& stream : dirty_streams_) {
     tx->Put(StreamStateKey(stream), EncodeStream(streams_.at(stream)));
   }
+  dirty_profiles_.clear();
+  dirty_streams_.clear();
+}
+
+Status CustomerViewProjection::Flush(StateTx* tx) {
+  WriteBack(tx);
   Discard();
   return Status::Ok();
 }
@@ -347,6 +353,10 @@ Status CustomerViewProjection::Attach(ProfileState* p, const std::string& identi
 
 StatusOr<bool> CustomerViewProjection::IsSeparated(const ProfileState& p, const ProfileState& q,
                                                    StateTx* tx) {
+  if (p.separated.empty() && q.separated.empty()) {
+    return false;
+  }
+  WriteBack(tx);  // resolution reads profiles through tx
   for (const auto* a : {&p, &q}) {
     const ProfileState& other = a == &p ? q : p;
     for (const auto& s : a->separated) {
@@ -457,7 +467,7 @@ Status CustomerViewProjection::TryMerge(ProfileState* p, ProfileState* q, const 
 
 Status CustomerViewProjection::ManualMerge(const store::Record& rec, const EventData& d,
                                            StateTx* tx) {
-  RETURN_IF_ERROR(Flush(tx));  // resolution reads the state through tx
+  WriteBack(tx);  // resolution reads the state through tx
   std::vector<ProfileState*> profiles;
   for (const auto& text : d.profiles) {
     auto id = ResolveProfileId(*tx, text);
@@ -486,7 +496,7 @@ Status CustomerViewProjection::ManualMerge(const store::Record& rec, const Event
 }
 
 Status CustomerViewProjection::Unmerge(const store::Record& rec, const EventData& d, StateTx* tx) {
-  RETURN_IF_ERROR(Flush(tx));
+  WriteBack(tx);
   auto pid = ResolveProfileId(*tx, d.profile);
   if (d.profile.empty() || !pid.ok() || !pid->has_value()) {
     return Status::Ok();

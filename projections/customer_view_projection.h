@@ -90,6 +90,9 @@ class CustomerViewProjection final : public Projection {
  private:
   struct EventData;
 
+  // Writes dirty cached state into `tx` and keeps the cache (pointers into
+  // it stay valid), so that reads through `tx` see the current state.
+  void WriteBack(StateTx* tx);
   // Cached, decoded state of this batch; written back by Flush().
   StatusOr<ProfileState*> Profile(const std::string& id, StateTx* tx);
   StatusOr<StreamState*> Stream(const std::string& stream, StateTx* tx);

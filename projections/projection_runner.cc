@@ -96,6 +96,9 @@ void ProjectionRunner::Stop() {
   }
   MutexLock lock(&mu_);
   running_ = false;
+  while (emitting_ > 0) {
+    emitted_cv_.Wait(&mu_);
+  }
 }
 
 Status ProjectionRunner::CatchUp(bool rebuild, const ProgressCallback& progress) {
@@ -242,18 +245,25 @@ Status ProjectionRunner::Commit(StateTx* tx, Seq checkpoint, bool emit) {
 
 void ProjectionRunner::EmitOutbox(std::vector<std::pair<std::string, Event>> entries) {
   for (auto& [key, event] : entries) {
+    {
+      MutexLock lock(&mu_);
+      ++emitting_;
+    }
     store::AppendRequest request;
     request.actor = "touchline";
     request.events.push_back(ProposedEvent{std::move(event), ExpectedVersion::Any()});
     log_->AppendAsync(std::move(request), [this, key = std::move(key)](
                                               StatusOr<store::AppendResult> result) {
-      // Accepted (or already there): forget it. Anything else
-      // (the log is closing, the disk failed): keep it for the
-      // next start.
+      MutexLock lock(&mu_);
+      // Accepted (or already there): forget it. Anything else (the log is
+      // closing, the disk failed): keep it for the next start.
       if (result.ok() || result.status().IsAlreadyExists() || result.status().IsInvalidArgument()) {
-        MutexLock lock(&mu_);
         outbox_done_.push_back(key);
       }
+      // Signalled under the lock: Stop() cannot return (and the runner
+      // cannot be destroyed) before this callback has unlocked.
+      --emitting_;
+      emitted_cv_.SignalAll();
     });
   }
 }

@@ -154,6 +154,10 @@ class ProjectionRunner {
   // Outbox keys whose events the log has accepted; deleted with the next
   // commit.
   std::vector<std::string> outbox_done_ GUARDED_BY(mu_);
+  // Appends of emitted events still in flight: their callbacks use this
+  // runner, so Stop() waits for them.
+  int emitting_ GUARDED_BY(mu_) = 0;
+  CondVar emitted_cv_;
 };
 
 }  // namespace touchline::projections

@@ -9,7 +9,12 @@ StatusOr<std::optional<std::string>> StateTx::Get(std::string_view key) const {
   if (base_ == nullptr) {
     return std::optional<std::string>();
   }
-  return base_->Get(key);
+  if (auto it = reads_.find(key); it != reads_.end()) {
+    return it->second;
+  }
+  ASSIGN_OR_RETURN(auto value, base_->Get(key));
+  reads_.emplace(std::string(key), value);
+  return value;
 }
 
 StatusOr<std::vector<std::pair<std::string, std::string>>> StateTx::Scan(std::string_view prefix,
@@ -73,6 +78,7 @@ std::vector<store::StateWrite> StateTx::Writes() const {
 
 void StateTx::Clear() {
   writes_.clear();
+  reads_.clear();
   emitted_.clear();
 }
 

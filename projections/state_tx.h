@@ -1,7 +1,9 @@
 // StateTx: a batch of state changes over a StateReader. Reads see the batch's
 // own writes first, then the base (the committed state). Projections write
 // through it; the runner commits its writes with the new checkpoint in one
-// WriteBatch. With no base it is a self-contained in-memory state, used by
+// WriteBatch. Reads of the base are cached for the life of the batch (the
+// base must not change underneath it). With no base it is a self-contained
+// in-memory state, used by
 // time-travel folds and tests.
 //
 // Thread safety: none; one thread at a time.
@@ -43,6 +45,9 @@ class StateTx final : public store::StateReader {
  private:
   const store::StateReader* const base_;
   std::map<std::string, std::optional<std::string>, std::less<>> writes_;
+  // Values read from the base during this batch: a fold reads the same
+  // keys (identities, profiles) over and over.
+  mutable std::map<std::string, std::optional<std::string>, std::less<>> reads_;
   std::vector<Event> emitted_;
 };
 

@@ -62,6 +62,9 @@ net::awaitable<void> Connection(tcp::endpoint endpoint, Shared* shared) {
     if (status / 100 == 2) {
       shared->result->requests++;
       shared->result->latencies_us.push_back(us);
+      if (shared->next == shared->requests->size()) {
+        shared->result->last_body = std::move(parser.get().body());
+      }
     } else {
       shared->result->errors++;
       if (shared->result->first_error.empty()) {

@@ -25,6 +25,7 @@ struct LoadResult {
   std::string first_error;
   double seconds = 0;
   std::vector<double> latencies_us;  // one per completed request
+  std::string last_body;             // of the last 2xx response
 };
 
 LoadResult RunHttpLoad(std::uint16_t port, std::size_t connections,

@@ -19,6 +19,16 @@
 //   read_timeline          GET the newest 50 events of customers that have
 //                          --hot-events events each, --read-connections
 //                          connections
+//   customer_view          the customer view (one run yields three rows):
+//     view_lag               ingest_batch's load while sampling the view's
+//                            checkpoint every 20 ms: the largest lag behind
+//                            the head (events, and seconds at the ingest
+//                            rate) and the time from the last ack until the
+//                            view has folded everything
+//     read_view              GET /v1/customers/{id} of Zipf-drawn customers
+//                            (--reads, --read-connections)
+//     rebuild_view           with the server stopped, the view refolded from
+//                            seq 0 in this process (what tlctl rebuild runs)
 //
 // Every round starts with an unmeasured warm-up (--warmup, a fraction of the
 // round's own size, with other event ids), for touchlined and baselines alike.
@@ -34,14 +44,19 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <sstream>
 #include <thread>
 
 #include "core/coding.h"
+#include "projections/customer_view_projection.h"
+#include "projections/projection_runner.h"
+#include "store/event_log.h"
 #include "tools/bench/http_load.h"
 #include "tools/bench/workload.h"
 #include "tools/server_process.h"
@@ -53,7 +68,7 @@ struct Config {
   std::string server_bin = TOUCHLINED_DEFAULT_PATH;
   std::string benchmarks =
       "ingest_batch,raw_rocksdb_batch,ingest_single,ingest_single_nogroup,raw_rocksdb_single,"
-      "read_timeline";
+      "read_timeline,customer_view";
   std::size_t batch_events = 300000;
   std::size_t batch = 1000;
   std::size_t batch_connections = 2;
@@ -277,6 +292,118 @@ Row ReadTimeline(const Config& c) {
   return row;
 }
 
+// The view's lag behind the head, from GET /v1/projections (0 if unknown).
+std::uint64_t ViewLag(std::uint16_t port) {
+  const LoadResult r = RunHttpLoad(port, 1, {{"GET", "/v1/projections", ""}});
+  const auto pos = r.last_body.find("\"lag\":");
+  return pos == std::string::npos ? 0 : std::stoull(r.last_body.substr(pos + 6));
+}
+
+std::vector<Row> CustomerView(const Config& c, const Workload& warmup, const Workload& w,
+                              std::size_t customers) {
+  const std::string dir = MakeTempDir(c.dir);
+  auto server = StartServer(c, dir);
+  if (!server) {
+    std::fprintf(stderr, "customer_view needs to start its own server (no --port)\n");
+    std::exit(1);
+  }
+  const std::uint16_t port = server->port();
+  RunHttpLoad(port, c.batch_connections, Posts(warmup, c.batch));
+  while (ViewLag(port) > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  // Ingest while sampling the lag.
+  std::atomic<bool> done{false};
+  std::uint64_t max_lag = 0;
+  std::thread sampler([&] {
+    while (!done.load()) {
+      max_lag = std::max(max_lag, ViewLag(port));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  Row lag =
+      FromLoad("view_lag", RunHttpLoad(port, c.batch_connections, Posts(w, c.batch)), c.batch);
+  done = true;
+  sampler.join();
+  const auto acked = std::chrono::steady_clock::now();
+  std::uint64_t left = ViewLag(port);
+  while (left > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    left = ViewLag(port);
+  }
+  const double drain_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - acked).count();
+  char note[256];
+  std::snprintf(note, sizeof(note),
+                "max lag %llu events = %.2f s of ingest; view caught up %.0f ms after the last ack",
+                static_cast<unsigned long long>(max_lag),
+                static_cast<double>(max_lag) / std::max(1.0, lag.events_per_s), drain_ms);
+  lag.note = note;
+
+  // Views of customers drawn as the ingest drew them (Zipf: hot ones often).
+  WorkloadOptions zipf;
+  zipf.customers = customers;
+  std::vector<double> cdf(customers);
+  double sum = 0;
+  for (std::size_t i = 0; i < customers; ++i) {
+    sum += 1.0 / std::pow(static_cast<double>(i + 1), zipf.zipf_s);
+    cdf[i] = sum;
+  }
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> uniform(0, sum);
+  std::vector<HttpRequestSpec> reads;
+  for (std::size_t i = 0; i < c.reads; ++i) {
+    const auto k = std::lower_bound(cdf.begin(), cdf.end(), uniform(rng)) - cdf.begin();
+    reads.push_back({"GET", "/v1/customers/cust-" + std::to_string(k), ""});
+  }
+  std::vector<HttpRequestSpec> warm(
+      reads.begin(),
+      reads.begin() + static_cast<std::ptrdiff_t>(static_cast<double>(reads.size()) * c.warmup));
+  RunHttpLoad(port, c.read_connections, warm);
+  const std::uint64_t cpu0 = server->CpuMicros();
+  Row read = FromLoad("read_view", RunHttpLoad(port, c.read_connections, reads), 1);
+  read.cpu_us_per_event =
+      static_cast<double>(server->CpuMicros() - cpu0) / static_cast<double>(reads.size());
+  read.note = "views/s; Zipf over " + std::to_string(customers) + " customers";
+  server->Stop();
+
+  // Rebuild, as tlctl rebuild does it.
+  Row rebuild;
+  rebuild.name = "rebuild_view";
+  store::EventLogOptions options;
+  options.path = dir + "/data";
+  auto log = store::EventLog::Open(options);
+  if (!log.ok()) {
+    std::fprintf(stderr, "cannot open %s: %s\n", options.path.c_str(),
+                 log.status().ToString().c_str());
+    std::exit(1);
+  }
+  projections::RunnerOptions ropts;
+  ropts.max_batch = 8192;
+  auto runner = projections::ProjectionRunner::Create(
+      log->get(), std::make_unique<projections::CustomerViewProjection>(), ropts);
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::uint64_t rcpu0 = ProcessCpuMicros();
+  Status s = runner.ok() ? (*runner)->CatchUp(true, nullptr) : runner.status();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!s.ok()) {
+    rebuild.errors = 1;
+    rebuild.note = "errors: " + s.ToString();
+  } else {
+    const Seq n = (*log)->head();
+    rebuild.samples = n;
+    rebuild.events_per_s = static_cast<double>(n) / secs;
+    rebuild.cpu_us_per_event =
+        static_cast<double>(ProcessCpuMicros() - rcpu0) / static_cast<double>(std::max<Seq>(1, n));
+    rebuild.note = std::to_string(n) + " events in " + std::to_string(secs).substr(0, 5) +
+                   " s; state " + std::to_string((*runner)->status().state_bytes >> 20) + " MiB";
+  }
+  runner = Status::Unavailable("closed");
+  log->reset();
+  std::filesystem::remove_all(dir);
+  return {lag, read, rebuild};
+}
+
 std::string Machine() {
   std::ifstream cpuinfo("/proc/cpuinfo");
   std::string line, model = "unknown CPU";
@@ -306,6 +433,30 @@ bool Wanted(const Config& c, const std::string& name) {
     }
   }
   return false;
+}
+
+// As Median, for a run that yields several rows: each row's median is
+// taken on its own.
+template <typename F>
+std::vector<Row> MedianRows(const Config& c, F run) {
+  std::vector<std::vector<Row>> by_row;
+  for (int i = 0; i < c.rounds; ++i) {
+    std::vector<Row> rows = run();
+    by_row.resize(rows.size());
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+      std::fprintf(stderr, "  %-24s round %d: %10.0f events/s  p99 %8.2f ms  %s\n",
+                   rows[k].name.c_str(), i + 1, rows[k].events_per_s, rows[k].p99_ms,
+                   rows[k].note.c_str());
+      by_row[k].push_back(std::move(rows[k]));
+    }
+  }
+  std::vector<Row> out;
+  for (auto& rows : by_row) {
+    std::sort(rows.begin(), rows.end(),
+              [](const Row& a, const Row& b) { return a.events_per_s < b.events_per_s; });
+    out.push_back(rows[rows.size() / 2]);
+  }
+  return out;
 }
 
 template <typename F>
@@ -413,6 +564,12 @@ int main(int argc, char** argv) {
   }
   if (Wanted(c, "read_timeline")) {
     add(Median(c, [&] { return ReadTimeline(c); }));
+  }
+  if (Wanted(c, "customer_view")) {
+    for (Row& r :
+         MedianRows(c, [&] { return CustomerView(c, batch_warm, batch_load, c.customers); })) {
+      add(std::move(r));
+    }
   }
   if (own_dir) {
     std::filesystem::remove_all(c.dir);

@@ -62,17 +62,30 @@ std::string MakeEvent(std::mt19937_64& rng, const std::string& id, const std::st
     }
     pick -= k.weight;
   }
-  std::string e =
-      R"({"id":")" + id + R"(","customer":")" + customer + R"(","type":")" + kind->type + "\"";
+  const std::string cid = std::to_string(customer_index);
+  const std::string_view channel = kind->channel;
+  std::string e = R"({"id":")" + id + "\"";
+  if (channel.starts_with("social.")) {
+    // Social listening knows only the handle: no customer id, and the
+    // stream is named after the handle. One in ten comes with the email the
+    // network shared, which links the handle to the customer.
+    e += R"(,"identities":{")" + std::string(channel) + R"(":"@fan)" + cid + "\"";
+    if (rng() % 10 == 0) {
+      e += R"(,"email":"customer)" + cid + R"(@example.com")";
+    }
+    e += "}";
+  } else {
+    e += R"(,"customer":")" + customer + R"(","identities":{"email":"customer)" + cid +
+         R"(@example.com","phone":"+6281)" + std::to_string(1000000 + customer_index) + "\"}";
+  }
+  e += R"(,"type":")" + std::string(kind->type) + "\"";
   if (*kind->channel != 0) {
     e += std::string(R"(,"channel":")") + kind->channel + "\"";
   }
   if (*kind->department != 0) {
     e += std::string(R"(,"department":")") + kind->department + "\"";
   }
-  const std::string cid = std::to_string(customer_index);
-  e += R"(,"data":{"email":"customer)" + cid + R"(@example.com","phone":"+6281)" +
-       std::to_string(1000000 + customer_index) + R"(","user_id":"u-)" + cid + "\"";
+  e += R"(,"data":{"user_id":"u-)" + cid + "\"";
   if (std::string_view(kind->type) == "purchase.completed") {
     e += R"(,"amount":)" + std::to_string(5 + rng() % 500) + "." + std::to_string(rng() % 100) +
          R"(,"currency":"EUR")";

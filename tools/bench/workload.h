@@ -2,8 +2,10 @@
 // events that look like a real integration's traffic. Customers are drawn
 // from a Zipf distribution (a few customers are very active, most are not);
 // types and channels follow a fixed mix of email, tickets, chat, calls,
-// purchases, web and social events; every event carries identity fields and
-// a payload so its JSON is 300-1000 bytes.
+// purchases, web and social events; every event carries identities (email
+// and phone, or for social events only the handle, sometimes with the
+// email, which links the two in the customer view) and a payload so its
+// JSON is 300-1000 bytes.
 //
 // Thread safety: a Workload is immutable after Generate().
 #pragma once
