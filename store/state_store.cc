@@ -103,7 +103,9 @@ class RocksStateStore final : public StateStore {
   }
 
   std::uint64_t ApproximateBytes() const override {
-    rocksdb::Range range(StatePrefix(name_), StateEnd(name_));
+    const std::string start = StatePrefix(name_);
+    const std::string end = StateEnd(name_);
+    const rocksdb::Range range(start, end);  // Slices into the strings above
     std::uint64_t size = 0;
     rocksdb::SizeApproximationOptions opts;
     opts.include_memtables = true;
