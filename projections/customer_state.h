@@ -93,6 +93,9 @@ struct Ticket {
 
 struct StreamState {
   static constexpr std::size_t kRecentKept = 10;
+  // Tickets tracked per stream: past this, closed tickets are forgotten
+  // first, then the oldest open ones, so one stream's state stays small.
+  static constexpr std::size_t kTicketsKept = 100;
 
   std::uint64_t events = 0;
   std::int64_t first_seen_us = 0;

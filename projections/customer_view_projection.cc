@@ -229,6 +229,22 @@ ProfileState* CustomerViewProjection::NewProfile(std::string id, Seq created_seq
   return &profiles_.insert_or_assign(id, std::move(p)).first->second;
 }
 
+StatusOr<std::optional<std::string>> CustomerViewProjection::Owner(const std::string& identity,
+                                                                   StateTx* tx) {
+  if (auto it = owners_.find(identity); it != owners_.end()) {
+    return it->second;
+  }
+  ASSIGN_OR_RETURN(auto owner, tx->Get(IdentityKey(identity)));
+  owners_.emplace(identity, owner);
+  return owner;
+}
+
+void CustomerViewProjection::SetOwner(const std::string& identity, const std::string& profile,
+                                      StateTx* tx) {
+  tx->Put(IdentityKey(identity), profile);
+  owners_.insert_or_assign(identity, profile);
+}
+
 StatusOr<StreamState*> CustomerViewProjection::Stream(const std::string& stream, StateTx* tx) {
   if (auto it = streams_.find(stream); it != streams_.end()) {
     return &it->second;
@@ -254,11 +270,16 @@ void CustomerViewProjection::WriteBack(StateTx* tx) {
 
 Status CustomerViewProjection::Flush(StateTx* tx) {
   WriteBack(tx);
-  Discard();
+  // The decoded state stays cached for the next batches (hot customers are
+  // not decoded again), within a bound.
+  if (profiles_.size() + streams_.size() + owners_.size() > kMaxCached) {
+    Discard();
+  }
   return Status::Ok();
 }
 
 void CustomerViewProjection::Discard() {
+  owners_.clear();
   profiles_.clear();
   streams_.clear();
   dirty_profiles_.clear();
@@ -289,7 +310,7 @@ Status CustomerViewProjection::Link(const store::Record& rec, bool stream_only, 
   std::vector<ProfileState*> owners;
   std::vector<std::string> unowned;
   for (const auto& ident : idents) {
-    ASSIGN_OR_RETURN(auto owner, tx->Get(IdentityKey(ident)));
+    ASSIGN_OR_RETURN(auto owner, Owner(ident, tx));
     if (!owner.has_value()) {
       unowned.push_back(ident);
       continue;
@@ -316,7 +337,7 @@ Status CustomerViewProjection::Link(const store::Record& rec, bool stream_only, 
   // survivor, unless the stream's profile refused to merge with it).
   ProfileState* target = owners[0];
   if (unowned.empty() || unowned[0] != idents[0]) {
-    ASSIGN_OR_RETURN(auto owner, tx->Get(IdentityKey(idents[0])));
+    ASSIGN_OR_RETURN(auto owner, Owner(idents[0], tx));
     if (owner.has_value()) {
       ASSIGN_OR_RETURN(target, Profile(*owner, tx));
     }
@@ -346,7 +367,7 @@ Status CustomerViewProjection::Attach(ProfileState* p, const std::string& identi
   }
   InsertSorted(&p->identities, identity);
   dirty_profiles_.insert(p->id);
-  tx->Put(IdentityKey(identity), p->id);
+  SetOwner(identity, p->id, tx);
   tx->Put(SearchKey(Identity{type, identity.substr(type.size() + 1)}), identity);
   return Status::Ok();
 }
@@ -426,7 +447,7 @@ Status CustomerViewProjection::TryMerge(ProfileState* p, ProfileState* q, const 
     }
   }
   for (const auto& i : q->identities) {
-    tx->Put(IdentityKey(i), p->id);
+    SetOwner(i, p->id, tx);
     InsertSorted(&p->identities, i);
   }
   p->merged.push_back(MergeEntry{q->id, rec.seq, q->identities});
@@ -551,7 +572,7 @@ Status CustomerViewProjection::Unmerge(const store::Record& rec, const EventData
   n->merged = std::move(moved_history);
   n->separated = {p->id};
   for (const auto& i : owned) {
-    tx->Put(IdentityKey(i), new_id);
+    SetOwner(i, new_id, tx);
   }
   dirty_profiles_.insert(p->id);
   return Status::Ok();
@@ -593,6 +614,17 @@ Status CustomerViewProjection::UpdateStream(const store::Record& rec, const Even
     // Remembered even if this stream never saw the opening: another of the
     // profile's streams may have.
     s->tickets[*d.ticket_id].closed_seq = rec.seq;
+  }
+  if (s->tickets.size() > StreamState::kTicketsKept) {
+    // Forget the least useful ticket: closed before open, older before newer.
+    auto victim =
+        std::min_element(s->tickets.begin(), s->tickets.end(), [](const auto& a, const auto& b) {
+          const bool a_open = a.second.seq > a.second.closed_seq;
+          const bool b_open = b.second.seq > b.second.closed_seq;
+          return std::pair(a_open, std::max(a.second.seq, a.second.closed_seq)) <
+                 std::pair(b_open, std::max(b.second.seq, b.second.closed_seq));
+        });
+    s->tickets.erase(victim);
   }
   if (d.amount_micros.has_value()) {
     if (IsOneOf(rec.type, {"purchase.completed", "order.completed"})) {

@@ -39,7 +39,9 @@
 //  - traits: data.traits of any event, latest event time wins (ties: the
 //    later seq), with the time, seq, channel and type that set it;
 //  - open tickets: `ticket.opened`/`ticket.reopened` open data.ticket_id (or
-//    the event id, or "seq-N"); `ticket.closed`/`ticket.resolved` close it;
+//    the event id, or "seq-N"); `ticket.closed`/`ticket.resolved` close it,
+//    in any stream of the profile; each stream tracks at most 100 tickets
+//    (closed ones are forgotten first, then the oldest open ones);
 //  - lifetime value: `purchase.completed`/`order.completed` add and
 //    `purchase.refunded`/`order.refunded` subtract data.amount (or
 //    data.total, data.revenue) in data.currency (ISO 4217; "XXX" if absent);
@@ -96,6 +98,10 @@ class CustomerViewProjection final : public Projection {
   // Cached, decoded state of this batch; written back by Flush().
   StatusOr<ProfileState*> Profile(const std::string& id, StateTx* tx);
   StatusOr<StreamState*> Stream(const std::string& stream, StateTx* tx);
+  // The profile owning an identity (nullopt: none), and changing it; every
+  // change of the identity index goes through SetOwner so the cache holds.
+  StatusOr<std::optional<std::string>> Owner(const std::string& identity, StateTx* tx);
+  void SetOwner(const std::string& identity, const std::string& profile, StateTx* tx);
   ProfileState* NewProfile(std::string id, Seq created_seq);
 
   Status Link(const store::Record& rec, bool stream_only, StateTx* tx);
@@ -112,9 +118,14 @@ class CustomerViewProjection final : public Projection {
   Status Unmerge(const store::Record& rec, const EventData& d, StateTx* tx);
   Status UpdateStream(const store::Record& rec, const EventData& d, StateTx* tx);
 
+  // Identity owners and decoded profiles and streams kept across batches,
+  // at most this many in all.
+  static constexpr std::size_t kMaxCached = 200000;
+
   // Constant after construction
   const IdentityLimits limits_;
 
+  std::unordered_map<std::string, std::optional<std::string>> owners_;
   std::unordered_map<std::string, ProfileState> profiles_;
   std::unordered_map<std::string, StreamState> streams_;
   std::unordered_set<std::string> dirty_profiles_;

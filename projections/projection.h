@@ -41,10 +41,12 @@ class Projection {
   // projection faulted at this record (nothing of it is committed).
   virtual Status Apply(const store::Record& record, StateTx* tx) = 0;
 
-  // Called before `tx` is committed: write back anything cached.
+  // Called before `tx` is committed: write back anything cached. A cache
+  // may outlive the batch only if every change goes through it.
   virtual Status Flush(StateTx* /*tx*/) { return Status::Ok(); }
 
-  // Called when an uncommitted batch is thrown away: forget caches.
+  // Called when an uncommitted batch is thrown away or the state is reset:
+  // forget caches.
   virtual void Discard() {}
 };
 

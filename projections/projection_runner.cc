@@ -60,6 +60,7 @@ Status ProjectionRunner::PrepareVersion(bool force_reset) {
   const std::string version = projection_->Version();
   if (force_reset || meta.version != version) {
     RETURN_IF_ERROR(store_->Reset(version));
+    projection_->Discard();
     meta.checkpoint = 0;
   }
   checkpoint_.store(meta.checkpoint, std::memory_order_release);
@@ -215,7 +216,7 @@ Status ProjectionRunner::FoldBatch(const std::vector<store::RecordPtr>& records,
 
 Status ProjectionRunner::Commit(StateTx* tx, Seq checkpoint, bool emit) {
   RETURN_IF_ERROR(projection_->Flush(tx));
-  std::vector<store::StateWrite> writes = tx->Writes();
+  std::vector<store::StateWrite> writes = tx->TakeWrites();
   std::vector<std::pair<std::string, Event>> entries;
   for (const Event& e : tx->emitted()) {
     std::string key = OutboxKey(checkpoint, outbox_counter_++);
@@ -232,6 +233,7 @@ Status ProjectionRunner::Commit(StateTx* tx, Seq checkpoint, bool emit) {
   }
   Status s = store_->Commit(writes, checkpoint);
   if (!s.ok()) {
+    projection_->Discard();  // its cache holds what was not written
     MutexLock lock(&mu_);
     outbox_done_.insert(outbox_done_.end(), done.begin(), done.end());
     return s;

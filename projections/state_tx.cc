@@ -67,11 +67,12 @@ void StateTx::Delete(std::string_view key) {
   writes_.insert_or_assign(std::string(key), std::optional<std::string>());
 }
 
-std::vector<store::StateWrite> StateTx::Writes() const {
+std::vector<store::StateWrite> StateTx::TakeWrites() {
   std::vector<store::StateWrite> out;
   out.reserve(writes_.size());
-  for (const auto& [k, v] : writes_) {
-    out.push_back(store::StateWrite{k, v});
+  while (!writes_.empty()) {
+    auto node = writes_.extract(writes_.begin());
+    out.push_back(store::StateWrite{std::move(node.key()), std::move(node.mapped())});
   }
   return out;
 }

@@ -36,8 +36,9 @@ class StateTx final : public store::StateReader {
   // have an id that is the same whenever the same records are folded.
   void Emit(Event event) { emitted_.push_back(std::move(event)); }
 
-  // The batch's writes in key order; Clear() empties the batch.
-  std::vector<store::StateWrite> Writes() const;
+  // Moves the batch's writes out, in key order (the batch is then empty of
+  // writes). Clear() empties the whole batch.
+  std::vector<store::StateWrite> TakeWrites();
   const std::vector<Event>& emitted() const { return emitted_; }
   bool empty() const { return writes_.empty() && emitted_.empty(); }
   void Clear();

@@ -86,6 +86,10 @@ std::string MakeEvent(std::mt19937_64& rng, const std::string& id, const std::st
     e += std::string(R"(,"department":")") + kind->department + "\"";
   }
   e += R"(,"data":{"user_id":"u-)" + cid + "\"";
+  if (std::string_view(kind->type).starts_with("ticket.")) {
+    // A customer has a few tickets, opened, answered and closed over time.
+    e += R"(,"ticket_id":"T-)" + cid + "-" + std::to_string(rng() % 3) + "\"";
+  }
   if (std::string_view(kind->type) == "purchase.completed") {
     e += R"(,"amount":)" + std::to_string(5 + rng() % 500) + "." + std::to_string(rng() % 100) +
          R"(,"currency":"EUR")";
