@@ -199,13 +199,9 @@ StatusOr<std::string> RenderCustomerView(const store::StateReader& state,
   }
   out += "],\"refused_total\":" + std::to_string(profile.refused_total);
   out += ",\"recent_events\":[";
-  for (std::size_t i = 0; i < recent.size(); ++i) {
-    ASSIGN_OR_RETURN(auto records, log.ReadFrom(recent[i], 1));
-    if (records.empty()) {
-      return Status::DataLoss("the view names event " + std::to_string(recent[i]) +
-                              ", which the log does not have");
-    }
-    out += (i ? "," : "") + records[0].json;
+  ASSIGN_OR_RETURN(auto records, log.ReadSeqs(recent));
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    out += (i ? "," : "") + records[i].json;
   }
   out += "]}";
   return out;
@@ -283,8 +279,11 @@ StatusOr<std::string> RenderCustomerViewAsOf(const store::EventLog& log,
 
 StatusOr<TimelinePage> ReadTimeline(const store::EventLog& log, const TimelineQuery& q) {
   TimelinePage page;
-  std::vector<store::Record> all;
-  Seq cutoff = 0;  // records below this may be missing from some stream's page
+  // Several streams: merge their seqs first, then read only the records
+  // that make the page.
+  const bool merge = q.streams.size() > 1;
+  std::vector<Seq> all;
+  Seq cutoff = 0;  // seqs below this may be missing from some stream's page
   for (const auto& stream : q.streams) {
     store::StreamQuery sq;
     sq.customer = stream;
@@ -293,25 +292,30 @@ StatusOr<TimelinePage> ReadTimeline(const store::EventLog& log, const TimelineQu
     sq.types = q.types;
     sq.channels = q.channels;
     sq.max_scan = q.max_scan;
+    sq.seqs_only = merge;
     ASSIGN_OR_RETURN(store::StreamPage sp, log.ReadStream(sq));
     if (sp.next_before.has_value()) {
       cutoff = std::max(cutoff, sp.next_before_seq);
     }
-    for (auto& r : sp.records) {
-      all.push_back(std::move(r));
+    all.insert(all.end(), sp.seqs.begin(), sp.seqs.end());
+    if (!merge) {
+      page.records = std::move(sp.records);
     }
   }
-  std::sort(all.begin(), all.end(),
-            [](const store::Record& a, const store::Record& b) { return a.seq > b.seq; });
+  std::sort(all.rbegin(), all.rend());
   std::size_t n = 0;
-  while (n < all.size() && n < q.limit && all[n].seq >= cutoff) {
+  while (n < all.size() && n < q.limit && all[n] >= cutoff) {
     ++n;
   }
-  const bool more_records = n < all.size();
+  const bool more = n < all.size();
   all.resize(n);
-  page.records = std::move(all);
-  if (n == q.limit && (more_records || cutoff > 0)) {
-    page.next_before_seq = page.records.back().seq;
+  if (merge) {
+    ASSIGN_OR_RETURN(page.records, log.ReadSeqs(all));
+  } else {
+    page.records.resize(n);
+  }
+  if (n == q.limit && (more || cutoff > 0)) {
+    page.next_before_seq = all.back();
   } else if (cutoff > 0) {
     page.next_before_seq = cutoff;
   }

@@ -255,6 +255,20 @@ StatusOr<std::vector<Record>> EventLogImpl::ReadEvents(const std::vector<std::st
   return out;
 }
 
+StatusOr<std::vector<Record>> EventLogImpl::ReadSeqs(const std::vector<Seq>& seqs) const {
+  const Seq head_now = head();
+  std::vector<std::string> keys;
+  keys.reserve(seqs.size());
+  for (const Seq s : seqs) {
+    if (s == 0 || s > head_now) {
+      return Status::NotFound("no event with seq " + std::to_string(s) + " (the head is " +
+                              std::to_string(head_now) + ")");
+    }
+    keys.push_back(EventKey(s));
+  }
+  return ReadEvents(keys);
+}
+
 std::unique_ptr<rocksdb::Iterator> EventLogImpl::NewStreamIterator() const {
   rocksdb::ReadOptions ro;
   ro.prefix_same_as_start = true;
@@ -372,7 +386,11 @@ StatusOr<StreamPage> EventLogImpl::ReadStream(const StreamQuery& q) const {
     page.next_before = hi + 1;  // stopped by max_scan
     page.next_before_seq = lowest_seq;
   }
-  if (keys.empty()) {
+  page.seqs.reserve(keys.size());
+  for (const auto& k : keys) {
+    page.seqs.push_back(DecodeEventKey(k));
+  }
+  if (keys.empty() || q.seqs_only) {
     return page;
   }
   ASSIGN_OR_RETURN(page.records, ReadEvents(keys));

@@ -76,7 +76,8 @@ struct AppendResult {
 
 // What ReadStream returns for one page.
 struct StreamPage {
-  std::vector<Record> records;  // newest first
+  std::vector<Record> records;  // newest first (empty if seqs_only)
+  std::vector<Seq> seqs;        // the page's seqs, newest first
   // Pass as `before` to get the next (older) page; unset at the end.
   std::optional<StreamVersion> next_before;
   // When next_before is set: the seq of the entry at version next_before.
@@ -103,6 +104,9 @@ struct StreamQuery {
   // With filters, stop after examining this many entries and return a cursor,
   // so a rare filter cannot turn one request into a scan of a huge stream.
   std::size_t max_scan = 10000;
+  // Return only the seqs, not the records (to merge several streams before
+  // reading the records that make the page).
+  bool seqs_only = false;
 };
 
 struct ColumnFamilyStats {
@@ -147,6 +151,10 @@ class EventLog {
 
   // Up to `limit` records with seq >= `from`, in seq order (empty past head).
   virtual StatusOr<std::vector<Record>> ReadFrom(Seq from, std::size_t limit) const = 0;
+
+  // The records with these seqs, in the same order. Returns NotFound if a
+  // seq is above the head, DataLoss if one is missing below it.
+  virtual StatusOr<std::vector<Record>> ReadSeqs(const std::vector<Seq>& seqs) const = 0;
 
   // A page of one customer's stream, newest first. A customer with no events
   // yields an empty page (not NotFound).

@@ -88,7 +88,14 @@ class RocksStateStore final : public StateStore {
     std::string cp;
     PutFixed64BE(&cp, checkpoint);
     batch.Put(cf_, StateMetaKey(name_, "checkpoint"), cp);
-    return FromRocks(db_->Write({}, &batch), "committing projection state");
+    // No WAL: projection state is derived. The state and its checkpoint
+    // share one column family, so whatever survives a crash (memtables are
+    // flushed whole) is a consistent prefix, and the runner refolds the
+    // rest from the log. A clean close flushes everything. Skipping the WAL
+    // keeps these writes off the appender's synced WAL path.
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = true;
+    return FromRocks(db_->Write(wo, &batch), "committing projection state");
   }
 
   Status Reset(std::string_view version) override {

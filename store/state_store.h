@@ -4,9 +4,11 @@
 // new checkpoint are committed in one WriteBatch, so after a crash the state
 // is exactly the fold of records 1..checkpoint (store/key_format.h).
 //
-// Projection state is derived data: commits are not fsynced (a crash loses
-// at most the last unsynced commits, and the runner re-folds those records
-// from the log, which is synced before anything is published).
+// Projection state is derived data: commits skip the WAL (a crash loses the
+// commits since the projections column family was last flushed, and the
+// runner refolds those records from the log, which is synced before anything
+// is published; a clean close flushes). Reset() does use the WAL, so a reset
+// is never undone by a crash.
 //
 // StateReader is the read side that projections and views are written
 // against; an in-memory overlay (projections/state_tx.h) implements it too,

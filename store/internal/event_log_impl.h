@@ -41,6 +41,7 @@ class EventLogImpl final : public EventLog {
   void AppendAsync(AppendRequest request, AppendCallback done) override;
   StatusOr<std::vector<Record>> ReadFrom(Seq from, std::size_t limit) const override;
   StatusOr<StreamPage> ReadStream(const StreamQuery& query) const override;
+  StatusOr<std::vector<Record>> ReadSeqs(const std::vector<Seq>& seqs) const override;
   StatusOr<StreamVersion> CurrentVersion(const std::string& customer) const override;
   Seq head() const override { return head_.load(std::memory_order_acquire); }
   std::unique_ptr<Subscription> Subscribe(Seq after) override;
