@@ -1,5 +1,7 @@
 #include "projections/projection_runner.h"
 
+#include <pthread.h>
+
 #include <boost/json.hpp>
 
 #include "core/coding.h"
@@ -130,6 +132,7 @@ Status ProjectionRunner::CatchUp(bool rebuild, const ProgressCallback& progress)
 }
 
 void ProjectionRunner::Loop() {
+  pthread_setname_np(pthread_self(), "tl-projection");
   auto sub = log_->Subscribe(checkpoint());
   while (!stop_.load()) {
     // Read together: RequestRebuild() clears the fault and sets the flag
