@@ -222,6 +222,8 @@ std::string SearchKey(const Identity& identity) {
   }
   out.push_back('\0');
   out += identity.type;
+  out.push_back('\0');
+  out += identity.value;  // values differing only in case get their own keys
   return out;
 }
 

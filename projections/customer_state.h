@@ -5,7 +5,7 @@
 // Keys, inside the "customers" projection's slice (store/key_format.h):
 //   i/<type>:<value>         -> profile id owning that identity; stream keys
 //                               are the identities "customer:<stream>"
-//   s/<lower-cased value>\0<type>
+//   s/<lower-cased value>\0<type>\0<value>
 //                            -> "<type>:<value>"  (search by value prefix)
 //   p/<profile id>           -> ProfileState (JSON, below)
 //   t/<stream>               -> StreamState (JSON, below)
@@ -119,7 +119,7 @@ StatusOr<StreamState> DecodeStream(std::string_view json);
 
 // Key builders (see the file comment).
 std::string IdentityKey(std::string_view identity);  // "i/" + identity
-// "s/" + lower-cased value + '\0' + type.
+// "s/" + lower-cased value + '\0' + type + '\0' + value.
 std::string SearchKey(const Identity& identity);
 std::string ProfileKey(std::string_view profile_id);
 std::string StreamStateKey(std::string_view stream);

@@ -230,6 +230,7 @@ StatusOr<std::string> RenderCustomerViewAsOf(const store::EventLog& log,
     }
   }
   std::vector<store::Record> records;
+  std::size_t scanned = 0;
   for (const auto& stream : streams) {
     store::StreamQuery q;
     q.customer = stream;
@@ -237,12 +238,13 @@ StatusOr<std::string> RenderCustomerViewAsOf(const store::EventLog& log,
     q.before_seq = as_of.seq.has_value() ? std::optional<Seq>(*as_of.seq + 1) : std::nullopt;
     for (;;) {
       ASSIGN_OR_RETURN(store::StreamPage page, log.ReadStream(q));
+      scanned += page.records.size();
       for (auto& r : page.records) {
         if (!as_of.time_us.has_value() || r.recorded_at_us <= *as_of.time_us) {
           records.push_back(std::move(r));
         }
       }
-      if (records.size() > max_events) {
+      if (scanned > max_events) {
         return Status::InvalidArgument("as_of folds at most " + std::to_string(max_events) +
                                        " events and this customer has more; ask for a seq or a "
                                        "time further back, or use tlctl replay");

@@ -12,6 +12,11 @@
 //    first by seq, each once, with a seq cursor.
 //  - SearchIdentities: identities whose value starts with a prefix.
 //
+// Consistency: a view reads the committed state key by key, without a
+// snapshot, so a commit landing mid-read can mix two consecutive checkpoints
+// (each key is itself consistent); a rebuild that resets the state under a
+// read can make it miss a customer. Both are rare and gone on the next read.
+//
 // Thread safety: pure functions of their arguments (the log and state are
 // thread-safe).
 #pragma once

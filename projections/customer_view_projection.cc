@@ -492,6 +492,9 @@ Status CustomerViewProjection::ManualMerge(const store::Record& rec, const Event
   std::vector<ProfileState*> profiles;
   for (const auto& text : d.profiles) {
     auto id = ResolveProfileId(*tx, text);
+    if (!id.ok() && !id.status().IsInvalidArgument()) {
+      return id.status();  // a storage error: fault, and retry later
+    }
     if (!id.ok() || !id->has_value()) {
       continue;  // unknown or malformed: nothing to merge
     }
@@ -504,14 +507,16 @@ Status CustomerViewProjection::ManualMerge(const store::Record& rec, const Event
     return a->created_seq < b->created_seq;
   });
   for (std::size_t i = 1; i < profiles.size(); ++i) {
-    // An agent's merge lifts an earlier separation between the two.
-    auto lift = [&](ProfileState* a, const std::string& other) {
-      a->separated.erase(std::remove(a->separated.begin(), a->separated.end(), other),
-                         a->separated.end());
-    };
-    lift(profiles[0], profiles[i]->id);
-    lift(profiles[i], profiles[0]->id);
-    RETURN_IF_ERROR(TryMerge(profiles[0], profiles[i], rec, /*manual=*/true, tx));
+    ProfileState* p = profiles[0];
+    const std::string merged = profiles[i]->id;
+    RETURN_IF_ERROR(TryMerge(p, profiles[i], rec, /*manual=*/true, tx));
+    if (profiles[i]->merged_into == p->id) {
+      // An agent's merge lifts an earlier separation between the two.
+      for (const std::string& id : {merged, p->id}) {
+        p->separated.erase(std::remove(p->separated.begin(), p->separated.end(), id),
+                           p->separated.end());
+      }
+    }
   }
   return Status::Ok();
 }
@@ -519,6 +524,9 @@ Status CustomerViewProjection::ManualMerge(const store::Record& rec, const Event
 Status CustomerViewProjection::Unmerge(const store::Record& rec, const EventData& d, StateTx* tx) {
   WriteBack(tx);
   auto pid = ResolveProfileId(*tx, d.profile);
+  if (!pid.ok() && !pid.status().IsInvalidArgument()) {
+    return pid.status();  // a storage error: fault, and retry later
+  }
   if (d.profile.empty() || !pid.ok() || !pid->has_value()) {
     return Status::Ok();
   }
@@ -536,7 +544,6 @@ Status CustomerViewProjection::Unmerge(const store::Record& rec, const EventData
     move = entry->identities;
     new_id = entry->profile;
     created = SeqOfProfileId(new_id);
-    p->merged.erase(entry);
   } else {
     for (const auto& text : d.identities) {
       auto id = ParseIdentityString(text, "identity");
@@ -550,8 +557,13 @@ Status CustomerViewProjection::Unmerge(const store::Record& rec, const EventData
   std::vector<std::string> owned;
   std::set_intersection(move.begin(), move.end(), p->identities.begin(), p->identities.end(),
                         std::back_inserter(owned));
-  if (owned.empty() || owned.size() == p->identities.size()) {
-    return Status::Ok();  // nothing to split off, or nothing would remain
+  if (owned.empty() || owned.size() == p->identities.size() || p->id == new_id) {
+    return Status::Ok();  // nothing to split off, nothing would remain, or no id for it
+  }
+  if (!d.merged_profile.empty()) {
+    p->merged.erase(std::find_if(p->merged.begin(), p->merged.end(), [&](const MergeEntry& m) {
+      return m.profile == d.merged_profile;
+    }));
   }
   // Merges absorbed entirely within the moved identities go along.
   for (auto it = p->merged.begin(); it != p->merged.end();) {
@@ -567,10 +579,20 @@ Status CustomerViewProjection::Unmerge(const store::Record& rec, const EventData
                       std::back_inserter(remaining));
   p->identities = std::move(remaining);
   InsertSorted(&p->separated, new_id);
-  ProfileState* n = NewProfile(new_id, created);
-  n->identities = owned;
-  n->merged = std::move(moved_history);
-  n->separated = {p->id};
+  // This event may have started p-<seq> already (for its own new stream):
+  // the split-off identities then join that profile.
+  auto existing = profiles_.find(new_id);
+  ProfileState* n = existing != profiles_.end() && existing->second.merged_into.empty()
+                        ? &existing->second
+                        : NewProfile(new_id, created);
+  for (const auto& i : owned) {
+    InsertSorted(&n->identities, i);
+  }
+  for (auto& m : moved_history) {
+    n->merged.push_back(std::move(m));
+  }
+  InsertSorted(&n->separated, p->id);
+  dirty_profiles_.insert(n->id);
   for (const auto& i : owned) {
     SetOwner(i, new_id, tx);
   }

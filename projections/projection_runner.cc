@@ -146,6 +146,14 @@ void ProjectionRunner::Loop() {
       rebuild = rebuild_requested_.exchange(false);
     }
     if (rebuild) {
+      {
+        // A batch that faulted after RequestRebuild() cleared the fault
+        // must not survive the rebuild.
+        MutexLock lock(&mu_);
+        faulted_ = false;
+        fault_.clear();
+        fault_seq_ = 0;
+      }
       Status s = PrepareVersion(/*force_reset=*/true);
       projection_->Discard();
       if (!s.ok()) {
@@ -161,9 +169,8 @@ void ProjectionRunner::Loop() {
     }
     auto batch = sub->Next(options_.max_batch, options_.poll_interval);
     if (!batch.ok()) {
-      if (batch.status().IsUnavailable()) {
-        break;  // the log is closing
-      }
+      // A read error (or the log closing under us) faults the projection;
+      // the thread stays to answer waiters until Stop().
       SetFault(checkpoint() + 1, batch.status());
       continue;
     }
@@ -185,6 +192,11 @@ void ProjectionRunner::Loop() {
   if (pending) {
     StateTx tx(store_.get());
     Commit(&tx, checkpoint(), false).IgnoreError();  // retried at the next start
+  }
+  {
+    // From here on WaitFor() answers at once: no waiter is left behind.
+    MutexLock lock(&mu_);
+    running_ = false;
   }
   ServeWaiters(true);
 }

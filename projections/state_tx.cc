@@ -32,7 +32,8 @@ StatusOr<std::vector<std::pair<std::string, std::string>>> StateTx::Scan(std::st
     ASSIGN_OR_RETURN(base, base_->Scan(prefix, after, limit + deletes));
   }
   std::vector<std::pair<std::string, std::string>> out;
-  auto w = after.empty() ? writes_.lower_bound(prefix) : writes_.upper_bound(after);
+  auto w =
+      after.empty() || after < prefix ? writes_.lower_bound(prefix) : writes_.upper_bound(after);
   std::size_t b = 0;
   while (out.size() < limit) {
     const bool w_ok = w != writes_.end() && w->first.starts_with(prefix);

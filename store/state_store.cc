@@ -36,14 +36,16 @@ class RocksStateStore final : public StateStore {
       std::string_view prefix, std::string_view after, std::size_t limit) const override {
     std::vector<std::pair<std::string, std::string>> out;
     const std::string full_prefix = prefix_ + std::string(prefix);
-    const std::string start = after.empty() ? full_prefix : prefix_ + std::string(after);
+    // An `after` below the prefix starts at the prefix.
+    const std::string start =
+        after.empty() ? full_prefix : std::max(full_prefix, prefix_ + std::string(after));
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf_));
     for (it->Seek(start); it->Valid() && out.size() < limit; it->Next()) {
       const auto key = it->key().ToStringView();
       if (!key.starts_with(full_prefix)) {
         break;
       }
-      if (!after.empty() && key == start) {
+      if (!after.empty() && key.substr(prefix_.size()) == after) {
         continue;
       }
       out.emplace_back(std::string(key.substr(prefix_.size())), it->value().ToString());

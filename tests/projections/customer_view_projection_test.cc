@@ -36,6 +36,7 @@ class CustomerFoldTest : public ::testing::Test {
     ASSERT_OK(log);
     log_ = std::move(log).value();
     tx_ = std::make_unique<StateTx>();
+    limits_ = limits;
     fold_ = std::make_unique<CustomerViewProjection>(limits);
     folded_ = 0;
   }
@@ -100,6 +101,29 @@ class CustomerFoldTest : public ::testing::Test {
     return v.ok() ? json::parse(*v).as_object() : json::object{};
   }
 
+  // Folds the whole log again with cold caches (every record in its own
+  // batch, caches dropped after each) and expects byte-identical state: the
+  // fold must not depend on batching or on what its caches held.
+  void ExpectColdFoldEqual() {
+    StateTx cold;
+    CustomerViewProjection fold(limits_);
+    auto records = log_->ReadFrom(1, 100000);
+    ASSERT_OK(records);
+    for (const auto& r : *records) {
+      if (r.seq > folded_) {
+        break;
+      }
+      ASSERT_OK(fold.Apply(r, &cold));
+      ASSERT_OK(fold.Flush(&cold));
+      fold.Discard();
+    }
+    auto a = tx_->Scan("", "", SIZE_MAX);
+    auto b = cold.Scan("", "", SIZE_MAX);
+    ASSERT_OK(a);
+    ASSERT_OK(b);
+    EXPECT_EQ(*a, *b);
+  }
+
   std::vector<std::string> EmittedTypes() const {
     std::vector<std::string> out;
     for (const auto& e : tx_->emitted()) {
@@ -111,6 +135,7 @@ class CustomerFoldTest : public ::testing::Test {
   std::unique_ptr<store::EventLog> log_;
   std::unique_ptr<StateTx> tx_;
   std::unique_ptr<CustomerViewProjection> fold_;
+  IdentityLimits limits_;
   Seq folded_ = 0;
 };
 
@@ -156,6 +181,7 @@ TEST_F(CustomerFoldTest, MergeChainsEndInTheOldestProfile) {
   EXPECT_EQ(ProfileOf("p-2"), "p-1");
   EXPECT_EQ(ProfileOf("p-3"), "p-1");
   EXPECT_EQ(ProfileOf("social.twitter:alice"), "p-1");
+  ExpectColdFoldEqual();
 }
 
 TEST_F(CustomerFoldTest, OneEventCanMergeSeveralProfiles) {
@@ -213,6 +239,7 @@ TEST_F(CustomerFoldTest, LimitsRefuseARunawayMergeButKeepTheEvent) {
   EXPECT_FALSE(a3->has_value());
   // The events themselves are counted where they were sent.
   EXPECT_EQ(View("c-2").at("events").as_int64(), 2);
+  ExpectColdFoldEqual();
 }
 
 TEST_F(CustomerFoldTest, UnmergeRestoresAMergedProfileAndKeepsThemApart) {
@@ -239,6 +266,7 @@ TEST_F(CustomerFoldTest, UnmergeRestoresAMergedProfileAndKeepsThemApart) {
   Fold();
   EXPECT_EQ(ProfileOf("c-b"), "p-1");
   EXPECT_TRUE(Profile("p-1").separated.empty());
+  ExpectColdFoldEqual();
 }
 
 TEST_F(CustomerFoldTest, UnmergeByIdentitiesStartsANewProfile) {
@@ -258,6 +286,37 @@ TEST_F(CustomerFoldTest, UnmergeByIdentitiesStartsANewProfile) {
   }
   Fold();
   EXPECT_THAT(Profile("p-1").identities, ElementsAre("customer:c-a", "email:a@example.com"));
+  ExpectColdFoldEqual();
+}
+
+TEST_F(CustomerFoldTest, CorrectionsThatChangeNothingLeaveNoTrace) {
+  auto limits = IdentityLimits::Parse("email=1");
+  ASSERT_OK(limits);
+  Reset(*limits);
+  Append("c-a", "t", {"email:a@example.com"});
+  Append("c-b", "t", {"phone:+6281234567890"});
+  Append("c-x", "t", {"phone:+6281234567890", "email:a@example.com"});  // merges p-2 into p-1
+  Fold();
+  ASSERT_EQ(ProfileOf("c-b"), "p-1");
+  Append("c-a", "profile.unmerged", {}, R"({"profile":"c-a","merged_profile":"p-2"})");
+  Append("c-b", "t", {"email:b@example.com"});
+  // Over the email limit: the agent's merge is refused, and so the
+  // separation it would have lifted stays.
+  Append("c-a", "profile.merged", {}, R"({"profiles":["c-a","c-b"]})");
+  // A split that would leave nothing behind does nothing.
+  Append(
+      "c-b", "profile.unmerged", {},
+      R"({"profile":"c-b","identities":["customer:c-b","phone:+6281234567890","email:b@example.com"]})");
+  // A correction posted to a new stream, splitting identities off: the
+  // profile that event started for its stream takes them.
+  Append("c-new", "profile.unmerged", {},
+         R"({"profile":"c-b","identities":["email:b@example.com"]})");
+  Fold();
+  EXPECT_NE(ProfileOf("c-b"), ProfileOf("c-a"));
+  EXPECT_EQ(ProfileOf("email:b@example.com"), ProfileOf("c-new"));
+  EXPECT_THAT(Profile("c-new").Streams(), ElementsAre("c-new"));
+  EXPECT_THAT(Profile("c-a").separated, ElementsAre("p-2"));
+  ExpectColdFoldEqual();
 }
 
 TEST_F(CustomerFoldTest, EmittedEventsAreNoOpsWhenFolded) {
