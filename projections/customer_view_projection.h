@@ -119,8 +119,11 @@ class CustomerViewProjection final : public Projection {
   Status UpdateStream(const store::Record& rec, const EventData& d, StateTx* tx);
 
   // Identity owners and decoded profiles and streams kept across batches,
-  // at most this many in all.
-  static constexpr std::size_t kMaxCached = 200000;
+  // at most this many in all (then all are dropped). Measured at 1M events
+  // over 100k customers: 1M entries cost the server about 170 MB more RSS
+  // than 200k, and cut the view's worst lag under batched ingest from 6 s
+  // to 2.2 s.
+  static constexpr std::size_t kMaxCached = 1000000;
 
   // Constant after construction
   const IdentityLimits limits_;
