@@ -3,9 +3,9 @@
 // It owns a thread that reads committed records in seq order (a
 // store::Subscription: catch-up from the checkpoint, then live), folds them
 // in batches through a StateTx, and commits each batch's state together with
-// the batch's last seq as the new checkpoint (one WriteBatch; not fsynced:
-// the state is derived, and after a crash the runner re-folds from the last
-// checkpoint that reached the disk).
+// the batch's last seq as the new checkpoint (one WriteBatch, without the
+// WAL: the state is derived, and after a crash the runner refolds from the
+// last checkpoint that reached the disk; store/state_store.h).
 //
 // Start-up: a stored version different from Projection::Version() (or no
 // state at all) resets the state and rebuilds from seq 0. Events the
