@@ -5,7 +5,6 @@
 // the I/O pool.
 #include <simdjson.h>
 
-#include <boost/json/serialize.hpp>
 #include <charconv>
 
 #include "api/handlers.h"
@@ -21,14 +20,6 @@ namespace {
 constexpr std::size_t kDefaultTimelineLimit = 50;
 constexpr std::size_t kDefaultSearchLimit = 20;
 constexpr std::size_t kMaxNoteBytes = 16 * 1024;
-
-std::string Quote(std::string_view s) {
-  return boost::json::serialize(boost::json::string_view(s.data(), s.size()));
-}
-
-void Reply(const Responder& respond, StatusOr<Response> result) {
-  respond(result.ok() ? std::move(result).value() : ErrorResponse(result.status()));
-}
 
 // Runs `work` once the customer view has folded the current head; `work`
 // answers through the responder it is given. `fallback` (optional) answers
@@ -162,7 +153,8 @@ StatusOr<Response> TimelineResponse(const std::string& id, std::vector<std::stri
   }
   Response r;
   std::string& out = r.body;
-  out = "{\"customer\":" + Quote(id) + ",\"profile\":" + (profile ? Quote(*profile) : "null");
+  out = "{\"customer\":" + JsonString(id) +
+        ",\"profile\":" + (profile ? JsonString(*profile) : "null");
   if (q.streams.size() == 1) {
     // One stream: its version, also the ETag, is what an If-Match on the
     // next append to it can name.
@@ -172,7 +164,7 @@ StatusOr<Response> TimelineResponse(const std::string& id, std::vector<std::stri
   }
   out += ",\"customers\":[";
   for (std::size_t i = 0; i < q.streams.size(); ++i) {
-    out += (i ? "," : "") + Quote(q.streams[i]);
+    out += (i ? "," : "") + JsonString(q.streams[i]);
   }
   out += "],\"events\":[";
   for (std::size_t i = 0; i < page.records.size(); ++i) {
@@ -234,14 +226,14 @@ StatusOr<Note> ParseNote(std::string_view body) {
 
 std::string ProjectionJson(const projections::ProjectionStatus& st) {
   std::string out =
-      "{\"name\":" + Quote(st.name) + ",\"version\":" + Quote(st.version) +
-      ",\"state\":" + Quote(st.state) + ",\"checkpoint\":" + std::to_string(st.checkpoint) +
+      "{\"name\":" + JsonString(st.name) + ",\"version\":" + JsonString(st.version) +
+      ",\"state\":" + JsonString(st.state) + ",\"checkpoint\":" + std::to_string(st.checkpoint) +
       ",\"head\":" + std::to_string(st.head) +
       ",\"lag\":" + std::to_string(st.head > st.checkpoint ? st.head - st.checkpoint : 0) +
       ",\"state_bytes\":" + std::to_string(st.state_bytes) + ",\"fault\":";
-  out += st.state == "faulted"
-             ? "{\"seq\":" + std::to_string(st.fault_seq) + ",\"error\":" + Quote(st.fault) + "}"
-             : "null";
+  out += st.state == "faulted" ? "{\"seq\":" + std::to_string(st.fault_seq) +
+                                     ",\"error\":" + JsonString(st.fault) + "}"
+                               : "null";
   out += ",\"rebuild\":";
   out += st.state == "rebuilding"
              ? "{\"target\":" + std::to_string(st.rebuild_target) + ",\"events_per_second\":" +
@@ -287,10 +279,12 @@ void HandleCustomerLookup(const QueryParams& query, Services& services, Responde
       Response r;
       r.body = "{\"matches\":[";
       for (std::size_t i = 0; i < page.hits.size(); ++i) {
-        r.body += (i ? "," : "") + std::string("{\"identity\":") + Quote(page.hits[i].identity) +
-                  ",\"profile\":" + Quote(page.hits[i].profile) + "}";
+        r.body += (i ? "," : "") + std::string("{\"identity\":") +
+                  JsonString(page.hits[i].identity) +
+                  ",\"profile\":" + JsonString(page.hits[i].profile) + "}";
       }
-      r.body += "],\"next_after\":" + (page.next_after ? Quote(*page.next_after) : "null") + "}";
+      r.body +=
+          "],\"next_after\":" + (page.next_after ? JsonString(*page.next_after) : "null") + "}";
       return r;
     });
     return;
@@ -399,18 +393,14 @@ void HandleNote(const std::string& id, const Request& request, Services& service
         e.id = note.id;
         e.type = "note.added";
         e.department = note.department;
-        e.data = "{\"text\":" + Quote(note.text) + "}";
+        e.data = "{\"text\":" + JsonString(note.text) + "}";
         append.events.push_back(ProposedEvent{std::move(e), {}});
         services.log->AppendAsync(std::move(append), [reply, event_id = note.id, stream](
                                                          StatusOr<store::AppendResult> result) {
-          if (!result.ok()) {
-            reply(ErrorResponse(result.status()));
-            return;
+          Response r = AppendResponse({event_id}, result);
+          if (result.ok()) {
+            r.body.insert(1, "\"customer\":" + JsonString(stream) + ",");
           }
-          Response r;
-          r.status = result->AllDuplicates() ? 200 : 201;
-          r.body = "{\"customer\":" + Quote(stream) + "," +
-                   RenderAppendResult({event_id}, *result).substr(1);
           reply(std::move(r));
         });
       });
@@ -432,7 +422,7 @@ StatusOr<Response> HandleRebuild(const std::string& name, Services& services) {
       p->RequestRebuild();
       Response r;
       r.status = 202;
-      r.body = "{\"projection\":" + Quote(name) +
+      r.body = "{\"projection\":" + JsonString(name) +
                ",\"state\":\"rebuilding\",\"progress\":\"GET /v1/projections\"}";
       return r;
     }

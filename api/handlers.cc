@@ -71,6 +71,21 @@ std::vector<std::string> SplitComma(const std::string& s) {
   return out;
 }
 
+void Reply(const Responder& respond, StatusOr<Response> result) {
+  respond(result.ok() ? std::move(result).value() : ErrorResponse(result.status()));
+}
+
+Response AppendResponse(const std::vector<std::string>& ids,
+                        const StatusOr<store::AppendResult>& result) {
+  if (!result.ok()) {
+    return ErrorResponse(result.status());
+  }
+  Response r;
+  r.status = result->AllDuplicates() ? 200 : 201;
+  r.body = RenderAppendResult(ids, *result);
+  return r;
+}
+
 bool IsJsonContentType(std::string_view ct) {
   if (ct.empty()) {
     return true;  // be lenient with clients that send none
@@ -154,14 +169,7 @@ void HandleAppend(const Request& request, Services& services, Responder respond)
   append.actor = "anonymous";  // the authenticated key name once keys exist
   services.log->AppendAsync(std::move(append), [respond = std::move(respond), ids = std::move(ids)](
                                                    StatusOr<store::AppendResult> result) {
-    if (!result.ok()) {
-      respond(ErrorResponse(result.status()));
-      return;
-    }
-    Response r;
-    r.status = result->AllDuplicates() ? 200 : 201;
-    r.body = RenderAppendResult(ids, *result);
-    respond(std::move(r));
+    respond(AppendResponse(ids, result));
   });
 }
 

@@ -51,7 +51,12 @@ void HandleNote(const std::string& id, const Request& request, Services& service
 StatusOr<Response> HandleProjections(Services& services);
 StatusOr<Response> HandleRebuild(const std::string& name, Services& services);
 
-// Helpers shared by the handler files.
+// Helpers shared by the handler files (and the router).
+void Reply(const Responder& respond, StatusOr<Response> result);
+// 201 with one result per event (200 if every event was a replay), or the
+// error.
+Response AppendResponse(const std::vector<std::string>& ids,
+                        const StatusOr<store::AppendResult>& result);
 Status CheckParams(const QueryParams& query, std::initializer_list<std::string_view> allowed);
 const std::string* FindParam(const QueryParams& query, std::string_view name);
 StatusOr<std::optional<std::uint64_t>> GetUint(const QueryParams& query, std::string_view name,

@@ -21,10 +21,6 @@ Status Bad(const std::string& path, std::string_view what) {
   return Status::InvalidArgument(path + ": " + std::string(what));
 }
 
-std::string JsonString(std::string_view s) {
-  return boost::json::serialize(boost::json::string_view(s.data(), s.size()));
-}
-
 // Reads an optional string field; null counts as absent.
 Status GetOptionalString(dom::element value, const std::string& path, std::string* out) {
   if (value.is_null()) {
@@ -201,6 +197,10 @@ std::string_view JsonErrorHint(simdjson::error_code code) {
 }
 
 }  // namespace
+
+std::string JsonString(std::string_view s) {
+  return boost::json::serialize(boost::json::string_view(s.data(), s.size()));
+}
 
 StatusOr<ExpectedVersion> ParseExpectedVersion(std::string_view text) {
   if (text == "any") {

@@ -38,6 +38,9 @@ StatusOr<std::vector<ProposedEvent>> ParseEvents(std::string_view body, const Pa
 // "exists" or a non-negative integer (as a number or a decimal string).
 StatusOr<ExpectedVersion> ParseExpectedVersion(std::string_view text);
 
+// `s` as a JSON string literal, quoted and escaped.
+std::string JsonString(std::string_view s);
+
 // {"events":[{"id":"e1","seq":1,"version":1,"duplicate":false},...]}
 // `ids` are the request's event ids (empty where none was given).
 std::string RenderAppendResult(const std::vector<std::string>& ids,

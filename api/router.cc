@@ -8,10 +8,6 @@
 namespace touchline::api {
 namespace {
 
-void Reply(const Responder& respond, StatusOr<Response> result) {
-  respond(result.ok() ? std::move(result).value() : ErrorResponse(result.status()));
-}
-
 Response MethodNotAllowed(const std::string& method, std::string_view allow) {
   Response r = HttpErrorResponse(
       405, "method_not_allowed",

@@ -8,12 +8,7 @@
 namespace touchline {
 namespace {
 
-Status Invalid(std::string_view path, std::string_view what) {
-  std::string msg(path);
-  msg += ": ";
-  msg += what;
-  return Status::InvalidArgument(std::move(msg));
-}
+constexpr auto Invalid = InvalidAt;
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {

@@ -5,14 +5,16 @@
 #include "core/identity.h"
 
 namespace touchline {
-namespace {
-
-Status Invalid(std::string_view path, std::string_view what) {
+Status InvalidAt(std::string_view path, std::string_view what) {
   std::string msg(path);
   msg += ": ";
   msg += what;
   return Status::InvalidArgument(std::move(msg));
 }
+
+namespace {
+
+constexpr auto Invalid = InvalidAt;
 
 bool IsSpace(char c) { return c == ' ' || c == '\t'; }
 

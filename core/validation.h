@@ -24,6 +24,9 @@ inline constexpr std::size_t kMaxChannelBytes = 64;
 inline constexpr std::size_t kMaxDepartmentBytes = 64;
 inline constexpr std::size_t kMaxDataBytes = 64 * 1024;  // minified JSON
 
+// InvalidArgument "<path>: <what>": the shape of every validation error.
+Status InvalidAt(std::string_view path, std::string_view what);
+
 // Event id: 1-128 bytes of printable UTF-8 (no control characters), no
 // leading or trailing whitespace.
 Status ValidateEventId(std::string_view id, std::string_view path);
