@@ -224,13 +224,13 @@ StatusOr<Note> ParseNote(std::string_view body) {
   return note;
 }
 
-std::string ProjectionJson(const projections::ProjectionStatus& st) {
+std::string ProjectionJson(const projections::ProjectionStatus& st, std::uint64_t state_bytes) {
   std::string out =
       "{\"name\":" + JsonString(st.name) + ",\"version\":" + JsonString(st.version) +
       ",\"state\":" + JsonString(st.state) + ",\"checkpoint\":" + std::to_string(st.checkpoint) +
       ",\"head\":" + std::to_string(st.head) +
       ",\"lag\":" + std::to_string(st.head > st.checkpoint ? st.head - st.checkpoint : 0) +
-      ",\"state_bytes\":" + std::to_string(st.state_bytes) + ",\"fault\":";
+      ",\"state_bytes\":" + std::to_string(state_bytes) + ",\"fault\":";
   out += st.state == "faulted" ? "{\"seq\":" + std::to_string(st.fault_seq) +
                                      ",\"error\":" + JsonString(st.fault) + "}"
                                : "null";
@@ -410,7 +410,8 @@ StatusOr<Response> HandleProjections(Services& services) {
   Response r;
   r.body = "{\"projections\":[";
   for (std::size_t i = 0; i < services.projections.size(); ++i) {
-    r.body += (i ? "," : "") + ProjectionJson(services.projections[i]->status());
+    r.body += (i ? "," : "") + ProjectionJson(services.projections[i]->status(),
+                                              services.projections[i]->state_bytes());
   }
   r.body += "]}";
   return r;

@@ -369,7 +369,6 @@ ProjectionStatus ProjectionRunner::status() const {
   st.version = projection_->Version();
   st.checkpoint = checkpoint();
   st.head = log_->head();
-  st.state_bytes = store_->ApproximateBytes();
   MutexLock lock(&mu_);
   st.fault_seq = fault_seq_;
   st.fault = fault_;

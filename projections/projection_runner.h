@@ -67,7 +67,6 @@ struct ProjectionStatus {
   // second since then.
   Seq rebuild_target = 0;
   double events_per_second = 0;
-  std::uint64_t state_bytes = 0;
 };
 
 class ProjectionRunner {
@@ -103,7 +102,10 @@ class ProjectionRunner {
   // wait (bounded) until it is done.
   void RequestRebuild();
 
+  // Cheap: /readyz asks on every probe.
   ProjectionStatus status() const;
+  // Approximate size of the state on disk and in memtables (asks RocksDB).
+  std::uint64_t state_bytes() const { return store_->ApproximateBytes(); }
   Seq checkpoint() const { return checkpoint_.load(std::memory_order_acquire); }
   std::string_view name() const { return projection_->Name(); }
   // The committed state (what views read).

@@ -393,7 +393,7 @@ std::vector<Row> CustomerView(const Config& c, const Workload& warmup, const Wor
     rebuild.cpu_us_per_event =
         static_cast<double>(ProcessCpuMicros() - rcpu0) / static_cast<double>(std::max<Seq>(1, n));
     rebuild.note = std::to_string(n) + " events in " + std::to_string(secs).substr(0, 5) +
-                   " s; state " + std::to_string((*runner)->status().state_bytes >> 20) + " MiB";
+                   " s; state " + std::to_string((*runner)->state_bytes() >> 20) + " MiB";
   }
   runner = Status::Unavailable("closed");
   log->reset();
