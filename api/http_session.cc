@@ -7,6 +7,7 @@
 #include <random>
 
 #include "api/http_error.h"
+#include "api/ws_session.h"
 
 namespace touchline::api {
 namespace {
@@ -155,7 +156,9 @@ void SessionRegistry::CloseIdle() {
   for (const auto& weak : sessions_) {
     if (auto c = weak.lock()) {
       net::post(c->executor, [c] {
-        if (c->idle && c->stream != nullptr) {
+        if (c->on_shutdown) {
+          c->on_shutdown();
+        } else if (c->idle && c->stream != nullptr) {
           c->stream->cancel();
         }
       });
@@ -242,6 +245,11 @@ net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx) {
     }
 
     auto& req = parser.get();
+    if (IsWebSocketUpgrade(req) && req.target().starts_with("/v1/stream") &&
+        (req.target().size() == 10 || req.target()[10] == '?')) {
+      co_await RunWebSocketSession(std::move(stream), parser.release(), ctx, control.get());
+      co_return;  // the WebSocket session closed the connection
+    }
     Request request;
     request.method = std::string(req.method_string());
     request.target = std::string(req.target());

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
 #include <list>
 #include <memory>
 
@@ -24,6 +25,9 @@ struct SessionControl {
   net::any_io_executor executor;
   beast::tcp_stream* stream = nullptr;
   bool idle = false;
+  // Set by a session that is no longer plain HTTP (a WebSocket): called on
+  // shutdown instead of closing the stream when idle.
+  std::function<void()> on_shutdown;
 };
 
 class SessionRegistry {
@@ -35,7 +39,8 @@ class SessionRegistry {
   std::list<std::weak_ptr<SessionControl>>::iterator Add(std::shared_ptr<SessionControl> c);
   void Remove(std::list<std::weak_ptr<SessionControl>>::iterator it);
   std::size_t count() const { return count_.load(); }
-  // Posts to every session: close it now if it is between requests.
+  // Posts to every session: close it now if it is between requests (a
+  // WebSocket session starts its closing handshake).
   void CloseIdle();
 
  private:
@@ -44,11 +49,15 @@ class SessionRegistry {
   std::atomic<std::size_t> count_{0};
 };
 
+class StreamHub;
+
 struct SessionContext {
   Services* services;
   const ServerOptions* options;
   SessionRegistry* registry;
   const std::atomic<bool>* draining;
+  StreamHub* streams;                        // null: no GET /v1/stream
+  std::atomic<std::size_t>* ws_connections;  // open WebSocket sessions
 };
 
 net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx);

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   std::int64_t request_ms = server.request_timeout.count();
   std::int64_t write_ms = server.write_timeout.count();
   std::int64_t shutdown_ms = server.shutdown_timeout.count();
+  std::int64_t ws_idle_ms = server.ws_idle_timeout.count();
   std::string log_level = "info";
   std::string port_file;
   bool no_group_commit = false;
@@ -97,6 +98,26 @@ int main(int argc, char** argv) {
                  "Most events a time-travel view (?as_of=) may fold")
       ->check(CLI::Range(1, 100000000))
       ->envname("TOUCHLINE_MAX_AS_OF_EVENTS");
+  app.add_option("--ws-max-connections", server.ws_max_connections,
+                 "Open WebSocket sessions (GET /v1/stream); more get 503")
+      ->check(CLI::Range(1, 1 << 20))
+      ->envname("TOUCHLINE_WS_MAX_CONNECTIONS");
+  app.add_option("--ws-max-subscriptions", server.ws_max_subscriptions,
+                 "Subscriptions per WebSocket session")
+      ->check(CLI::Range(1, 1024))
+      ->envname("TOUCHLINE_WS_MAX_SUBSCRIPTIONS");
+  app.add_option("--ws-max-message-bytes", server.ws_max_message_bytes,
+                 "Largest WebSocket message a client may send; more closes with 1009")
+      ->check(CLI::Range(256, 16 << 20))
+      ->envname("TOUCHLINE_WS_MAX_MESSAGE_BYTES");
+  app.add_option("--ws-idle-timeout-ms", ws_idle_ms,
+                 "Ping a silent WebSocket peer; drop it after this long without an answer")
+      ->check(CLI::Range(1000, 3600000))
+      ->envname("TOUCHLINE_WS_IDLE_TIMEOUT_MS");
+  app.add_option("--ws-queue-records", server.ws_queue_records,
+                 "Events a subscription may hold unsent before it reads from the log instead")
+      ->check(CLI::Range(1, 1 << 20))
+      ->envname("TOUCHLINE_WS_QUEUE_RECORDS");
   app.add_flag("--no-group-commit", no_group_commit,
                "One fsync per request instead of one per group (for benchmarks only)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
@@ -112,6 +133,7 @@ int main(int argc, char** argv) {
   server.request_timeout = std::chrono::milliseconds(request_ms);
   server.write_timeout = std::chrono::milliseconds(write_ms);
   server.shutdown_timeout = std::chrono::milliseconds(shutdown_ms);
+  server.ws_idle_timeout = std::chrono::milliseconds(ws_idle_ms);
   store.block_cache_bytes = block_cache_mb << 20;
   if (no_group_commit) {
     store.max_group_requests = 1;
@@ -164,7 +186,9 @@ int main(int argc, char** argv) {
         "and write every customer's events",
         server.host);
   }
-  spdlog::info("touchlined listening on http://{}:{}", server.host, http.port());
+  spdlog::info(
+      "touchlined listening on http://{}:{} (agent console at /, live stream at /v1/stream)",
+      server.host, http.port());
   if (!port_file.empty()) {
     std::ofstream f(port_file + ".tmp");
     f << http.port() << "\n";

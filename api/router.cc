@@ -2,6 +2,7 @@
 
 #include <boost/url/parse.hpp>
 
+#include "api/console_assets.h"
 #include "api/handlers.h"
 #include "api/http_error.h"
 
@@ -104,6 +105,34 @@ void Route(const Request& request, Services& services, Responder respond) {
     }
     Reply(respond, HandleRebuild(segments[2], services));
     return;
+  }
+  if (v1 && segments.size() == 2 && segments[1] == "stream") {
+    // A WebSocket upgrade never gets here (the session takes it over).
+    Response r = HttpErrorResponse(426, "upgrade_required",
+                                   "GET /v1/stream is a WebSocket endpoint: connect with a "
+                                   "WebSocket client (see the Live stream section of README.md)");
+    r.headers.emplace_back("Upgrade", "websocket");
+    r.headers.emplace_back("Connection", "Upgrade");
+    respond(std::move(r));
+    return;
+  }
+  if (segments.empty() || (segments.size() == 1 && segments[0].empty()) ||
+      (segments.size() == 2 && segments[0] == "console")) {
+    const ConsoleAsset* asset =
+        FindConsoleAsset(segments.size() == 2 ? std::string_view(segments[1]) : "index.html");
+    if (asset != nullptr) {
+      if (!get) {
+        respond(MethodNotAllowed(m, "GET"));
+        return;
+      }
+      Response r;
+      r.content_type = std::string(asset->content_type);
+      r.body = std::string(asset->body);
+      r.headers.emplace_back("Cache-Control", "no-cache");
+      r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+      respond(std::move(r));
+      return;
+    }
   }
   respond(HttpErrorResponse(404, "not_found",
                             "no route for " + std::string(url->path()).substr(0, 200) +

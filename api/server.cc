@@ -9,6 +9,7 @@
 #include "api/http_session.h"
 #include "api/internal/net.h"
 #include "api/listener.h"
+#include "api/stream_hub.h"
 
 namespace touchline::api {
 
@@ -27,6 +28,11 @@ class Server::Impl {
     services_.parse_limits = options_.parse_limits;
     services_.max_page_limit = options_.max_page_limit;
     services_.draining = &draining_;
+    if (services_.log != nullptr) {
+      StreamHubOptions hub;
+      hub.max_queue_records = options_.ws_queue_records;
+      streams_ = std::make_unique<StreamHub>(services_.log, services_.customers, hub);
+    }
   }
 
   Status Start() {
@@ -67,7 +73,11 @@ class Server::Impl {
         }
       });
     }
-    const SessionContext ctx{&services_, &options_, &registry_, &draining_};
+    if (streams_) {
+      streams_->Start();
+    }
+    const SessionContext ctx{&services_, &options_,      &registry_,
+                             &draining_, streams_.get(), &ws_connections_};
     net::co_spawn(acceptor_.get_executor(), RunListener(acceptor_, ctx),
                   [](const std::exception_ptr& e) {
                     if (e) {
@@ -88,6 +98,11 @@ class Server::Impl {
     ioc_.run();
     for (auto& t : pool) {
       t.join();
+    }
+    // No more notifications into the io_context; feeds still held by
+    // session frames unsubscribe when the io_context destroys them.
+    if (streams_) {
+      streams_->Stop();
     }
   }
 
@@ -139,6 +154,8 @@ class Server::Impl {
   std::atomic<bool> draining_{false};
   Services services_;
   SessionRegistry registry_;
+  std::unique_ptr<StreamHub> streams_;
+  std::atomic<std::size_t> ws_connections_{0};
   std::uint16_t port_ = 0;
   std::chrono::steady_clock::time_point drain_deadline_;
 

@@ -45,6 +45,16 @@ struct ServerOptions {
   bool handle_signals = true;
   ParseLimits parse_limits;
   std::size_t max_page_limit = 1000;
+  // GET /v1/stream (WebSocket): open sessions (more get 503 before the
+  // upgrade), subscriptions per session, largest client message (more:
+  // close 1009), and how long a silent peer is pinged before it is dropped.
+  std::size_t ws_max_connections = 5000;
+  std::size_t ws_max_subscriptions = 16;
+  std::size_t ws_max_message_bytes = 64 * 1024;
+  std::chrono::milliseconds ws_idle_timeout{60'000};
+  // Events a subscription may hold unsent before it reads from the log
+  // instead (api/stream_hub.h).
+  std::size_t ws_queue_records = 1024;
 };
 
 class Server {

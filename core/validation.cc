@@ -186,4 +186,28 @@ Status ValidateEvent(const Event& event, std::string_view path) {
   return Status::Ok();
 }
 
+bool TypeMatchesAny(std::string_view type, const std::vector<std::string>& prefixes) {
+  if (prefixes.empty()) {
+    return true;
+  }
+  for (const auto& p : prefixes) {
+    if (type.starts_with(p) && (type.size() == p.size() || type[p.size()] == '.')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool ChannelMatchesAny(std::string_view channel, const std::vector<std::string>& channels) {
+  if (channels.empty()) {
+    return true;
+  }
+  for (const auto& c : channels) {
+    if (channel == c) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace touchline

@@ -10,7 +10,9 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/event.h"
 #include "core/status.h"
@@ -38,6 +40,14 @@ Status ValidateCustomerId(std::string_view customer, std::string_view path);
 // segment starts with a-z and continues with a-z, 0-9, '_' or '-'.
 // "ticket.opened", "cart.item_added", "social.twitter.like".
 Status ValidateEventType(std::string_view type, std::string_view path);
+
+// True if `type` matches one of `prefixes` by whole dotted segments:
+// "ticket" matches "ticket" and "ticket.opened" but not "tickets". An empty
+// list matches everything.
+bool TypeMatchesAny(std::string_view type, const std::vector<std::string>& prefixes);
+
+// True if `channel` equals one of `channels`; an empty list matches everything.
+bool ChannelMatchesAny(std::string_view channel, const std::vector<std::string>& channels);
 
 // Channel: optional (empty is allowed), otherwise the same syntax as a type,
 // at most 64 bytes ("email", "social.twitter").

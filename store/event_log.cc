@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "core/coding.h"
+#include "core/validation.h"
 #include "store/internal/event_log_impl.h"
 #include "store/internal/rocks_status.h"
 #include "store/key_format.h"
@@ -38,30 +39,6 @@ StatusOr<AppendResult> EventLog::Append(AppendRequest request) {
 
 namespace internal {
 namespace {
-
-bool TypeMatches(std::string_view type, const std::vector<std::string>& filters) {
-  if (filters.empty()) {
-    return true;
-  }
-  for (const auto& f : filters) {
-    if (type.starts_with(f) && (type.size() == f.size() || type[f.size()] == '.')) {
-      return true;
-    }
-  }
-  return false;
-}
-
-bool ChannelMatches(std::string_view channel, const std::vector<std::string>& filters) {
-  if (filters.empty()) {
-    return true;
-  }
-  for (const auto& f : filters) {
-    if (channel == f) {
-      return true;
-    }
-  }
-  return false;
-}
 
 rocksdb::Slice ToSlice(const std::string& s) { return {s.data(), s.size()}; }
 
@@ -363,7 +340,7 @@ StatusOr<StreamPage> EventLogImpl::ReadStream(const StreamQuery& q) const {
       if (version == lo) {
         lowest_seq = entry.seq;
       }
-      if (TypeMatches(entry.type, q.types) && ChannelMatches(entry.channel, q.channels)) {
+      if (TypeMatchesAny(entry.type, q.types) && ChannelMatchesAny(entry.channel, q.channels)) {
         window_matches.emplace_back(version, entry.seq);
       }
     }

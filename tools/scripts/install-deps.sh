@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages touchline needs to build and test.
 # Only what is missing is installed; safe to run repeatedly.
+#
+# --tests also installs what the browser test needs: Debian's chromium and,
+# when the machine has no Node.js, Debian's nodejs and npm; then the npm
+# packages pinned in tests/browser/package-lock.json (playwright-core, ws).
 set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+with_tests=0
+if [[ "${1:-}" == "--tests" ]]; then
+  with_tests=1
+fi
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
@@ -9,6 +19,12 @@ packages=(
   libsimdjson-dev libspdlog-dev libgtest-dev libgmock-dev libsodium-dev libcli11-dev
   curl
 )
+if ((with_tests)); then
+  packages+=(chromium)
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    packages+=(nodejs npm)
+  fi
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -19,13 +35,22 @@ done
 
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then
+    sudo="sudo"
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then
-  sudo="sudo"
+if ((with_tests)); then
+  # npm ci is skipped when the installed tree already matches the lock file.
+  stamp=tests/browser/node_modules/.installed-from-lock
+  if ! cmp -s tests/browser/package-lock.json "$stamp"; then
+    echo "install-deps: npm ci in tests/browser"
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+    cp tests/browser/package-lock.json "$stamp"
+  fi
 fi
-echo "install-deps: installing ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything with AddressSanitizer and
 # UndefinedBehaviorSanitizer, and runs the whole test suite through CTest:
-# unit tests, integration tests against the real server, the kill -9 crash
-# test, and a benchmark smoke run. Tests labelled `slow` run only with
+# unit tests, integration tests against the real server (HTTP and
+# WebSocket), the kill -9 crash test, the agent console in headless Chromium,
+# and a benchmark smoke run. Tests labelled `slow` run only with
 # TOUCHLINE_SLOW_TESTS=1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-tools/scripts/install-deps.sh
+tools/scripts/install-deps.sh --tests
 build_dir=build/test
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTOUCHLINE_SANITIZER="address;undefined" -DTOUCHLINE_WERROR=ON
