@@ -93,6 +93,16 @@ bool StreamFeed::Matches(const store::Record& r, std::vector<std::string>* added
     if (!match) {
       return false;
     }
+    // The person's other ids on this event are theirs too (the identity
+    // graph links them the same way, placeholders aside).
+    for (const auto& i : r.identities) {
+      if (!IsBlockedIdentityValue(i.value)) {
+        std::string key = IdentityKey(IdentityString(i));
+        if (keys_.insert(key).second) {
+          added_keys->push_back(std::move(key));
+        }
+      }
+    }
     if (r.type == "profile.merged") {
       for (const auto& id : MergedIdentities(r)) {
         std::string key = KeyOfIdentity(id);

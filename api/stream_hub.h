@@ -28,7 +28,9 @@
 // the customer view (any identity, profile id or customer id) to its
 // profile's streams and identities. A record matches if its stream is one
 // of them or if it carries one of the identities (the event that links a
-// new stream to the profile); the record's stream then joins the filter.
+// new stream to the profile); the record's stream and its other identities
+// (placeholder values aside) then join the filter, as they join the
+// profile in the identity graph.
 // A `profile.merged` event the identity graph emits adds the merged
 // profile's identities and streams. An id the view does not know (yet)
 // follows the stream of that name and, for a "type:value" id, that identity,

@@ -223,12 +223,30 @@ TEST_F(HttpTest, OversizedHeaders) {
 
 TEST_F(HttpTest, UnknownRouteAndWrongMethod) {
   ExpectError(Get("/v1/nothing"), 404, "not_found");
-  ExpectError(Get("/"), 404, "not_found");
+  ExpectError(Get("/console/nothing.js"), 404, "not_found");
+  ExpectError(Get("/v2/"), 404, "not_found");
   auto r = client_.Request("DELETE", "/v1/events");
   ASSERT_OK(r);
   ExpectError(*r, 405, "method_not_allowed");
   EXPECT_EQ(r->Header("allow"), "GET, POST");
   r = client_.Request("PUT", "/v1/customers/x/timeline", "{}");
+  ASSERT_OK(r);
+  ExpectError(*r, 405, "method_not_allowed");
+}
+
+TEST_F(HttpTest, ServesTheAgentConsole) {
+  HttpResponse page = Get("/");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_EQ(page.Header("content-type"), "text/html; charset=utf-8");
+  EXPECT_THAT(page.body, HasSubstr("<script src=\"/console/console.js\">"));
+  HttpResponse js = Get("/console/console.js");
+  EXPECT_EQ(js.status, 200);
+  EXPECT_EQ(js.Header("content-type"), "text/javascript; charset=utf-8");
+  EXPECT_THAT(js.body, HasSubstr("/v1/stream"));
+  HttpResponse css = Get("/console/console.css");
+  EXPECT_EQ(css.status, 200);
+  EXPECT_EQ(css.Header("content-type"), "text/css; charset=utf-8");
+  auto r = client_.Request("POST", "/", "{}");
   ASSERT_OK(r);
   ExpectError(*r, 405, "method_not_allowed");
 }
