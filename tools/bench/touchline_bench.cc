@@ -29,6 +29,15 @@
 //                            (--reads, --read-connections)
 //     rebuild_view           with the server stopped, the view refolded from
 //                            seq 0 in this process (what tlctl rebuild runs)
+//   ws_fanout              --ws-customer-subscribers WebSocket connections
+//                          each following one customer (the most active
+//                          first) plus --ws-log-subscribers on the whole log,
+//                          while events are POSTed at --ws-rate events/s in
+//                          batches of --ws-batch for --ws-seconds: delivery
+//                          latency from commit (the event's recorded_at) to
+//                          arrival, whether every subscriber got every event,
+//                          and the server's RSS idle, with the connections
+//                          open, and under load
 //
 // Every round starts with an unmeasured warm-up (--warmup, a fraction of the
 // round's own size, with other event ids), for touchlined and baselines alike.
@@ -59,6 +68,7 @@
 #include "store/event_log.h"
 #include "tools/bench/http_load.h"
 #include "tools/bench/workload.h"
+#include "tools/bench/ws_fanout.h"
 #include "tools/server_process.h"
 
 namespace touchline::bench {
@@ -68,7 +78,7 @@ struct Config {
   std::string server_bin = TOUCHLINED_DEFAULT_PATH;
   std::string benchmarks =
       "ingest_batch,raw_rocksdb_batch,ingest_single,ingest_single_nogroup,raw_rocksdb_single,"
-      "read_timeline,customer_view";
+      "read_timeline,customer_view,ws_fanout";
   std::size_t batch_events = 300000;
   std::size_t batch = 1000;
   std::size_t batch_connections = 2;
@@ -80,6 +90,11 @@ struct Config {
   std::size_t reads = 50000;
   std::size_t read_connections = 32;
   std::size_t customers = 10000;
+  std::size_t ws_customer_subscribers = 1000;
+  std::size_t ws_log_subscribers = 50;
+  std::size_t ws_rate = 5000;
+  std::size_t ws_seconds = 10;
+  std::size_t ws_batch = 50;
   int rounds = 3;
   // Each round first sends this fraction of its workload (other ids,
   // unmeasured), so first-touch page faults of a fresh process and data
@@ -401,6 +416,151 @@ std::vector<Row> CustomerView(const Config& c, const Workload& warmup, const Wor
   return {lag, read, rebuild};
 }
 
+// The resident set of process `pid` in KiB (0 if unknown).
+std::uint64_t RssKb(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmRSS:")) {
+      return std::stoull(line.substr(6));
+    }
+  }
+  return 0;
+}
+
+std::string CustomerOf(const std::string& event) {
+  const auto pos = event.find(R"("customer":")");
+  if (pos == std::string::npos) {
+    return "";
+  }
+  const auto start = pos + 12;
+  return event.substr(start, event.find('"', start) - start);
+}
+
+// The log's head, from GET /v1/events.
+Seq HeadOf(std::uint16_t port) {
+  const LoadResult r = RunHttpLoad(port, 1, {{"GET", "/v1/events?limit=1", ""}});
+  const auto pos = r.last_body.find("\"head\":");
+  return pos == std::string::npos ? 0 : std::stoull(r.last_body.substr(pos + 7));
+}
+
+Row WsFanoutRun(const Config& c, const Workload& w, std::size_t log_subscribers,
+                const std::string& name) {
+  const std::string dir = MakeTempDir(c.dir);
+  auto server = StartServer(c, dir, {"--ws-max-connections", "100000"});
+  if (!server) {
+    std::fprintf(stderr, "ws_fanout needs to start its own server (no --port)\n");
+    std::exit(1);
+  }
+  const std::uint16_t port = server->port();
+  // The customers to follow: the most active in the workload first.
+  std::map<std::string, std::size_t> per_customer;
+  for (const auto& e : w.events()) {
+    ++per_customer[CustomerOf(e)];
+  }
+  std::vector<std::pair<std::size_t, std::string>> by_count;
+  for (const auto& [customer, n] : per_customer) {
+    if (!customer.empty()) {  // events named only by identities have no customer field
+      by_count.emplace_back(n, customer);
+    }
+  }
+  std::sort(by_count.rbegin(), by_count.rend());
+  std::vector<std::string> commands;
+  std::vector<std::size_t> at_least;  // per customer connection: its own stream's events
+  for (std::size_t i = 0; i < c.ws_customer_subscribers && i < by_count.size(); ++i) {
+    commands.push_back(R"({"op":"subscribe","id":"c","customers":[")" + by_count[i].second +
+                       R"("]})");
+    at_least.push_back(by_count[i].first);
+  }
+  const std::size_t customer_conns = commands.size();
+  for (std::size_t i = 0; i < log_subscribers; ++i) {
+    commands.push_back(R"({"op":"subscribe","id":"all","all":true})");
+  }
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const std::uint64_t rss_idle = RssKb(server->pid());
+  WsFanout fanout;
+  if (auto s = fanout.Open(port, commands); !s.ok()) {
+    std::fprintf(stderr, "ws_fanout: %s\n", s.ToString().c_str());
+    std::exit(1);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const std::uint64_t rss_connected = RssKb(server->pid());
+
+  // Paced ingest: one batch every ws_batch / ws_rate seconds.
+  const auto posts = Posts(w, c.ws_batch);
+  const auto interval = std::chrono::duration<double>(static_cast<double>(c.ws_batch) /
+                                                      static_cast<double>(c.ws_rate));
+  const std::uint64_t cpu0 = server->CpuMicros();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::size_t post_errors = 0;
+  std::string first_error;
+  for (std::size_t k = 0; k < posts.size(); ++k) {
+    std::this_thread::sleep_until(
+        t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval * k));
+    const LoadResult r = RunHttpLoad(port, 1, {posts[k]});
+    if (r.errors > 0) {
+      ++post_errors;
+      first_error = r.first_error;
+    }
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::uint64_t rss_loaded = RssKb(server->pid());
+  // Every whole-log subscriber must get every seq up to the head (the
+  // ingested events plus the profile.merged events the view emits); every
+  // customer subscriber at least its own stream's events (more when
+  // identities link other streams to the person).
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const Seq head = HeadOf(port);
+  std::size_t expected = log_subscribers * head;
+  for (std::size_t n : at_least) {
+    expected += n;
+  }
+  const auto drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (fanout.events() < expected && std::chrono::steady_clock::now() < drain_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const std::uint64_t cpu = server->CpuMicros() - cpu0;
+  FanoutStats stats = fanout.Stop();
+  std::size_t short_connections = 0;
+  for (std::size_t i = 0; i < stats.per_connection.size(); ++i) {
+    const std::size_t want = i < customer_conns ? at_least[i] : head;
+    if (stats.per_connection[i] < want ||
+        (i >= customer_conns && stats.per_connection[i] != head)) {
+      ++short_connections;
+    }
+  }
+  server->Stop();
+  std::filesystem::remove_all(dir);
+
+  Row row;
+  row.name = name;
+  row.events_per_s = static_cast<double>(w.events().size()) / secs;
+  row.requests_per_s = static_cast<double>(posts.size()) / secs;
+  row.samples = stats.latencies_ms.size();
+  row.p50_ms = Percentile(&stats.latencies_ms, 0.50);
+  row.p99_ms = Percentile(&stats.latencies_ms, 0.99);
+  row.cpu_us_per_event =
+      static_cast<double>(cpu) / static_cast<double>(std::max<std::size_t>(1, w.events().size()));
+  row.errors = stats.errors + post_errors + short_connections + stats.out_of_order;
+  const std::size_t conns = commands.size();
+  char note[640];
+  std::snprintf(note, sizeof(note),
+                "%zu customer + %zu whole-log subscribers at %zu events/s; %zu events delivered, "
+                "%zu connections short, %zu out of order; latency from commit (recorded_at, "
+                "before the fsync) to arrival; server RSS %.0f MiB idle, +%.1f KiB per idle "
+                "connection, %.0f MiB with %zu connections under load",
+                customer_conns, log_subscribers, c.ws_rate, stats.events, short_connections,
+                stats.out_of_order, static_cast<double>(rss_idle) / 1024,
+                static_cast<double>(rss_connected - rss_idle) / static_cast<double>(conns),
+                static_cast<double>(rss_loaded) / 1024, conns);
+  row.note = note;
+  if (!stats.first_error.empty() || !first_error.empty()) {
+    row.note += "; errors: " + (stats.first_error.empty() ? first_error : stats.first_error);
+  }
+  return row;
+}
+
 std::string Machine() {
   std::ifstream cpuinfo("/proc/cpuinfo");
   std::string line, model = "unknown CPU";
@@ -492,6 +652,15 @@ int main(int argc, char** argv) {
   app.add_option("--reads", c.reads, "Timeline reads");
   app.add_option("--read-connections", c.read_connections, "Connections for reads");
   app.add_option("--customers", c.customers, "Distinct customers in the ingest workload");
+  app.add_option("--ws-customer-subscribers", c.ws_customer_subscribers,
+                 "ws_fanout: connections following one customer each");
+  app.add_option("--ws-log-subscribers", c.ws_log_subscribers,
+                 "ws_fanout: connections following the whole log");
+  app.add_option("--ws-rate", c.ws_rate, "ws_fanout: events/s POSTed")->check(CLI::PositiveNumber);
+  app.add_option("--ws-seconds", c.ws_seconds, "ws_fanout: seconds of ingest")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--ws-batch", c.ws_batch, "ws_fanout: events per POST")
+      ->check(CLI::PositiveNumber);
   app.add_option("--rounds", c.rounds, "Rounds per workload; the median is reported")
       ->check(CLI::Range(1, 99));
   app.add_option("--warmup", c.warmup, "Unmeasured warm-up per round, as a fraction of it")
@@ -566,6 +735,17 @@ int main(int argc, char** argv) {
     for (Row& r :
          MedianRows(c, [&] { return CustomerView(c, batch_warm, batch_load, c.customers); })) {
       add(std::move(r));
+    }
+  }
+  if (Wanted(c, "ws_fanout")) {
+    WorkloadOptions fw = wo;
+    fw.seed += 2;
+    const Workload fan_load = Workload::Generate(c.ws_rate * c.ws_seconds, fw, "f");
+    // The target load (customer subscribers only), then with the whole-log
+    // subscribers on top.
+    add(Median(c, [&] { return WsFanoutRun(c, fan_load, 0, "ws_customers"); }));
+    if (c.ws_log_subscribers > 0) {
+      add(Median(c, [&] { return WsFanoutRun(c, fan_load, c.ws_log_subscribers, "ws_fanout"); }));
     }
   }
   if (own_dir) {
