@@ -3,6 +3,7 @@
 // until SIGINT/SIGTERM, then drains and closes the log cleanly.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <fstream>
@@ -13,6 +14,25 @@
 #include "store/event_log.h"
 
 namespace {
+
+// Every connection (HTTP or WebSocket) holds a descriptor, and RocksDB
+// holds more: take the hard limit rather than a soft default of 1024.
+void RaiseFileLimit(std::size_t max_connections) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+    return;
+  }
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < max_connections + 256) {
+    spdlog::warn(
+        "the open-file limit ({}) is below --max-connections plus what RocksDB needs; "
+        "raise it (ulimit -n) or lower --max-connections",
+        static_cast<unsigned long long>(lim.rlim_cur));
+  }
+}
 
 bool IsLoopback(const std::string& host) {
   return host == "127.0.0.1" || host == "::1" || host.starts_with("127.");
@@ -140,6 +160,7 @@ int main(int argc, char** argv) {
     spdlog::warn("group commit disabled: every request pays its own fsync");
   }
 
+  RaiseFileLimit(server.max_connections);
   auto log = touchline::store::EventLog::Open(store);
   if (!log.ok()) {
     spdlog::critical("cannot open the event log: {}", log.status().ToString());
