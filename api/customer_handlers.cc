@@ -21,53 +21,19 @@ constexpr std::size_t kDefaultTimelineLimit = 50;
 constexpr std::size_t kDefaultSearchLimit = 20;
 constexpr std::size_t kMaxNoteBytes = 16 * 1024;
 
-// Runs `work` once the customer view has folded the current head; `work`
-// answers through the responder it is given. `fallback` (optional) answers
-// instead when the view cannot be waited for (faulted, stopped, too slow).
-using Work = std::function<void(const Responder&)>;
-using Fallback = std::function<StatusOr<Response>(const Status&)>;
+using Work = ProjectionWork;
+using Fallback = ProjectionFallback;
 
 void AfterCustomerViewAsync(Services& services, Responder respond, Work work,
                             Fallback fallback = nullptr) {
-  projections::ProjectionRunner* runner = services.customers;
-  if (runner == nullptr) {
-    Status s = Status::Unavailable("the customer view is not running on this server");
-    Reply(respond, fallback ? fallback(s) : StatusOr<Response>(s));
-    return;
-  }
-  const Seq head = services.log->head();
-  if (runner->checkpoint() >= head) {
-    work(respond);
-    return;
-  }
-  auto post = services.post;
-  runner->WaitFor(head, services.projection_wait,
-                  [post, respond = std::move(respond), work = std::move(work),
-                   fallback = std::move(fallback)](Status s) mutable {
-                    auto run = [respond = std::move(respond), work = std::move(work),
-                                fallback = std::move(fallback), s = std::move(s)] {
-                      if (s.ok()) {
-                        work(respond);
-                      } else if (fallback) {
-                        Reply(respond, fallback(s));
-                      } else {
-                        // Faulted or lagging: the view cannot answer now.
-                        Reply(respond, StatusOr<Response>(Status::Unavailable(s.message())));
-                      }
-                    };
-                    if (post) {
-                      post(std::move(run));
-                    } else {
-                      run();
-                    }
-                  });
+  AfterProjectionAsync(services.customers, "the customer view", services, std::move(respond),
+                       std::move(work), std::move(fallback));
 }
 
 void AfterCustomerView(Services& services, Responder respond,
                        std::function<StatusOr<Response>()> work, Fallback fallback = nullptr) {
-  AfterCustomerViewAsync(
-      services, std::move(respond),
-      [work = std::move(work)](const Responder& r) { Reply(r, work()); }, std::move(fallback));
+  AfterProjection(services.customers, "the customer view", services, std::move(respond),
+                  std::move(work), std::move(fallback));
 }
 
 StatusOr<std::string> ResolveOrNotFound(const store::StateReader& state, const std::string& id) {

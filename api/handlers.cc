@@ -71,6 +71,50 @@ std::vector<std::string> SplitComma(const std::string& s) {
   return out;
 }
 
+void AfterProjectionAsync(projections::ProjectionRunner* runner, std::string_view what,
+                          Services& services, Responder respond, ProjectionWork work,
+                          ProjectionFallback fallback) {
+  if (runner == nullptr) {
+    Status s = Status::Unavailable(std::string(what) + " is not running on this server");
+    Reply(respond, fallback ? fallback(s) : StatusOr<Response>(s));
+    return;
+  }
+  const Seq head = services.log->head();
+  if (runner->checkpoint() >= head) {
+    work(respond);
+    return;
+  }
+  auto post = services.post;
+  runner->WaitFor(head, services.projection_wait,
+                  [post, respond = std::move(respond), work = std::move(work),
+                   fallback = std::move(fallback)](Status s) mutable {
+                    auto run = [respond = std::move(respond), work = std::move(work),
+                                fallback = std::move(fallback), s = std::move(s)] {
+                      if (s.ok()) {
+                        work(respond);
+                      } else if (fallback) {
+                        Reply(respond, fallback(s));
+                      } else {
+                        // Faulted or lagging: the projection cannot answer now.
+                        Reply(respond, StatusOr<Response>(Status::Unavailable(s.message())));
+                      }
+                    };
+                    if (post) {
+                      post(std::move(run));
+                    } else {
+                      run();
+                    }
+                  });
+}
+
+void AfterProjection(projections::ProjectionRunner* runner, std::string_view what,
+                     Services& services, Responder respond,
+                     std::function<StatusOr<Response>()> work, ProjectionFallback fallback) {
+  AfterProjectionAsync(
+      runner, what, services, std::move(respond),
+      [work = std::move(work)](const Responder& r) { Reply(r, work()); }, std::move(fallback));
+}
+
 void Reply(const Responder& respond, StatusOr<Response> result) {
   respond(result.ok() ? std::move(result).value() : ErrorResponse(result.status()));
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -46,12 +47,43 @@ void HandleCustomerLookup(const QueryParams& query, Services& services, Responde
 void HandleNote(const std::string& id, const Request& request, Services& services,
                 Responder respond);
 
+// The reminder routes (api/reminder_handlers.cc). Reads wait for the
+// reminders projection like customer reads wait for the view; rule changes
+// append to "~reminder-rules" (409 when the id exists on create or the
+// rules changed concurrently, 404 for an unknown rule).
+void HandleCreateRule(const Request& request, Services& services, Responder respond);
+void HandlePutRule(const std::string& id, const Request& request, Services& services,
+                   Responder respond);
+void HandleDeleteRule(const std::string& id, Services& services, Responder respond);
+// GET one rule (`id` set) or all of them (`id` empty).
+void HandleGetRules(const std::string& id, Services& services, Responder respond);
+void HandleListReminders(const QueryParams& query, Services& services, Responder respond);
+void HandleGetReminder(const std::string& id, Services& services, Responder respond);
+void HandleCustomerReminders(const std::string& id, Services& services, Responder respond);
+void HandleCampaign(const std::string& name, Services& services, Responder respond);
+
 // GET /v1/projections and POST /v1/projections/{name}/rebuild (404 for an
 // unknown name).
 StatusOr<Response> HandleProjections(Services& services);
 StatusOr<Response> HandleRebuild(const std::string& name, Services& services);
 
 // Helpers shared by the handler files (and the router).
+
+// Runs `work` once `runner` has folded the log's head as of now (read-your-
+// writes); `work` answers through the responder it is given. `fallback`
+// (optional) answers instead when the projection cannot be waited for
+// (absent, faulted, too slow), else 503 naming `what`.
+using ProjectionWork = std::function<void(const Responder&)>;
+using ProjectionFallback = std::function<StatusOr<Response>(const Status&)>;
+void AfterProjectionAsync(projections::ProjectionRunner* runner, std::string_view what,
+                          Services& services, Responder respond, ProjectionWork work,
+                          ProjectionFallback fallback = nullptr);
+// The same for work that answers synchronously.
+void AfterProjection(projections::ProjectionRunner* runner, std::string_view what,
+                     Services& services, Responder respond,
+                     std::function<StatusOr<Response>()> work,
+                     ProjectionFallback fallback = nullptr);
+
 void Reply(const Responder& respond, StatusOr<Response> result);
 // 201 with one result per event (200 if every event was a replay), or the
 // error.

@@ -9,8 +9,11 @@
 #include <fstream>
 
 #include "api/server.h"
+#include "api/webhook_client.h"
 #include "projections/customer_view_projection.h"
 #include "projections/projection_runner.h"
+#include "projections/reminder_projection.h"
+#include "projections/reminder_scheduler.h"
 #include "store/event_log.h"
 
 namespace {
@@ -57,6 +60,7 @@ int main(int argc, char** argv) {
   std::string identity_limits_text;
   std::int64_t projection_wait_ms = 2000;
   std::size_t max_as_of_events = 200000;
+  std::int64_t webhook_timeout_ms = 10000;
 
   CLI::App app{"touchlined: event-sourced customer timeline server"};
   app.option_defaults()->always_capture_default();
@@ -138,6 +142,10 @@ int main(int argc, char** argv) {
                  "Events a subscription may hold unsent before it reads from the log instead")
       ->check(CLI::Range(1, 1 << 20))
       ->envname("TOUCHLINE_WS_QUEUE_RECORDS");
+  app.add_option("--webhook-timeout-ms", webhook_timeout_ms,
+                 "How long one reminder webhook delivery may take before it counts as failed")
+      ->check(CLI::Range(100, 600000))
+      ->envname("TOUCHLINE_WEBHOOK_TIMEOUT_MS");
   app.add_flag("--no-group-commit", no_group_commit,
                "One fsync per request instead of one per group (for benchmarks only)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
@@ -189,10 +197,27 @@ int main(int argc, char** argv) {
     spdlog::info("customer view at seq {} of {} ({})", st.checkpoint, st.head, st.state);
   }
 
+  auto reminders = touchline::projections::ProjectionRunner::Create(
+      log->get(), std::make_unique<touchline::projections::ReminderProjection>());
+  if (reminders.ok()) {
+    if (auto s = (*reminders)->Start(); !s.ok()) {
+      reminders = s;
+    }
+  }
+  if (!reminders.ok()) {
+    spdlog::critical("cannot start the reminders: {}", reminders.status().ToString());
+    return 1;
+  }
+  touchline::api::WebhookClient webhooks{std::chrono::milliseconds(webhook_timeout_ms)};
+  touchline::projections::ReminderScheduler scheduler(log->get(), reminders->get(),
+                                                      touchline::SystemClock::Default(), &webhooks);
+  scheduler.Start();
+
   touchline::api::Services services;
   services.log = log->get();
   services.customers = customers->get();
-  services.projections = {customers->get()};
+  services.reminders = reminders->get();
+  services.projections = {customers->get(), reminders->get()};
   services.identity_limits = *limits;
   services.projection_wait = std::chrono::milliseconds(projection_wait_ms);
   services.max_as_of_events = max_as_of_events;
@@ -217,7 +242,10 @@ int main(int argc, char** argv) {
     std::rename((port_file + ".tmp").c_str(), port_file.c_str());
   }
   http.Run();
-  // The runner reads the log: stop it first, then close the log.
+  // The scheduler appends and the runners read the log: stop them first,
+  // then close the log.
+  scheduler.Stop();
+  (*reminders)->Stop();
   (*customers)->Stop();
   (*log)->Close();
   spdlog::info("stopped cleanly at head seq {}", (*log)->head());

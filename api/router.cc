@@ -81,6 +81,14 @@ void Route(const Request& request, Services& services, Responder respond) {
       HandleTimeline(segments[2], query, services, std::move(respond));
       return;
     }
+    if (segments.size() == 4 && segments[3] == "reminders") {
+      if (!get) {
+        respond(MethodNotAllowed(m, "GET"));
+        return;
+      }
+      HandleCustomerReminders(segments[2], services, std::move(respond));
+      return;
+    }
     if (segments.size() == 4 && segments[3] == "notes") {
       if (m != "POST") {
         respond(MethodNotAllowed(m, "POST"));
@@ -89,6 +97,43 @@ void Route(const Request& request, Services& services, Responder respond) {
       HandleNote(segments[2], request, services, std::move(respond));
       return;
     }
+  }
+  if (v1 && segments.size() == 2 && segments[1] == "reminder-rules") {
+    if (m == "POST") {
+      HandleCreateRule(request, services, std::move(respond));
+    } else if (get) {
+      HandleGetRules("", services, std::move(respond));
+    } else {
+      respond(MethodNotAllowed(m, "GET, POST"));
+    }
+    return;
+  }
+  if (v1 && segments.size() == 3 && segments[1] == "reminder-rules") {
+    if (get) {
+      HandleGetRules(segments[2], services, std::move(respond));
+    } else if (m == "PUT") {
+      HandlePutRule(segments[2], request, services, std::move(respond));
+    } else if (m == "DELETE") {
+      HandleDeleteRule(segments[2], services, std::move(respond));
+    } else {
+      respond(MethodNotAllowed(m, "GET, PUT, DELETE"));
+    }
+    return;
+  }
+  if (v1 && (segments.size() == 2 || segments.size() == 3) &&
+      (segments[1] == "reminders" || (segments[1] == "campaigns" && segments.size() == 3))) {
+    if (!get) {
+      respond(MethodNotAllowed(m, "GET"));
+      return;
+    }
+    if (segments[1] == "campaigns") {
+      HandleCampaign(segments[2], services, std::move(respond));
+    } else if (segments.size() == 3) {
+      HandleGetReminder(segments[2], services, std::move(respond));
+    } else {
+      HandleListReminders(query, services, std::move(respond));
+    }
+    return;
   }
   if (v1 && segments.size() == 2 && segments[1] == "projections") {
     if (!get) {

@@ -16,6 +16,14 @@
 //   GET  /v1/customers?q=prefix&limit=&after=   search identities by prefix
 //   GET  /v1/customers/{id}/timeline?limit=&before=&types=&channels=
 //   POST /v1/customers/{id}/notes          an agent's note (note.added)
+//   POST /v1/reminder-rules, GET /v1/reminder-rules[/{id}],
+//   PUT|DELETE /v1/reminder-rules/{id}     campaign reminder rules (as events)
+//   GET  /v1/reminders?status=&campaign=&due_before=&limit=&after=
+//   GET  /v1/reminders/{id}                one reminder and its delivery attempts
+//   GET  /v1/customers/{id}/reminders      a customer's reminders
+//   GET  /v1/campaigns/{name}              a campaign's counts
+//   GET  /v1/stream                        WebSocket live stream (ws_session.h)
+//   GET  /, /console/<file>                the agent console
 //   GET  /v1/projections                   projection states, checkpoints, faults
 //   POST /v1/projections/{name}/rebuild    refold a projection from seq 0
 //   GET  /healthz (the process runs), GET /readyz (503 while draining or
@@ -47,6 +55,8 @@ struct Services {
   store::EventLog* log = nullptr;  // not owned
   // The customer view (not owned); null: customer routes answer 503.
   projections::ProjectionRunner* customers = nullptr;
+  // The reminders projection (not owned); null: reminder routes answer 503.
+  projections::ProjectionRunner* reminders = nullptr;
   // Every running projection (not owned), for /v1/projections and /readyz.
   std::vector<projections::ProjectionRunner*> projections;
   // The limits the customer view folds with (time travel folds with them too).

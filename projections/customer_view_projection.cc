@@ -206,7 +206,7 @@ CustomerViewProjection::CustomerViewProjection(IdentityLimits limits)
 
 std::string CustomerViewProjection::Version() const {
   // Bump the leading number whenever the fold or the state format changes.
-  return "1;" + limits_.ToString();
+  return "2;" + limits_.ToString();
 }
 
 StatusOr<ProfileState*> CustomerViewProjection::Profile(const std::string& id, StateTx* tx) {
@@ -287,6 +287,9 @@ void CustomerViewProjection::Discard() {
 }
 
 Status CustomerViewProjection::Apply(const store::Record& rec, StateTx* tx) {
+  if (rec.customer.starts_with('~')) {
+    return Status::Ok();  // touchline's own streams (~reminder-rules) are nobody
+  }
   ASSIGN_OR_RETURN(EventData d, EventData::Parse(rec));
   const bool graph_event = rec.type.starts_with("profile.");
   RETURN_IF_ERROR(Link(rec, /*stream_only=*/graph_event, tx));

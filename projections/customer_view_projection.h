@@ -31,6 +31,9 @@
 //    later events linking them are refused, until an agent merges them.
 // A malformed correction is a no-op (the fold never faults on user input).
 //
+// Streams whose name starts with '~' are touchline's own (the reminder
+// rules) and are skipped.
+//
 // Per-stream aggregates (StreamState), combined across a profile's streams
 // when the view is read:
 //  - counts per type; per channel and per department: count, first, last

@@ -1,0 +1,253 @@
+#include "projections/reminder_scheduler.h"
+
+#include <pthread.h>
+
+#include <boost/json.hpp>
+#include <future>
+
+#include "core/time_format.h"
+#include "projections/reminder_projection.h"
+
+namespace touchline::projections {
+namespace {
+
+namespace json = boost::json;
+
+bool NonRetryable(int status) {
+  return status == 400 || status == 401 || status == 403 || status == 404 || status == 405 ||
+         status == 410;
+}
+
+// Appends each request on its own (so one conflict fails only itself) and
+// waits for all; they share group commits.
+std::vector<StatusOr<store::AppendResult>> AppendAll(store::EventLog* log,
+                                                     std::vector<store::AppendRequest> reqs) {
+  std::vector<std::promise<StatusOr<store::AppendResult>>> done(reqs.size());
+  std::vector<std::future<StatusOr<store::AppendResult>>> results;
+  for (std::size_t i = 0; i < reqs.size(); ++i) {
+    results.push_back(done[i].get_future());
+    log->AppendAsync(std::move(reqs[i]), [p = &done[i]](StatusOr<store::AppendResult> r) {
+      p->set_value(std::move(r));
+    });
+  }
+  std::vector<StatusOr<store::AppendResult>> out;
+  for (auto& f : results) {
+    out.push_back(f.get());
+  }
+  return out;
+}
+
+}  // namespace
+
+ReminderScheduler::ReminderScheduler(store::EventLog* log, ProjectionRunner* reminders,
+                                     const Clock* clock, WebhookSender* sender,
+                                     SchedulerOptions options)
+    : log_(log), runner_(reminders), clock_(clock), sender_(sender), options_(options) {}
+
+ReminderScheduler::~ReminderScheduler() { Stop(); }
+
+void ReminderScheduler::Start() {
+  stop_ = false;
+  fire_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "tl-remind-fire");
+    Loop(true);
+  });
+  deliver_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "tl-remind-send");
+    Loop(false);
+  });
+}
+
+void ReminderScheduler::Stop() {
+  stop_ = true;
+  if (fire_thread_.joinable()) {
+    fire_thread_.join();
+  }
+  if (deliver_thread_.joinable()) {
+    deliver_thread_.join();
+  }
+}
+
+void ReminderScheduler::Loop(bool fire) {
+  while (!stop_.load()) {
+    auto n = fire ? FireDue() : DeliverDue();
+    if (!n.ok() && !n.status().IsUnavailable()) {
+      // Logged by the caller's projection status; keep trying.
+    }
+    if (n.ok() && *n > 0) {
+      continue;  // maybe more
+    }
+    std::this_thread::sleep_for(options_.poll);
+  }
+}
+
+StatusOr<std::size_t> ReminderScheduler::RunOnce() {
+  ASSIGN_OR_RETURN(std::size_t fired, FireDue());
+  ASSIGN_OR_RETURN(std::size_t delivered, DeliverDue());
+  return fired + delivered;
+}
+
+void ReminderScheduler::Prune(std::map<std::string, Seq>* in_flight) const {
+  const Seq folded = runner_->checkpoint();
+  std::erase_if(*in_flight, [folded](const auto& kv) { return kv.second <= folded; });
+}
+
+StatusOr<std::size_t> ReminderScheduler::FireDue() {
+  Prune(&firing_);
+  const std::int64_t now = clock_->NowMicros();
+  const store::StateReader& state = runner_->state();
+  ASSIGN_OR_RETURN(auto due, state.Scan(DueIndexPrefix(), "", options_.batch));
+  std::vector<store::AppendRequest> reqs;
+  std::vector<std::string> ids;
+  for (const auto& [key, unused] : due) {
+    if (TimeFromIndexKey(key) > now) {
+      break;
+    }
+    const std::string id(IdFromIndexKey(key));
+    if (firing_.contains(id)) {
+      continue;
+    }
+    ASSIGN_OR_RETURN(auto raw, state.Get(ReminderKey(id)));
+    if (!raw.has_value()) {
+      continue;
+    }
+    ASSIGN_OR_RETURN(Reminder m, DecodeReminder(*raw));
+    if (m.status != "pending") {
+      continue;
+    }
+    // Fire only on a stream the fold has fully seen, and only if nothing
+    // lands on it first (expected version).
+    store::StreamQuery q;
+    q.customer = m.customer;
+    q.limit = 1;
+    q.seqs_only = true;
+    ASSIGN_OR_RETURN(auto page, log_->ReadStream(q));
+    if (!page.seqs.empty() && page.seqs.front() > runner_->checkpoint()) {
+      continue;
+    }
+    Event e;
+    e.id = "reminder.due." + id;
+    e.customer = m.customer;
+    e.type = "reminder.due";
+    e.time_us = now;
+    const bool late = now - m.due_us > options_.late_after_us;
+    json::object data{{"reminder", id},         {"rule", m.rule},
+                      {"campaign", m.campaign}, {"due", FormatRfc3339(m.due_us)},
+                      {"late", late},           {"message", m.message}};
+    if (!m.queue.empty()) {
+      data["queue"] = m.queue;
+    }
+    e.data = json::serialize(data);
+    store::AppendRequest req;
+    req.actor = "touchline";
+    req.events.push_back(ProposedEvent{std::move(e), ExpectedVersion::Exact(page.current_version)});
+    reqs.push_back(std::move(req));
+    ids.push_back(id);
+  }
+  if (reqs.empty()) {
+    return 0;
+  }
+  std::size_t appended = 0;
+  auto results = AppendAll(log_, std::move(reqs));
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (results[i].ok()) {
+      firing_[ids[i]] = results[i]->events[0].seq;
+      ++appended;
+    } else if (!results[i].status().IsFailedPrecondition()) {
+      return results[i].status();
+    }
+    // FailedPrecondition: the customer moved meanwhile; the next pass decides.
+  }
+  return appended;
+}
+
+std::int64_t ReminderScheduler::Backoff(std::uint32_t attempt,
+                                        std::optional<std::int64_t> retry_after) {
+  std::int64_t delay = options_.backoff_base_us;
+  for (std::uint32_t i = 1; i < attempt && delay < options_.backoff_max_us; ++i) {
+    delay *= 2;
+  }
+  delay = std::min(delay, options_.backoff_max_us);
+  // Jitter: somewhere in the upper half, so retries from many reminders spread.
+  delay = delay / 2 + static_cast<std::int64_t>(rng_() % static_cast<std::uint64_t>(delay / 2 + 1));
+  if (retry_after.has_value() && *retry_after > delay) {
+    delay = std::min(*retry_after, std::int64_t{24} * 3'600'000'000);
+  }
+  return delay;
+}
+
+StatusOr<std::size_t> ReminderScheduler::DeliverDue() {
+  Prune(&delivering_);
+  const store::StateReader& state = runner_->state();
+  ASSIGN_OR_RETURN(auto queue, state.Scan(DeliveryIndexPrefix(), "", options_.batch));
+  std::size_t appended = 0;
+  for (const auto& [key, unused] : queue) {
+    if (stop_.load()) {
+      break;
+    }
+    const std::int64_t now = clock_->NowMicros();
+    if (TimeFromIndexKey(key) > now) {
+      break;
+    }
+    const std::string id(IdFromIndexKey(key));
+    if (delivering_.contains(id)) {
+      continue;
+    }
+    ASSIGN_OR_RETURN(auto raw, state.Get(ReminderKey(id)));
+    if (!raw.has_value()) {
+      continue;
+    }
+    ASSIGN_OR_RETURN(Reminder m, DecodeReminder(*raw));
+    if (m.status != "due" || m.webhook.empty()) {
+      continue;
+    }
+    const auto attempt = static_cast<std::uint32_t>(m.attempts.size() + 1);
+    const std::string body =
+        json::serialize(json::object{{"reminder", m.id},
+                                     {"rule", m.rule},
+                                     {"campaign", m.campaign},
+                                     {"customer", m.customer},
+                                     {"due", FormatRfc3339(m.due_us)},
+                                     {"fired_at", FormatRfc3339(m.fired_at_us)},
+                                     {"late", m.late},
+                                     {"message", m.message},
+                                     {"queue", m.queue},
+                                     {"attempt", attempt}});
+    const WebhookSender::Result r = sender_->Post(m.webhook, m.id, body);
+    const bool ok = r.status >= 200 && r.status < 300;
+    const bool give_up = !ok && (NonRetryable(r.status) || attempt >= m.max_attempts);
+    const std::string error = ok              ? ""
+                              : r.status == 0 ? r.error
+                                              : "HTTP " + std::to_string(r.status);
+    Event e;
+    e.customer = m.customer;
+    const std::int64_t at = clock_->NowMicros();
+    e.time_us = at;
+    json::object data{{"reminder", m.id}, {"attempt", attempt}, {"http_status", r.status}};
+    if (ok) {
+      e.id = "reminder.sent." + m.id;
+      e.type = "reminder.sent";
+    } else if (give_up) {
+      e.id = "reminder.failed." + m.id;
+      e.type = "reminder.failed";
+      data["error"] = NonRetryable(r.status)
+                          ? error + " (not retried)"
+                          : error + " (gave up after " + std::to_string(attempt) + " attempts)";
+    } else {
+      e.id = "reminder.attempt." + m.id + "." + std::to_string(attempt);
+      e.type = "reminder.delivery_failed";
+      data["error"] = error;
+      data["retry_at"] = at + Backoff(attempt, r.retry_after_us);
+    }
+    e.data = json::serialize(data);
+    store::AppendRequest req;
+    req.actor = "touchline";
+    req.events.push_back(ProposedEvent{std::move(e), ExpectedVersion::Any()});
+    ASSIGN_OR_RETURN(auto result, log_->Append(std::move(req)));
+    delivering_[id] = result.events[0].seq;
+    ++appended;
+  }
+  return appended;
+}
+
+}  // namespace touchline::projections

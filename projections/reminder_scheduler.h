@@ -1,0 +1,113 @@
+// ReminderScheduler: fires pending reminders when they fall due and
+// delivers fired ones to their webhooks, by appending events that the
+// reminders projection folds (reminder_projection.h). It keeps nothing of
+// its own: every decision is read from the projection's state, so after a
+// restart it carries on where the log says it stopped.
+//
+// Firing. Every `poll` (real time) it reads the timer index (d/, ordered by
+// due time) up to the clock's now and appends `reminder.due` for each
+// reminder due, with the id "reminder.due.<reminder>" (so never twice) on
+// the customer's stream with expected_version = the stream's version, and
+// only once the projection has folded that version. An event for the
+// customer that lands in between (say the purchase that cancels the
+// reminder) makes the append fail, and the next pass sees the cancellation:
+// an exit condition racing with firing never fires a cancelled reminder.
+// Reminders more than `late_after` past due when fired (the server was
+// down) are marked late.
+//
+// Delivery. Fired reminders with a webhook are POSTed (JSON body, header
+// Idempotency-Key: <reminder id>) when their next attempt is due: 2xx
+// appends `reminder.sent`; 400, 401, 403, 404, 405 and 410 append
+// `reminder.failed` at once; anything else (other statuses, connection
+// errors, timeouts) appends `reminder.delivery_failed` with the next attempt
+// after an exponential backoff with jitter (or the server's Retry-After, if
+// later), until `max_attempts`, then `reminder.failed`. Delivery is
+// at-least-once: a crash after the POST and before the event repeats the
+// POST with the same key.
+//
+// Time comes from the injected Clock (tests use a fake one).
+//
+// Thread safety: Start()/Stop() from one thread; RunOnce() is for tests
+// (not while started). Lifetime: the log, the runner, the clock and the
+// sender must outlive the scheduler.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "core/clock.h"
+#include "core/mutex.h"
+#include "projections/projection_runner.h"
+#include "store/event_log.h"
+
+namespace touchline::projections {
+
+// Posts a reminder to a webhook. The HTTP implementation is in api/.
+class WebhookSender {
+ public:
+  struct Result {
+    int status = 0;                              // HTTP status; 0 if there was no response
+    std::string error;                           // for status 0, what went wrong
+    std::optional<std::int64_t> retry_after_us;  // from Retry-After
+  };
+  virtual ~WebhookSender() = default;
+  virtual Result Post(const std::string& url, const std::string& idempotency_key,
+                      const std::string& body) = 0;
+};
+
+struct SchedulerOptions {
+  std::chrono::milliseconds poll{100};
+  std::int64_t late_after_us = 60'000'000;
+  std::int64_t backoff_base_us = 1'000'000;
+  std::int64_t backoff_max_us = 3'600'000'000;
+  std::size_t batch = 512;  // reminders read per pass
+};
+
+class ReminderScheduler {
+ public:
+  ReminderScheduler(store::EventLog* log, ProjectionRunner* reminders, const Clock* clock,
+                    WebhookSender* sender, SchedulerOptions options = {});
+  ~ReminderScheduler();
+  ReminderScheduler(const ReminderScheduler&) = delete;
+  ReminderScheduler& operator=(const ReminderScheduler&) = delete;
+
+  void Start();
+  void Stop();
+
+  // One pass of each loop: fires what is due, then delivers what is due.
+  // Returns the number of events appended, or the first storage error.
+  StatusOr<std::size_t> RunOnce();
+  StatusOr<std::size_t> FireDue();
+  StatusOr<std::size_t> DeliverDue();
+
+ private:
+  void Loop(bool fire);
+  // Forgets in-flight appends the projection has folded.
+  void Prune(std::map<std::string, Seq>* in_flight) const;
+  std::int64_t Backoff(std::uint32_t attempt, std::optional<std::int64_t> retry_after);
+
+  // Constant after construction
+  store::EventLog* const log_;
+  ProjectionRunner* const runner_;
+  const Clock* const clock_;
+  WebhookSender* const sender_;
+  const SchedulerOptions options_;
+
+  // Appended but not yet folded, by reminder id: not acted on again. Each
+  // map belongs to one loop.
+  std::map<std::string, Seq> firing_;
+  std::map<std::string, Seq> delivering_;
+  std::mt19937_64 rng_{std::random_device{}()};  // delivery loop only
+
+  std::atomic<bool> stop_{false};
+  std::thread fire_thread_;
+  std::thread deliver_thread_;
+};
+
+}  // namespace touchline::projections
