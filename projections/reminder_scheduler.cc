@@ -71,8 +71,8 @@ void ReminderScheduler::Stop() {
 void ReminderScheduler::Loop(bool fire) {
   while (!stop_.load()) {
     auto n = fire ? FireDue() : DeliverDue();
-    if (!n.ok() && !n.status().IsUnavailable()) {
-      // Logged by the caller's projection status; keep trying.
+    if (!n.ok() && !n.status().IsUnavailable() && options_.on_error) {
+      options_.on_error(n.status());
     }
     if (n.ok() && *n > 0) {
       continue;  // maybe more

@@ -35,6 +35,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -67,6 +68,8 @@ struct SchedulerOptions {
   std::int64_t backoff_base_us = 1'000'000;
   std::int64_t backoff_max_us = 3'600'000'000;
   std::size_t batch = 512;  // reminders read per pass
+  // Told about a pass that failed (a storage error); the loop carries on.
+  std::function<void(const Status&)> on_error;
 };
 
 class ReminderScheduler {

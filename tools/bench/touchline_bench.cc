@@ -38,6 +38,12 @@
 //                          arrival, whether every subscriber got every event,
 //                          and the server's RSS idle, with the connections
 //                          open, and under load
+//   reminders_scale        --reminder-pending reminders scheduled 30 days out
+//                          (one per event, POSTed in batches), then
+//                          --reminder-soon more due 5-15 s later: how late
+//                          each fires (fired_at - due: p50, p99, max), the
+//                          scheduling rate, and the server's RSS before, with
+//                          the pending reminders, and at the end
 //
 // Every round starts with an unmeasured warm-up (--warmup, a fraction of the
 // round's own size, with other event ids), for touchlined and baselines alike.
@@ -52,6 +58,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <boost/json.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -63,6 +70,7 @@
 #include <thread>
 
 #include "core/coding.h"
+#include "core/time_format.h"
 #include "projections/customer_view_projection.h"
 #include "projections/projection_runner.h"
 #include "store/event_log.h"
@@ -78,7 +86,7 @@ struct Config {
   std::string server_bin = TOUCHLINED_DEFAULT_PATH;
   std::string benchmarks =
       "ingest_batch,raw_rocksdb_batch,ingest_single,ingest_single_nogroup,raw_rocksdb_single,"
-      "read_timeline,customer_view,ws_fanout";
+      "read_timeline,customer_view,ws_fanout,reminders_scale";
   std::size_t batch_events = 300000;
   std::size_t batch = 1000;
   std::size_t batch_connections = 2;
@@ -95,6 +103,8 @@ struct Config {
   std::size_t ws_rate = 5000;
   std::size_t ws_seconds = 10;
   std::size_t ws_batch = 50;
+  std::size_t reminder_pending = 100000;
+  std::size_t reminder_soon = 200;
   int rounds = 3;
   // Each round first sends this fraction of its workload (other ids,
   // unmeasured), so first-touch page faults of a fresh process and data
@@ -561,6 +571,128 @@ Row WsFanoutRun(const Config& c, const Workload& w, std::size_t log_subscribers,
   return row;
 }
 
+// The lag of projection `name` from GET /v1/projections.
+std::uint64_t ProjectionLag(std::uint16_t port, const std::string& name) {
+  const LoadResult r = RunHttpLoad(port, 1, {{"GET", "/v1/projections", ""}});
+  const auto at = r.last_body.find("\"name\":\"" + name + "\"");
+  const auto pos = at == std::string::npos ? at : r.last_body.find("\"lag\":", at);
+  return pos == std::string::npos ? 0 : std::stoull(r.last_body.substr(pos + 6));
+}
+
+Row RemindersScale(const Config& c) {
+  const std::string dir = MakeTempDir(c.dir);
+  auto server = StartServer(c, dir);
+  if (!server) {
+    std::fprintf(stderr, "reminders_scale needs to start its own server (no --port)\n");
+    std::exit(1);
+  }
+  const std::uint16_t port = server->port();
+  const auto rules = RunHttpLoad(
+      port, 1,
+      {{"POST", "/v1/reminder-rules",
+        R"({"id":"later","campaign":"scale-later","offset":"30d","trigger":{"event":"scale.later"},)"
+        R"("deliver":{"queue":"q"}})"},
+       {"POST", "/v1/reminder-rules",
+        R"({"id":"soon","campaign":"scale-soon","offset":"1d","trigger":{"event":"scale.soon"},)"
+        R"("deliver":{"queue":"q"}})"}});
+  Row row;
+  row.name = "reminders_scale";
+  if (rules.errors > 0) {
+    row.errors = rules.errors;
+    row.note = "errors: " + rules.first_error;
+    return row;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::uint64_t rss_idle = RssKb(server->pid());
+
+  // The pending reminders: one per event, customers round-robin.
+  std::vector<HttpRequestSpec> posts;
+  for (std::size_t i = 0; i < c.reminder_pending; i += c.batch) {
+    std::string body = "[";
+    for (std::size_t k = i; k < std::min(c.reminder_pending, i + c.batch); ++k) {
+      body += (k > i ? "," : "") + std::string(R"({"customer":"s-)") + std::to_string(k % 100000) +
+              R"(","type":"scale.later","channel":"web"})";
+    }
+    posts.push_back({"POST", "/v1/events", body + "]"});
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const LoadResult load = RunHttpLoad(port, c.batch_connections, posts);
+  while (ProjectionLag(port, "reminders") > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const double load_secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::uint64_t rss_loaded = RssKb(server->pid());
+
+  // The soon ones: event times a day back, so each is due 5-15 s from now.
+  const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  std::string soon = "[";
+  for (std::size_t i = 0; i < c.reminder_soon; ++i) {
+    const std::int64_t due =
+        now_us + 5'000'000 +
+        static_cast<std::int64_t>(i) * 10'000'000 /
+            static_cast<std::int64_t>(std::max<std::size_t>(1, c.reminder_soon));
+    soon += (i > 0 ? "," : "") + std::string(R"({"customer":"soon-)") + std::to_string(i) +
+            R"(","type":"scale.soon","time":")" + FormatRfc3339(due - 86'400'000'000) + "\"}";
+  }
+  RunHttpLoad(port, 1, {{"POST", "/v1/events", soon + "]"}});
+  std::vector<double> late_ms;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::string body;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    body = RunHttpLoad(port, 1,
+                       {{"GET", "/v1/reminders?status=sent&campaign=scale-soon&limit=1000", ""}})
+               .last_body;
+    auto v = boost::json::parse(body);
+    if (v.at("reminders").as_array().size() >= c.reminder_soon) {
+      for (const auto& m : v.at("reminders").as_array()) {
+        const auto due = ParseRfc3339(m.at("due").as_string());
+        const auto fired = ParseRfc3339(m.at("fired_at").as_string());
+        if (due.ok() && fired.ok()) {
+          late_ms.push_back(static_cast<double>(*fired - *due) / 1000.0);
+        }
+      }
+      break;
+    }
+  }
+  const std::uint64_t rss_end = RssKb(server->pid());
+  const LoadResult campaign = RunHttpLoad(port, 1, {{"GET", "/v1/campaigns/scale-later", ""}});
+  server->Stop();
+  std::filesystem::remove_all(dir);
+
+  row.samples = late_ms.size();
+  row.events_per_s = static_cast<double>(c.reminder_pending) / load_secs;
+  row.requests_per_s = static_cast<double>(posts.size()) / load_secs;
+  std::vector<double> sorted = late_ms;
+  row.p50_ms = Percentile(&sorted, 0.50);
+  row.p99_ms = Percentile(&sorted, 0.99);
+  const double max_ms = sorted.empty() ? 0 : sorted.back();
+  row.errors = load.errors + (late_ms.size() < c.reminder_soon ? 1 : 0) + (max_ms > 1000 ? 1 : 0);
+  const auto pending_at = campaign.last_body.find("\"pending\":");
+  const std::string pending =
+      pending_at == std::string::npos
+          ? "?"
+          : campaign.last_body.substr(pending_at + 10,
+                                      campaign.last_body.find('}', pending_at) - pending_at - 10);
+  char note[512];
+  std::snprintf(note, sizeof(note),
+                "%s pending reminders scheduled (events/s = scheduled per second, ingest plus "
+                "fold); %zu of %zu due ones fired, lateness p50/p99 in the latency columns, max "
+                "%.0f ms; server RSS %.0f MiB idle, %.0f MiB with the pending reminders, %.0f MiB "
+                "at the end",
+                pending.c_str(), late_ms.size(), c.reminder_soon, max_ms,
+                static_cast<double>(rss_idle) / 1024, static_cast<double>(rss_loaded) / 1024,
+                static_cast<double>(rss_end) / 1024);
+  row.note = note;
+  if (load.errors > 0) {
+    row.note += "; errors: " + load.first_error;
+  }
+  return row;
+}
+
 std::string Machine() {
   std::ifstream cpuinfo("/proc/cpuinfo");
   std::string line, model = "unknown CPU";
@@ -661,6 +793,12 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--ws-batch", c.ws_batch, "ws_fanout: events per POST")
       ->check(CLI::PositiveNumber);
+  app.add_option("--reminder-pending", c.reminder_pending,
+                 "reminders_scale: pending reminders to schedule")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--reminder-soon", c.reminder_soon,
+                 "reminders_scale: reminders due during the run, whose lateness is measured")
+      ->check(CLI::Range(1, 1000));
   app.add_option("--rounds", c.rounds, "Rounds per workload; the median is reported")
       ->check(CLI::Range(1, 99));
   app.add_option("--warmup", c.warmup, "Unmeasured warm-up per round, as a fraction of it")
@@ -747,6 +885,9 @@ int main(int argc, char** argv) {
     if (c.ws_log_subscribers > 0) {
       add(Median(c, [&] { return WsFanoutRun(c, fan_load, c.ws_log_subscribers, "ws_fanout"); }));
     }
+  }
+  if (Wanted(c, "reminders_scale")) {
+    add(Median(c, [&] { return RemindersScale(c); }));
   }
   if (own_dir) {
     std::filesystem::remove_all(c.dir);
