@@ -20,9 +20,13 @@ void LogSessionEnd(const std::exception_ptr& e) {
 
 net::awaitable<void> RunListener(tcp::acceptor& acceptor, SessionContext ctx) {
   auto executor = co_await net::this_coro::executor;
+  // Each session gets a strand of its own on the io_context. (A strand made
+  // from this coroutine's executor, itself the acceptor's strand, would
+  // funnel every session through that one strand, i.e. one thread.)
+  auto& ioc = static_cast<net::io_context&>(net::query(executor, net::execution::context));
   while (acceptor.is_open()) {
-    auto [ec, socket] = co_await acceptor.async_accept(net::make_strand(executor),
-                                                       net::as_tuple(net::use_awaitable));
+    auto [ec, socket] =
+        co_await acceptor.async_accept(net::make_strand(ioc), net::as_tuple(net::use_awaitable));
     if (ec == net::error::operation_aborted || !acceptor.is_open()) {
       co_return;
     }

@@ -33,22 +33,23 @@ Status NoSuchRule(std::string_view id) {
   return Status::NotFound("no reminder rule '" + std::string(id.substr(0, 64)) + "'");
 }
 
-// Appends a rule event, guarded by the rules stream's version so two
-// concurrent changes cannot both pass their checks.
-void AppendRuleEvent(Services& s, std::string type, std::string data, Response ok,
-                     const Responder& reply) {
-  auto version = s.log->CurrentVersion(std::string(projections::kRuleStream));
-  if (!version.ok()) {
-    Reply(reply, version.status());
-    return;
-  }
+// The rules stream's version now. A rule change reads it before waiting
+// for the projection (which then reflects every rule event up to it), checks
+// the rule, and appends with exactly that version: two concurrent changes
+// cannot both pass their checks.
+StatusOr<StreamVersion> RulesVersion(Services& s) {
+  return s.log->CurrentVersion(std::string(projections::kRuleStream));
+}
+
+void AppendRuleEvent(Services& s, StreamVersion version, std::string type, std::string data,
+                     Response ok, const Responder& reply) {
   Event e;
   e.customer = std::string(projections::kRuleStream);
   e.type = std::move(type);
   e.data = std::move(data);
   store::AppendRequest req;
   req.actor = "anonymous";  // the authenticated key name once keys exist
-  req.events.push_back(ProposedEvent{std::move(e), ExpectedVersion::Exact(*version)});
+  req.events.push_back(ProposedEvent{std::move(e), ExpectedVersion::Exact(version)});
   s.log->AppendAsync(
       std::move(req), [reply, ok = std::move(ok)](StatusOr<store::AppendResult> r) mutable {
         if (!r.ok()) {
@@ -94,9 +95,14 @@ void HandleCreateRule(const Request& request, Services& services, Responder resp
     Reply(respond, body.status());
     return;
   }
+  auto version = RulesVersion(services);
+  if (!version.ok()) {
+    Reply(respond, version.status());
+    return;
+  }
   AfterProjectionAsync(
       Runner(services), "reminders", services, std::move(respond),
-      [&services, rule = std::move(body).value()](const Responder& reply) {
+      [&services, v = *version, rule = std::move(body).value()](const Responder& reply) {
         auto parsed = projections::ParseReminderRule(rule);
         auto existing = LoadRule(services, parsed->id);
         if (!existing.ok() || existing->has_value()) {
@@ -106,7 +112,7 @@ void HandleCreateRule(const Request& request, Services& services, Responder resp
                                                               parsed->id + " to change it"));
           return;
         }
-        AppendRuleEvent(services, "reminder_rule.created", rule, RuleResponse(201, rule), reply);
+        AppendRuleEvent(services, v, "reminder_rule.created", rule, RuleResponse(201, rule), reply);
       });
 }
 
@@ -117,21 +123,31 @@ void HandlePutRule(const std::string& id, const Request& request, Services& serv
     Reply(respond, body.status());
     return;
   }
-  AfterProjectionAsync(Runner(services), "reminders", services, std::move(respond),
-                       [&services, id, rule = std::move(body).value()](const Responder& reply) {
-                         auto existing = LoadRule(services, id);
-                         if (!existing.ok() || !existing->has_value()) {
-                           Reply(reply, !existing.ok() ? existing.status() : NoSuchRule(id));
-                           return;
-                         }
-                         AppendRuleEvent(services, "reminder_rule.updated", rule,
-                                         RuleResponse(200, rule), reply);
-                       });
+  auto version = RulesVersion(services);
+  if (!version.ok()) {
+    Reply(respond, version.status());
+    return;
+  }
+  AfterProjectionAsync(
+      Runner(services), "reminders", services, std::move(respond),
+      [&services, id, v = *version, rule = std::move(body).value()](const Responder& reply) {
+        auto existing = LoadRule(services, id);
+        if (!existing.ok() || !existing->has_value()) {
+          Reply(reply, !existing.ok() ? existing.status() : NoSuchRule(id));
+          return;
+        }
+        AppendRuleEvent(services, v, "reminder_rule.updated", rule, RuleResponse(200, rule), reply);
+      });
 }
 
 void HandleDeleteRule(const std::string& id, Services& services, Responder respond) {
+  auto version = RulesVersion(services);
+  if (!version.ok()) {
+    Reply(respond, version.status());
+    return;
+  }
   AfterProjectionAsync(Runner(services), "reminders", services, std::move(respond),
-                       [&services, id](const Responder& reply) {
+                       [&services, id, v = *version](const Responder& reply) {
                          auto existing = LoadRule(services, id);
                          if (!existing.ok() || !existing->has_value()) {
                            Reply(reply, !existing.ok() ? existing.status() : NoSuchRule(id));
@@ -139,7 +155,7 @@ void HandleDeleteRule(const std::string& id, Services& services, Responder respo
                          }
                          Response ok;
                          ok.body = "{\"deleted\":" + JsonString(id) + "}";
-                         AppendRuleEvent(services, "reminder_rule.deleted",
+                         AppendRuleEvent(services, v, "reminder_rule.deleted",
                                          "{\"id\":" + JsonString(id) + "}", std::move(ok), reply);
                        });
 }

@@ -213,10 +213,16 @@ void StreamHub::Dispatch() {
   while (!stop_) {
     auto batch = subscription_->Next(kDispatchBatch, std::chrono::milliseconds(100));
     if (!batch.ok()) {
-      if (!batch.status().IsUnavailable()) {
-        spdlog::error("stream hub: reading the log failed: {}", batch.status().ToString());
+      if (batch.status().IsUnavailable()) {
+        return;  // the log is closing
       }
-      return;  // the log is closing
+      // A read failed: retry from where delivery stopped (nothing is lost,
+      // feeds only wait), rather than leaving every live feed starved.
+      spdlog::error("stream hub: reading the log failed, retrying: {}", batch.status().ToString());
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      MutexLock lock(&mu_);
+      subscription_ = log_->Subscribe(dispatched_);
+      continue;
     }
     if (batch->empty()) {
       continue;

@@ -7,12 +7,17 @@
 #include "api/internal/net.h"
 
 namespace touchline::api {
+namespace {
+
+constexpr std::int64_t kMaxRetryAfterSeconds = 7 * 86400;
+
+}  // namespace
 
 std::optional<std::int64_t> ParseRetryAfter(std::string_view v, std::int64_t now_us) {
   std::int64_t seconds = 0;
   const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), seconds);
   if (ec == std::errc() && ptr == v.data() + v.size() && seconds >= 0) {
-    return seconds * 1'000'000;
+    return std::min(seconds, kMaxRetryAfterSeconds) * 1'000'000;
   }
   std::tm tm{};
   const std::string s(v);
@@ -21,7 +26,7 @@ std::optional<std::int64_t> ParseRetryAfter(std::string_view v, std::int64_t now
     return std::nullopt;
   }
   const std::int64_t at = static_cast<std::int64_t>(::timegm(&tm)) * 1'000'000;
-  return at > now_us ? at - now_us : 0;
+  return std::clamp<std::int64_t>(at - now_us, 0, kMaxRetryAfterSeconds * 1'000'000);
 }
 
 WebhookClient::Result WebhookClient::Post(const std::string& url,
@@ -42,56 +47,64 @@ WebhookClient::Result WebhookClient::Post(const std::string& url,
   if (u->has_query()) {
     target += "?" + std::string(u->encoded_query());
   }
-  try {
-    net::io_context ioc;
-    tcp::resolver resolver(ioc);
-    beast::tcp_stream stream(ioc);
-    beast::error_code ec;
-    const auto endpoints = resolver.resolve(host, port, ec);
+  // Asynchronous operations on a private io_context: tcp_stream's deadline
+  // covers them (the synchronous calls would wait forever on a receiver
+  // that accepts and never answers), and run_for() bounds the whole
+  // exchange, name resolution included.
+  net::io_context ioc;
+  tcp::resolver resolver(ioc);
+  beast::tcp_stream stream(ioc);
+  http::request<http::string_body> req{http::verb::post, target, 11};
+  req.set(http::field::host, host);
+  req.set(http::field::user_agent, "touchline");
+  req.set(http::field::content_type, "application/json");
+  req.set("Idempotency-Key", idempotency_key);
+  req.body() = body;
+  req.prepare_payload();
+  beast::flat_buffer buffer;
+  // Only the status line and headers matter; a large body is not read.
+  http::response_parser<http::empty_body> parser;
+  bool done = false;
+  auto fail = [&](const std::string& what, const beast::error_code& ec) {
+    out.error = ec == beast::error::timeout
+                    ? what + " timed out after " + std::to_string(timeout_.count()) + " ms"
+                    : what + ": " + ec.message();
+    done = true;
+  };
+  stream.expires_after(timeout_);
+  resolver.async_resolve(host, port, [&](beast::error_code ec, tcp::resolver::results_type r) {
     if (ec) {
-      out.error = "cannot resolve " + host + ": " + ec.message();
-      return out;
+      return fail("cannot resolve " + host, ec);
     }
-    stream.expires_after(timeout_);
-    stream.connect(endpoints, ec);
-    if (ec) {
-      out.error = "connect: " + ec.message();
-      return out;
-    }
-    http::request<http::string_body> req{http::verb::post, target, 11};
-    req.set(http::field::host, host);
-    req.set(http::field::user_agent, "touchline");
-    req.set(http::field::content_type, "application/json");
-    req.set("Idempotency-Key", idempotency_key);
-    req.body() = body;
-    req.prepare_payload();
-    http::write(stream, req, ec);
-    if (ec) {
-      out.error = "write: " + ec.message();
-      return out;
-    }
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024);
-    http::read(stream, buffer, parser, ec);
-    if (ec) {
-      out.error = ec == beast::error::timeout
-                      ? "timed out after " + std::to_string(timeout_.count()) + " ms"
-                      : "read: " + ec.message();
-      return out;
-    }
-    const auto& res = parser.get();
-    out.status = res.result_int();
-    if (auto it = res.find(http::field::retry_after); it != res.end()) {
-      const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
-      out.retry_after_us = ParseRetryAfter(it->value(), now);
-    }
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-  } catch (const std::exception& e) {
+    stream.async_connect(r, [&](beast::error_code ec2, const tcp::endpoint&) {
+      if (ec2) {
+        return fail("connect", ec2);
+      }
+      http::async_write(stream, req, [&](beast::error_code ec3, std::size_t) {
+        if (ec3) {
+          return fail("write", ec3);
+        }
+        http::async_read_header(stream, buffer, parser, [&](beast::error_code ec4, std::size_t) {
+          if (ec4) {
+            return fail("read", ec4);
+          }
+          const auto& res = parser.get();
+          out.status = res.result_int();
+          if (auto it = res.find(http::field::retry_after); it != res.end()) {
+            const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+            out.retry_after_us = ParseRetryAfter(it->value(), now);
+          }
+          done = true;
+        });
+      });
+    });
+  });
+  ioc.run_for(timeout_ + std::chrono::milliseconds(100));
+  if (!done) {
     out.status = 0;
-    out.error = e.what();
+    out.error = "no answer within " + std::to_string(timeout_.count()) + " ms";
   }
   return out;
 }

@@ -234,6 +234,9 @@ net::awaitable<void> WriteLoop(Session& s) {
       }
     }
     if (progress || s.wake->dirty) {
+      // A catch-up chunk with nothing to send still read the disk: let the
+      // other work on this thread (pings, commands, other sessions) run.
+      co_await net::post(co_await net::this_coro::executor, use_awaitable);
       continue;
     }
     s.wake->timer.expires_at(net::steady_timer::time_point::max());

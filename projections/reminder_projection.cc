@@ -119,6 +119,14 @@ std::string CustomerIndexPrefix(std::string_view customer) {
   return k;
 }
 std::string RuleKey(std::string_view rule) { return "r/" + std::string(rule); }
+std::string RulePendingPrefix(std::string_view rule) { return "x/" + std::string(rule) + "/"; }
+std::string DeletedRulePrefix() { return "dr/"; }
+std::string PendingCustomerPrefix(std::string_view customer) {
+  std::string k = "c/";
+  k.append(customer);
+  k.push_back('\0');
+  return k;
+}
 std::string CampaignKey(std::string_view campaign) { return "k/" + std::string(campaign); }
 
 std::string_view IdFromIndexKey(std::string_view key) {
@@ -322,16 +330,12 @@ Status ReminderProjection::ApplyRuleEvent(const store::Record& rec, StateTx* tx)
     return Status::Ok();
   }
   tx->Delete(RuleKey(id));
-  // Pending reminders of a deleted rule are cancelled.
-  const std::string prefix = "x/" + id + "/";
-  ASSIGN_OR_RETURN(auto pending, tx->Scan(prefix, "", kScanAll));
-  for (const auto& [k, unused] : pending) {
-    ASSIGN_OR_RETURN(auto raw, tx->Get(ReminderKey(IdFromIndexKey(k))));
-    if (!raw.has_value()) {
-      continue;
-    }
-    ASSIGN_OR_RETURN(Reminder m, DecodeReminder(*raw));
-    RETURN_IF_ERROR(Cancel(&m, "rule_deleted", rec, tx));
+  // Its pending reminders are cancelled by the scheduler in pages (one
+  // reminder.cancelled each, folded below), so this step stays small
+  // however many there are.
+  ASSIGN_OR_RETURN(auto pending, tx->Scan(RulePendingPrefix(id), "", 1));
+  if (!pending.empty()) {
+    tx->Put(DeletedRulePrefix() + id, "");
   }
   return Status::Ok();
 }
@@ -392,8 +396,20 @@ Status ReminderProjection::ApplyReminderEvent(const store::Record& rec, StateTx*
     } else {
       m.next_attempt_us = Int(data, "retry_at");
     }
+  } else if (rec.type == "reminder.cancelled") {
+    // Emitted by this fold (the state changed when it was emitted: no-op),
+    // or appended by the scheduler for a deleted rule.
+    if (m.status != "pending") {
+      return Status::Ok();
+    }
+    RETURN_IF_ERROR(Cancel(&m, Str(data, "reason"), rec, tx, /*emit=*/false));
+    ASSIGN_OR_RETURN(auto left, tx->Scan(RulePendingPrefix(m.rule), "", 1));
+    if (left.empty()) {
+      tx->Delete(DeletedRulePrefix() + m.rule);
+    }
+    return Status::Ok();
   } else {
-    return Status::Ok();  // reminder.cancelled: the fold changed the state when it emitted it
+    return Status::Ok();
   }
   RETURN_IF_ERROR(Save(before, m, tx));
   return Count(m.campaign, delta, tx);
@@ -447,7 +463,7 @@ Status ReminderProjection::ApplyCustomerEvent(const store::Record& rec, StateTx*
   // Exit conditions first: a purchase cancels the cart reminder even if it
   // also triggers another rule.
   if (!cancelling.empty()) {
-    ASSIGN_OR_RETURN(auto mine, tx->Scan(CustomerIndexPrefix(rec.customer), "", kScanAll));
+    ASSIGN_OR_RETURN(auto mine, tx->Scan(PendingCustomerPrefix(rec.customer), "", kScanAll));
     for (const auto& [k, unused] : mine) {
       ASSIGN_OR_RETURN(auto raw, tx->Get(ReminderKey(IdFromIndexKey(k))));
       if (!raw.has_value()) {
@@ -591,7 +607,7 @@ Status ReminderProjection::Schedule(const ReminderRule& rule, const store::Recor
 }
 
 Status ReminderProjection::Cancel(Reminder* m, std::string_view reason, const store::Record& cause,
-                                  StateTx* tx) {
+                                  StateTx* tx, bool emit) {
   const Reminder before = *m;
   m->status = "cancelled";
   m->reason = std::string(reason);
@@ -602,17 +618,19 @@ Status ReminderProjection::Cancel(Reminder* m, std::string_view reason, const st
   if (single.has_value() && *single == m->id) {
     tx->Delete(p);
   }
-  Event e;
-  e.id = "reminder.cancelled." + m->id;
-  e.customer = m->customer;
-  e.type = "reminder.cancelled";
-  e.time_us = cause.time_us;
-  e.data = json::serialize(json::object{{"reminder", m->id},
-                                        {"rule", m->rule},
-                                        {"campaign", m->campaign},
-                                        {"reason", reason},
-                                        {"cause_seq", cause.seq}});
-  tx->Emit(std::move(e));
+  if (emit) {
+    Event e;
+    e.id = "reminder.cancelled." + m->id;
+    e.customer = m->customer;
+    e.type = "reminder.cancelled";
+    e.time_us = cause.time_us;
+    e.data = json::serialize(json::object{{"reminder", m->id},
+                                          {"rule", m->rule},
+                                          {"campaign", m->campaign},
+                                          {"reason", reason},
+                                          {"cause_seq", cause.seq}});
+    tx->Emit(std::move(e));
+  }
   CampaignCounts delta;
   (reason == "conversion" ? delta.cancelled_conversion : delta.cancelled_other) = 1;
   return Count(m->campaign, delta, tx);
@@ -624,6 +642,7 @@ Status ReminderProjection::Save(const Reminder& before, const Reminder& m, State
     if (before.status == "pending") {
       tx->Delete(DueKey(before.due_us, before.id));
       tx->Delete(RulePendingKey(before.rule, before.id));
+      tx->Delete(PendingCustomerPrefix(before.customer) + before.id);
     } else if (before.status == "due") {
       tx->Delete(DeliveryKey(before.next_attempt_us, before.id));
     }
@@ -634,6 +653,7 @@ Status ReminderProjection::Save(const Reminder& before, const Reminder& m, State
   if (m.status == "pending") {
     tx->Put(DueKey(m.due_us, m.id), "");
     tx->Put(RulePendingKey(m.rule, m.id), "");
+    tx->Put(PendingCustomerPrefix(m.customer) + m.id, "");
   } else if (m.status == "due") {
     tx->Put(DeliveryKey(m.next_attempt_us, m.id), "");
   }

@@ -12,7 +12,9 @@
 //   (appended by the scheduler on the customer's stream);
 //   every other event, for triggers, exit conditions and time-zone traits.
 // Events it emits: reminder.cancelled (reason "conversion": a cancel_on
-// event came first; "rule_deleted"; "rescheduled": a date trigger moved).
+// event came first; "rescheduled": a date trigger moved). The scheduler
+// appends reminder.cancelled with reason "rule_deleted" for the pending
+// reminders of a deleted rule, which this fold applies.
 //
 // Life cycle: pending -> (reminder.due) due -> sent | failed, where "due"
 // means fired and waiting for webhook delivery (a rule with only an agent
@@ -30,7 +32,10 @@
 //   q/<at:20 digits>/<reminder>    fired, waiting for delivery at `at`
 //   s/<status>/<due:20>/<reminder> every reminder by status, then due time
 //   a/<customer>\0<reminder>       every reminder of a customer
+//   c/<customer>\0<reminder>       pending reminders of a customer
 //   x/<rule>/<reminder>            pending reminders of a rule
+//   dr/<rule>                      a deleted rule whose pending reminders
+//                                  the scheduler is still cancelling
 //   p/<rule>\0<customer>           the one pending reminder of a date or
 //                                  inactivity rule for a customer
 //   z/<customer>\0<trait>          the customer's time-zone trait value
@@ -108,6 +113,9 @@ std::string DeliveryIndexPrefix();  // "q/"
 std::string StatusIndexPrefix(std::string_view status);
 std::string CustomerIndexPrefix(std::string_view customer);
 std::string RuleKey(std::string_view rule);
+std::string RulePendingPrefix(std::string_view rule);  // "x/<rule>/"
+std::string DeletedRulePrefix();                       // "dr/"
+std::string PendingCustomerPrefix(std::string_view customer);
 std::string CampaignKey(std::string_view campaign);
 // The reminder id at the end of an index key.
 std::string_view IdFromIndexKey(std::string_view key);
@@ -117,7 +125,7 @@ std::int64_t TimeFromIndexKey(std::string_view key);
 class ReminderProjection final : public Projection {
  public:
   std::string_view Name() const override { return kRemindersProjection; }
-  std::string Version() const override { return "1"; }
+  std::string Version() const override { return "2"; }
   Status Apply(const store::Record& record, StateTx* tx) override;
   void Discard() override { rules_.reset(); }
 
@@ -128,7 +136,9 @@ class ReminderProjection final : public Projection {
   Status ApplyCustomerEvent(const store::Record& rec, StateTx* tx);
   Status Schedule(const ReminderRule& rule, const store::Record& rec, std::int64_t due_us,
                   StateTx* tx);
-  Status Cancel(Reminder* m, std::string_view reason, const store::Record& cause, StateTx* tx);
+  // Cancels a pending reminder; `emit` appends reminder.cancelled for it.
+  Status Cancel(Reminder* m, std::string_view reason, const store::Record& cause, StateTx* tx,
+                bool emit = true);
   Status Save(const Reminder& before_status, const Reminder& m, StateTx* tx);
   Status Count(std::string_view campaign, CampaignCounts delta, StateTx* tx);
 

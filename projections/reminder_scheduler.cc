@@ -39,6 +39,19 @@ std::vector<StatusOr<store::AppendResult>> AppendAll(store::EventLog* log,
 
 }  // namespace
 
+StatusOr<std::optional<StreamVersion>> ReminderScheduler::FoldedVersion(
+    const std::string& customer) const {
+  store::StreamQuery q;
+  q.customer = customer;
+  q.limit = 1;
+  q.seqs_only = true;
+  ASSIGN_OR_RETURN(auto page, log_->ReadStream(q));
+  if (!page.seqs.empty() && page.seqs.front() > runner_->checkpoint()) {
+    return std::optional<StreamVersion>();
+  }
+  return std::optional<StreamVersion>(page.current_version);
+}
+
 ReminderScheduler::ReminderScheduler(store::EventLog* log, ProjectionRunner* reminders,
                                      const Clock* clock, WebhookSender* sender,
                                      SchedulerOptions options)
@@ -70,7 +83,11 @@ void ReminderScheduler::Stop() {
 
 void ReminderScheduler::Loop(bool fire) {
   while (!stop_.load()) {
-    auto n = fire ? FireDue() : DeliverDue();
+    StatusOr<std::size_t> n = fire ? FireDue() : DeliverDue();
+    if (fire && n.ok()) {
+      auto swept = SweepDeletedRules();
+      n = swept.ok() ? StatusOr<std::size_t>(*n + *swept) : swept;
+    }
     if (!n.ok() && !n.status().IsUnavailable() && options_.on_error) {
       options_.on_error(n.status());
     }
@@ -83,8 +100,9 @@ void ReminderScheduler::Loop(bool fire) {
 
 StatusOr<std::size_t> ReminderScheduler::RunOnce() {
   ASSIGN_OR_RETURN(std::size_t fired, FireDue());
+  ASSIGN_OR_RETURN(std::size_t swept, SweepDeletedRules());
   ASSIGN_OR_RETURN(std::size_t delivered, DeliverDue());
-  return fired + delivered;
+  return fired + swept + delivered;
 }
 
 void ReminderScheduler::Prune(std::map<std::string, Seq>* in_flight) const {
@@ -112,17 +130,24 @@ StatusOr<std::size_t> ReminderScheduler::FireDue() {
       continue;
     }
     ASSIGN_OR_RETURN(Reminder m, DecodeReminder(*raw));
+    // Fire only on a stream the fold has fully seen (checked before the
+    // reminder is read again, so a cancellation folded in between is seen),
+    // and only if nothing lands on it first (the expected version).
+    ASSIGN_OR_RETURN(auto version, FoldedVersion(m.customer));
+    if (!version.has_value()) {
+      continue;
+    }
+    ASSIGN_OR_RETURN(raw, state.Get(ReminderKey(id)));
+    if (!raw.has_value()) {
+      continue;
+    }
+    ASSIGN_OR_RETURN(m, DecodeReminder(*raw));
     if (m.status != "pending") {
       continue;
     }
-    // Fire only on a stream the fold has fully seen, and only if nothing
-    // lands on it first (expected version).
-    store::StreamQuery q;
-    q.customer = m.customer;
-    q.limit = 1;
-    q.seqs_only = true;
-    ASSIGN_OR_RETURN(auto page, log_->ReadStream(q));
-    if (!page.seqs.empty() && page.seqs.front() > runner_->checkpoint()) {
+    // A deleted rule's reminders are cancelled by SweepDeletedRules().
+    ASSIGN_OR_RETURN(auto rule, state.Get(RuleKey(m.rule)));
+    if (!rule.has_value()) {
       continue;
     }
     Event e;
@@ -140,7 +165,7 @@ StatusOr<std::size_t> ReminderScheduler::FireDue() {
     e.data = json::serialize(data);
     store::AppendRequest req;
     req.actor = "touchline";
-    req.events.push_back(ProposedEvent{std::move(e), ExpectedVersion::Exact(page.current_version)});
+    req.events.push_back(ProposedEvent{std::move(e), ExpectedVersion::Exact(*version)});
     reqs.push_back(std::move(req));
     ids.push_back(id);
   }
@@ -201,6 +226,12 @@ StatusOr<std::size_t> ReminderScheduler::DeliverDue() {
     if (m.status != "due" || m.webhook.empty()) {
       continue;
     }
+    // A state the fold has not finished (a rebuild, a restart) may show a
+    // reminder as due that was delivered since: wait until it has.
+    ASSIGN_OR_RETURN(auto folded, FoldedVersion(m.customer));
+    if (!folded.has_value()) {
+      continue;
+    }
     const auto attempt = static_cast<std::uint32_t>(m.attempts.size() + 1);
     const std::string body =
         json::serialize(json::object{{"reminder", m.id},
@@ -243,9 +274,65 @@ StatusOr<std::size_t> ReminderScheduler::DeliverDue() {
     store::AppendRequest req;
     req.actor = "touchline";
     req.events.push_back(ProposedEvent{std::move(e), ExpectedVersion::Any()});
-    ASSIGN_OR_RETURN(auto result, log_->Append(std::move(req)));
-    delivering_[id] = result.events[0].seq;
+    auto result = log_->Append(std::move(req));
+    if (!result.ok() && result.status().IsAlreadyExists()) {
+      continue;  // this attempt was recorded before (a re-fold); the fold will catch up
+    }
+    RETURN_IF_ERROR(result.status());
+    delivering_[id] = result->events[0].seq;
     ++appended;
+  }
+  return appended;
+}
+
+StatusOr<std::size_t> ReminderScheduler::SweepDeletedRules() {
+  Prune(&sweeping_);
+  const store::StateReader& state = runner_->state();
+  ASSIGN_OR_RETURN(auto deleted, state.Scan(DeletedRulePrefix(), "", 16));
+  std::vector<store::AppendRequest> reqs;
+  std::vector<std::string> ids;
+  for (const auto& [key, unused] : deleted) {
+    const std::string rule = key.substr(DeletedRulePrefix().size());
+    ASSIGN_OR_RETURN(auto pending,
+                     state.Scan(RulePendingPrefix(rule), "", options_.batch - reqs.size()));
+    for (const auto& [pkey, unused2] : pending) {
+      const std::string id(IdFromIndexKey(pkey));
+      if (sweeping_.contains(id)) {
+        continue;
+      }
+      ASSIGN_OR_RETURN(auto raw, state.Get(ReminderKey(id)));
+      if (!raw.has_value()) {
+        continue;
+      }
+      ASSIGN_OR_RETURN(Reminder m, DecodeReminder(*raw));
+      Event e;
+      e.id = "reminder.cancelled." + id;
+      e.customer = m.customer;
+      e.type = "reminder.cancelled";
+      e.time_us = clock_->NowMicros();
+      e.data = json::serialize(json::object{{"reminder", id},
+                                            {"rule", m.rule},
+                                            {"campaign", m.campaign},
+                                            {"reason", "rule_deleted"}});
+      store::AppendRequest req;
+      req.actor = "touchline";
+      req.events.push_back(ProposedEvent{std::move(e), ExpectedVersion::Any()});
+      reqs.push_back(std::move(req));
+      ids.push_back(id);
+    }
+    if (reqs.size() >= options_.batch) {
+      break;
+    }
+  }
+  std::size_t appended = 0;
+  auto results = AppendAll(log_, std::move(reqs));
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (results[i].ok()) {
+      sweeping_[ids[i]] = results[i]->events[0].seq;
+      ++appended;
+    } else if (!results[i].status().IsAlreadyExists()) {
+      return results[i].status();
+    }
   }
   return appended;
 }

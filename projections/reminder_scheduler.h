@@ -25,6 +25,11 @@
 // at-least-once: a crash after the POST and before the event repeats the
 // POST with the same key.
 //
+// Deleted rules. Deleting a rule only marks it (one fold step, whatever
+// the number of its reminders); the firing loop then cancels its pending
+// reminders in pages by appending `reminder.cancelled` (reason
+// "rule_deleted"), and never fires a reminder whose rule is gone.
+//
 // Time comes from the injected Clock (tests use a fake one).
 //
 // Thread safety: Start()/Stop() from one thread; RunOnce() is for tests
@@ -88,8 +93,13 @@ class ReminderScheduler {
   StatusOr<std::size_t> RunOnce();
   StatusOr<std::size_t> FireDue();
   StatusOr<std::size_t> DeliverDue();
+  // Cancels (in pages of `batch`) the pending reminders of deleted rules.
+  StatusOr<std::size_t> SweepDeletedRules();
 
  private:
+  // The customer stream's version if the projection has folded all of it,
+  // else nullopt.
+  StatusOr<std::optional<StreamVersion>> FoldedVersion(const std::string& customer) const;
   void Loop(bool fire);
   // Forgets in-flight appends the projection has folded.
   void Prune(std::map<std::string, Seq>* in_flight) const;
@@ -106,6 +116,7 @@ class ReminderScheduler {
   // map belongs to one loop.
   std::map<std::string, Seq> firing_;
   std::map<std::string, Seq> delivering_;
+  std::map<std::string, Seq> sweeping_;          // the fire loop's too
   std::mt19937_64 rng_{std::random_device{}()};  // delivery loop only
 
   std::atomic<bool> stop_{false};

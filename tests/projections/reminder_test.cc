@@ -108,11 +108,14 @@ class ReminderTest : public ::testing::Test {
     Settle();
     auto fired = scheduler_->FireDue();
     EXPECT_OK(fired);
+    auto swept = scheduler_->SweepDeletedRules();
+    EXPECT_OK(swept);
     Settle();
     auto delivered = scheduler_->DeliverDue();
     EXPECT_OK(delivered);
     Settle();
-    return (fired.ok() ? *fired : 0) + (delivered.ok() ? *delivered : 0);
+    return (fired.ok() ? *fired : 0) + (swept.ok() ? *swept : 0) +
+           (delivered.ok() ? *delivered : 0);
   }
 
   Reminder Get(const std::string& id) {
@@ -337,13 +340,36 @@ TEST_F(ReminderTest, DeletingARuleCancelsItsPendingReminders) {
   const Seq cart = Post("c-1", "cart.abandoned");
   Settle();
   Rule(R"({"id":"cart"})", "reminder_rule.deleted");
-  Settle();
+  clock_.Advance(2 * kDay);  // due now: must not fire, its rule is gone
+  EXPECT_EQ(Pass(), 1u);     // the sweep's cancellation
   EXPECT_EQ(Get("cart." + std::to_string(cart)).status, "cancelled");
   EXPECT_EQ(Get("cart." + std::to_string(cart)).reason, "rule_deleted");
   Post("c-1", "cart.abandoned");  // the rule is gone
   clock_.Advance(2 * kDay);
   EXPECT_EQ(Pass(), 0u);
   EXPECT_TRUE(Pending().empty());
+  EXPECT_THAT(Types("c-1"), ElementsAre("cart.abandoned", "reminder.cancelled", "cart.abandoned"));
+  EXPECT_EQ(Counts("cart-recovery").cancelled_other, 1u);
+  auto marker = runner_->state().Scan(DeletedRulePrefix(), "", 10);
+  ASSERT_OK(marker);
+  EXPECT_TRUE(marker->empty());
+}
+
+TEST_F(ReminderTest, ADeletedRulesManyRemindersAreCancelledInPages) {
+  Rule(kCartRule);
+  for (int i = 0; i < 1200; ++i) {  // more than one page of 512
+    Post("c-" + std::to_string(i), "cart.abandoned");
+  }
+  Settle();
+  EXPECT_EQ(Pending().size(), 1000u);  // Pending() reads at most 1000
+  Rule(R"({"id":"cart"})", "reminder_rule.deleted");
+  std::size_t cancelled = 0;
+  for (int pass = 0; pass < 10 && cancelled < 1200; ++pass) {
+    cancelled += Pass();
+  }
+  EXPECT_EQ(cancelled, 1200u);
+  EXPECT_TRUE(Pending().empty());
+  EXPECT_EQ(Counts("cart-recovery").cancelled_other, 1200u);
 }
 
 constexpr const char* kHookRule =
