@@ -143,6 +143,14 @@ void WebhookReceiver::Serve() {
         script_.pop_front();
       }
     }
+    if (reply.status == 0) {
+      // Scripted silence: hold the connection and never answer.
+      for (int i = 0; i < 100 && !stop_.load(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      ::close(fd);
+      continue;
+    }
     std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " " + Reason(reply.status) +
                       "\r\nContent-Length: 2\r\nConnection: close\r\n";
     for (const auto& [k, v] : reply.headers) {

@@ -27,7 +27,7 @@ class WebhookReceiver {
     std::string body;
   };
   struct Reply {
-    int status = 200;
+    int status = 200;  // 0: hold the connection for 2 s without answering
     std::vector<std::pair<std::string, std::string>> headers;
   };
 
