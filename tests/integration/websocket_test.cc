@@ -358,6 +358,33 @@ TEST_F(WebSocketTest, LimitsOnConnectionsAndMessageSize) {
   ADD_FAILURE() << "the slot of a closed connection was not given back";
 }
 
+TEST_F(WebSocketTest, ASilentPeerIsPingedThenDropped) {
+  Start({"--ws-idle-timeout-ms", "1000"});
+  auto c = Connect();
+  ASSERT_OK(c->Send(R"({"op":"subscribe","all":true})"));
+  // Not reading: the client never sees the server's pings, so never
+  // answers them. The server gives up after the idle timeout.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  // What arrived before the drop is still readable, then the close.
+  Status last;
+  for (int i = 0; i < 5; ++i) {
+    auto m = c->Read(std::chrono::seconds(2));
+    if (!m.ok()) {
+      last = m.status();
+      break;
+    }
+  }
+  EXPECT_THAT(last, StatusIs(StatusCode::kUnavailable));
+  EXPECT_FALSE(IsReadTimeout(last)) << "the server kept the silent connection open";
+  // A client that answers pings (by reading) stays connected past the timeout.
+  auto live = Connect();
+  ASSERT_OK(live->Send(R"({"op":"subscribe","all":true})"));
+  ASSERT_EQ(Next(live.get()).at("type"), "subscribed");
+  EXPECT_TRUE(IsReadTimeout(live->Read(std::chrono::milliseconds(2500)).status()));
+  ASSERT_OK(live->Send(R"({"op":"ping"})"));
+  EXPECT_EQ(Next(live.get()).at("type"), "pong");
+}
+
 TEST_F(WebSocketTest, PlainGetIsUpgradeRequired) {
   Start();
   auto r = http_->Get("/v1/stream");
