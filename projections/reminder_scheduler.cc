@@ -6,6 +6,7 @@
 #include <future>
 
 #include "core/time_format.h"
+#include "projections/customer_state.h"
 #include "projections/reminder_projection.h"
 
 namespace touchline::projections {
@@ -50,6 +51,38 @@ StatusOr<std::optional<StreamVersion>> ReminderScheduler::FoldedVersion(
     return std::optional<StreamVersion>();
   }
   return std::optional<StreamVersion>(page.current_version);
+}
+
+StatusOr<Seq> ReminderScheduler::ConversionElsewhere(const Reminder& m,
+                                                     const std::string& rule_json) const {
+  if (options_.customer_view == nullptr) {
+    return Seq{0};
+  }
+  ASSIGN_OR_RETURN(ReminderRule rule, ParseReminderRule(rule_json));
+  if (rule.cancel_on.empty()) {
+    return Seq{0};
+  }
+  const store::StateReader& people = options_.customer_view->state();
+  ASSIGN_OR_RETURN(auto pid, ResolveProfileId(people, m.customer));
+  if (!pid.has_value()) {
+    return Seq{0};
+  }
+  ASSIGN_OR_RETURN(auto profile, LoadLiveProfile(people, *pid));
+  for (const auto& stream : profile.Streams()) {
+    if (stream == m.customer) {
+      continue;  // the fold handles the reminder's own stream
+    }
+    store::StreamQuery q;
+    q.customer = stream;
+    q.types = rule.cancel_on;
+    q.limit = 1;
+    q.seqs_only = true;
+    ASSIGN_OR_RETURN(auto page, log_->ReadStream(q));
+    if (!page.seqs.empty() && page.seqs.front() > m.trigger_seq) {
+      return page.seqs.front();
+    }
+  }
+  return Seq{0};
 }
 
 ReminderScheduler::ReminderScheduler(store::EventLog* log, ProjectionRunner* reminders,
@@ -148,6 +181,25 @@ StatusOr<std::size_t> ReminderScheduler::FireDue() {
     // A deleted rule's reminders are cancelled by SweepDeletedRules().
     ASSIGN_OR_RETURN(auto rule, state.Get(RuleKey(m.rule)));
     if (!rule.has_value()) {
+      continue;
+    }
+    ASSIGN_OR_RETURN(Seq conversion, ConversionElsewhere(m, *rule));
+    if (conversion != 0) {
+      Event e;
+      e.id = "reminder.cancelled." + id;
+      e.customer = m.customer;
+      e.type = "reminder.cancelled";
+      e.time_us = now;
+      e.data = json::serialize(json::object{{"reminder", id},
+                                            {"rule", m.rule},
+                                            {"campaign", m.campaign},
+                                            {"reason", "conversion"},
+                                            {"cause_seq", conversion}});
+      store::AppendRequest req;
+      req.actor = "touchline";
+      req.events.push_back(ProposedEvent{std::move(e), ExpectedVersion::Exact(*version)});
+      reqs.push_back(std::move(req));
+      ids.push_back(id);
       continue;
     }
     Event e;

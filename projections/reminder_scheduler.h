@@ -25,6 +25,12 @@
 // at-least-once: a crash after the POST and before the event repeats the
 // POST with the same key.
 //
+// Exit conditions across a person's streams. The fold cancels on a
+// `cancel_on` event of the reminder's own stream at once; one on another
+// stream of the same person (per the customer view) is found when the
+// reminder falls due, and the scheduler then appends `reminder.cancelled`
+// (reason "conversion") instead of firing.
+//
 // Deleted rules. Deleting a rule only marks it (one fold step, whatever
 // the number of its reminders); the firing loop then cancels its pending
 // reminders in pages by appending `reminder.cancelled` (reason
@@ -50,6 +56,7 @@
 #include "core/clock.h"
 #include "core/mutex.h"
 #include "projections/projection_runner.h"
+#include "projections/reminder_projection.h"
 #include "store/event_log.h"
 
 namespace touchline::projections {
@@ -75,6 +82,10 @@ struct SchedulerOptions {
   std::size_t batch = 512;  // reminders read per pass
   // Told about a pass that failed (a storage error); the loop carries on.
   std::function<void(const Status&)> on_error;
+  // The customer view (optional, not owned): when set, a reminder about to
+  // fire is cancelled instead if a `cancel_on` event happened after its
+  // trigger on any other stream of the same person.
+  ProjectionRunner* customer_view = nullptr;
 };
 
 class ReminderScheduler {
@@ -100,6 +111,9 @@ class ReminderScheduler {
   // The customer stream's version if the projection has folded all of it,
   // else nullopt.
   StatusOr<std::optional<StreamVersion>> FoldedVersion(const std::string& customer) const;
+  // The seq of a `cancel_on` event after the trigger on another stream of
+  // the reminder's person, or 0.
+  StatusOr<Seq> ConversionElsewhere(const Reminder& m, const std::string& rule_json) const;
   void Loop(bool fire);
   // Forgets in-flight appends the projection has folded.
   void Prune(std::map<std::string, Seq>* in_flight) const;

@@ -206,6 +206,23 @@ function renderView(v) {
   }));
 }
 
+// The person's pending reminders, soonest first.
+async function loadReminders() {
+  const id = state.id;
+  try {
+    const page = await api(`/v1/customers/${encodeURIComponent(id)}/reminders`);
+    if (id !== state.id) return;  // another customer was opened meanwhile
+    const pending = page.reminders.filter((r) => r.status === 'pending')
+      .sort((a, b) => Date.parse(a.due) - Date.parse(b.due)).slice(0, 5);
+    $('reminders').replaceChildren(...(pending.length ? pending.map((r) => el('li', {},
+      el('strong', {text: r.campaign}), document.createTextNode(' ' + (r.message || r.rule) + ' · '),
+      timeEl(r.due),
+    )) : [el('li', {class: 'muted', text: 'none'})]));
+  } catch (_) {
+    $('reminders').replaceChildren(el('li', {class: 'muted', text: 'unavailable'}));
+  }
+}
+
 let viewRefresh = null;
 function refreshViewSoon() {
   clearTimeout(viewRefresh);
@@ -213,7 +230,7 @@ function refreshViewSoon() {
   viewRefresh = setTimeout(async () => {
     try {
       const v = await api(`/v1/customers/${encodeURIComponent(state.id)}`);
-      if (gen === state.generation) { state.view = v; renderView(v); }
+      if (gen === state.generation) { state.view = v; renderView(v); loadReminders(); }
     } catch (_) { /* the next event retries */ }
   }, 300);
 }
@@ -404,6 +421,7 @@ async function open(id) {
     state.view = v;
     document.title = `${displayName(v)} · touchline`;
     renderView(v);
+    loadReminders();
     $('customer').hidden = false;
     // Subscribe first, then read the history: the live feed starts at the
     // head, the pages cover what came before, and seqs drop duplicates.

@@ -47,6 +47,14 @@ async function post(events) {
 
 async function main() {
   await startServer();
+  // A reminder rule, so the view lists Ann's upcoming follow-up.
+  const rule = await fetch(`${base}/v1/reminder-rules`, {
+    method: 'POST', headers: {'Content-Type': 'application/json'},
+    body: JSON.stringify({id: 'ticket-follow-up', campaign: 'support-follow-up', offset: '60d',
+      trigger: {event: 'ticket.opened'}, cancel_on: ['ticket.closed'], deliver: {queue: 'support'},
+      message: 'Check the login issue is solved'}),
+  });
+  assert.equal(rule.status, 201, await rule.text());
 
   // Ann has 70 events over several channels; two other customers exist.
   const start = Date.parse('2026-11-01T09:00:00Z');
@@ -65,7 +73,7 @@ async function main() {
   await post([{customer: 'crm-bob', type: 'message.received', channel: 'email',
     identities: {email: 'bob@example.com'}, data: {text: 'Hello from Bob'}}]);
   // Ann also calls from a phone the help desk knows under its own id.
-  await post([{customer: 'desk-991', type: 'call.completed', channel: 'phone',
+  const [call] = await post([{customer: 'desk-991', type: 'call.completed', channel: 'phone',
     identities: {email: 'ann.lee@example.com', phone: '+6281234567890'},
     data: {text: 'Called about her login'}}]);
 
@@ -97,11 +105,13 @@ async function main() {
   assert.match(ids, /\+6281234567890/);
   assert.match(ids, /desk-991/);
   assert.match(await page.textContent('#tickets'), /T-7/);
+  await page.waitForFunction(() => /support-follow-up/.test(document.querySelector('#reminders').textContent),
+    null, {timeout: 5000});
 
   // The first page, newest first: the call from the help desk on top.
   await page.waitForFunction(() => document.querySelectorAll('#timeline li').length >= 30);
   const first = await page.$$eval('#timeline li', (lis) => lis.map((li) => Number(li.dataset.seq)));
-  assert.equal(first[0], 72, 'the newest event (the help desk call) is first');
+  assert.equal(first[0], call.seq, 'the newest event (the help desk call) is first');
   for (let i = 1; i < first.length; i++) assert.ok(first[i] < first[i - 1], 'newest first');
 
   // Infinite scroll reaches the beginning of the history.

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/time_format.h"
+#include "projections/customer_view_projection.h"
 #include "projections/reminder_projection.h"
 #include "projections/reminder_scheduler.h"
 #include "tests/support/fake_clock.h"
@@ -61,6 +62,9 @@ class ReminderTest : public ::testing::Test {
     if (runner_) {
       runner_->Stop();
     }
+    if (people_) {
+      people_->Stop();
+    }
   }
 
   void StartRunner() {
@@ -70,7 +74,15 @@ class ReminderTest : public ::testing::Test {
     ASSERT_OK(runner);
     runner_ = std::move(runner).value();
     ASSERT_OK(runner_->Start());
+    if (!people_) {
+      auto people =
+          ProjectionRunner::Create(log_.get(), std::make_unique<CustomerViewProjection>(), ro);
+      ASSERT_OK(people);
+      people_ = std::move(people).value();
+      ASSERT_OK(people_->Start());
+    }
     SchedulerOptions so;
+    so.customer_view = people_.get();
     so.backoff_base_us = 10'000'000;
     scheduler_ =
         std::make_unique<ReminderScheduler>(log_.get(), runner_.get(), &clock_, &sender_, so);
@@ -80,9 +92,10 @@ class ReminderTest : public ::testing::Test {
   void Settle() {
     for (int i = 0; i < 5000; ++i) {
       const Seq head = log_->head();
-      if (runner_->checkpoint() >= head) {
+      if (runner_->checkpoint() >= head && people_->checkpoint() >= head) {
         std::this_thread::sleep_for(std::chrono::milliseconds(3));
-        if (log_->head() == head && runner_->checkpoint() >= head) {
+        if (log_->head() == head && runner_->checkpoint() >= head &&
+            people_->checkpoint() >= head) {
           return;
         }
       }
@@ -91,11 +104,15 @@ class ReminderTest : public ::testing::Test {
     FAIL() << "the reminders projection did not catch up: " << runner_->status().fault;
   }
 
-  Seq Post(const std::string& customer, const std::string& type, const std::string& data = "{}") {
+  Seq Post(const std::string& customer, const std::string& type, const std::string& data = "{}",
+           const std::string& email = "") {
     Event e;
     e.customer = customer;
     e.type = type;
     e.data = data;
+    if (!email.empty()) {
+      e.identities.push_back(Identity{"email", email});
+    }
     auto r = log_->Append(store::AppendRequest{{ProposedEvent{e, {}}}, "test"});
     EXPECT_OK(r);
     return r.ok() ? r->events[0].seq : 0;
@@ -162,6 +179,7 @@ class ReminderTest : public ::testing::Test {
   FakeSender sender_;
   std::unique_ptr<store::EventLog> log_;
   std::unique_ptr<ProjectionRunner> runner_;
+  std::unique_ptr<ProjectionRunner> people_;  // the customer view
   std::unique_ptr<ReminderScheduler> scheduler_;
 };
 
@@ -223,6 +241,26 @@ TEST_F(ReminderTest, ExitConditionCancelsAndIsCountedAsConversion) {
   const CampaignCounts c = Counts("cart-recovery");
   EXPECT_EQ(c.cancelled_conversion, 1u);
   EXPECT_EQ(c.sent, 1u);
+}
+
+TEST_F(ReminderTest, AnExitEventOnAnotherStreamOfThePersonCancelsAtDueTime) {
+  Rule(kCartRule);
+  const Seq cart = Post("shop-1", "cart.abandoned", "{}", "ann@example.com");
+  Post("other", "purchase.completed", "{}", "bob@example.com");  // someone else
+  clock_.Advance(kHour);
+  // The same person buys through the help desk's stream.
+  Post("desk-9", "purchase.completed", "{}", "ann@example.com");
+  Settle();
+  const std::string id = "cart." + std::to_string(cart);
+  EXPECT_EQ(Get(id).status, "pending");  // another stream: found when due
+  clock_.Advance(kDay);
+  EXPECT_EQ(Pass(), 1u);
+  const Reminder m = Get(id);
+  EXPECT_EQ(m.status, "cancelled");
+  EXPECT_EQ(m.reason, "conversion");
+  EXPECT_THAT(Types("shop-1"), ElementsAre("cart.abandoned", "reminder.cancelled"));
+  EXPECT_EQ(Counts("cart-recovery").cancelled_conversion, 1u);
+  EXPECT_EQ(Counts("cart-recovery").due, 0u);
 }
 
 TEST_F(ReminderTest, AnExitEventTheFoldHasNotSeenHoldsTheFiring) {
