@@ -21,8 +21,10 @@
 // queue goes straight to sent: the reminder.due event on the timeline is
 // the delivery). pending -> cancelled.
 //
-// Exit conditions and caps are per customer stream (the event's
-// `customer`), not per merged profile. Events of types reminder.* and
+// The fold sees one stream at a time: exit conditions on the reminder's own
+// stream cancel here; those on other streams of the same person are checked
+// by the scheduler when the reminder falls due. Caps and inactivity count
+// per stream (the event's `customer`). Events of types reminder.* and
 // profile.* never count as customer activity.
 //
 // State keys (values are compact JSON):
