@@ -305,11 +305,21 @@ void HandleCampaign(const std::string& name, Services& services, Responder respo
       Runner(services), "reminders", services, std::move(respond),
       [&services, name]() -> StatusOr<Response> {
         ASSIGN_OR_RETURN(auto raw, services.reminders->state().Get(projections::CampaignKey(name)));
-        if (!raw.has_value()) {
-          return Status::NotFound("no campaign '" + name.substr(0, 64) +
-                                  "' (campaigns appear once a rule schedules a reminder)");
+        projections::CampaignCounts c;
+        if (raw.has_value()) {
+          ASSIGN_OR_RETURN(c, projections::DecodeCounts(*raw));
+        } else {
+          // Nothing scheduled yet: a campaign exists once a rule names it.
+          ASSIGN_OR_RETURN(auto rules, services.reminders->state().Scan("r/", "", 10000));
+          const bool named = std::any_of(rules.begin(), rules.end(), [&](const auto& kv) {
+            auto rule = projections::ParseReminderRule(kv.second);
+            return rule.ok() && rule->campaign == name;
+          });
+          if (!named) {
+            return Status::NotFound("no campaign '" + name.substr(0, 64) +
+                                    "': no rule names it and no reminder was scheduled for it");
+          }
         }
-        ASSIGN_OR_RETURN(auto c, projections::DecodeCounts(*raw));
         const std::uint64_t closed = c.due + c.cancelled_conversion + c.cancelled_other;
         Response r;
         r.body =

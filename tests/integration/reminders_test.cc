@@ -166,6 +166,10 @@ TEST_F(RemindersTest, QueriesByStatusCampaignCustomerAndDueTime) {
                      "deliver":{"queue":"sales"}})")
                 .status,
             201);
+  // A campaign a rule names exists before anything is scheduled.
+  const json::value empty = Json(Send("GET", "/v1/campaigns/winback"));
+  EXPECT_EQ(empty.at("counts").at("scheduled"), 0);
+  EXPECT_EQ(empty.at("pending"), 0);
   const Seq one = Post(R"({"customer":"c-1","type":"cart.abandoned"})");
   Post(R"({"customer":"c-2","type":"cart.abandoned"})");
   Post(R"({"customer":"c-2","type":"purchase.completed"})");
