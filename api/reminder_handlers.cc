@@ -64,12 +64,11 @@ void AppendRuleEvent(Services& s, StreamVersion version, std::string type, std::
       });
 }
 
-StatusOr<std::string> ParseRuleBody(const Request& request, std::string_view id_from_path) {
+StatusOr<ReminderRule> ParseRuleBody(const Request& request, std::string_view id_from_path) {
   if (!IsJsonContentType(request.content_type)) {
     return Status::InvalidArgument("send the rule as JSON with Content-Type: application/json");
   }
-  ASSIGN_OR_RETURN(auto rule, projections::ParseReminderRule(request.body, id_from_path));
-  return projections::EncodeReminderRule(rule);
+  return projections::ParseReminderRule(request.body, id_from_path);
 }
 
 Response RuleResponse(int status, const std::string& rule_json) {
@@ -87,14 +86,11 @@ StatusOr<projections::Reminder> LoadReminder(Services& s, std::string_view id) {
   return projections::DecodeReminder(*raw);
 }
 
-}  // namespace
-
-void HandleCreateRule(const Request& request, Services& services, Responder respond) {
-  auto body = ParseRuleBody(request, "");
-  if (!body.ok()) {
-    Reply(respond, body.status());
-    return;
-  }
+// A rule change: with the rules stream's version read first, waits for the
+// projection, checks that rule `id` exists (`create`: that it does not),
+// and appends `type` with `data` under exactly that version.
+void ChangeRule(Services& services, Responder respond, std::string id, bool create,
+                std::string type, std::string data, Response ok) {
   auto version = RulesVersion(services);
   if (!version.ok()) {
     Reply(respond, version.status());
@@ -102,62 +98,59 @@ void HandleCreateRule(const Request& request, Services& services, Responder resp
   }
   AfterProjectionAsync(
       Runner(services), "reminders", services, std::move(respond),
-      [&services, v = *version, rule = std::move(body).value()](const Responder& reply) {
-        auto parsed = projections::ParseReminderRule(rule);
-        auto existing = LoadRule(services, parsed->id);
-        if (!existing.ok() || existing->has_value()) {
-          Reply(reply, !existing.ok() ? existing.status()
-                                      : Status::AlreadyExists("a reminder rule '" + parsed->id +
-                                                              "' exists; PUT /v1/reminder-rules/" +
-                                                              parsed->id + " to change it"));
+      [&services, v = *version, id = std::move(id), create, type = std::move(type),
+       data = std::move(data), ok = std::move(ok)](const Responder& reply) mutable {
+        auto existing = LoadRule(services, id);
+        if (!existing.ok()) {
+          Reply(reply, existing.status());
           return;
         }
-        AppendRuleEvent(services, v, "reminder_rule.created", rule, RuleResponse(201, rule), reply);
+        if (create && existing->has_value()) {
+          Reply(reply,
+                Status::AlreadyExists("a reminder rule '" + id +
+                                      "' exists; PUT /v1/reminder-rules/" + id + " to change it"));
+          return;
+        }
+        if (!create && !existing->has_value()) {
+          Reply(reply, NoSuchRule(id));
+          return;
+        }
+        AppendRuleEvent(services, v, std::move(type), std::move(data), std::move(ok), reply);
       });
+}
+
+}  // namespace
+
+void HandleCreateRule(const Request& request, Services& services, Responder respond) {
+  auto rule = ParseRuleBody(request, "");
+  if (!rule.ok()) {
+    Reply(respond, rule.status());
+    return;
+  }
+  std::string json = projections::EncodeReminderRule(*rule);
+  Response ok = RuleResponse(201, json);
+  ChangeRule(services, std::move(respond), rule->id, /*create=*/true, "reminder_rule.created",
+             std::move(json), std::move(ok));
 }
 
 void HandlePutRule(const std::string& id, const Request& request, Services& services,
                    Responder respond) {
-  auto body = ParseRuleBody(request, id);
-  if (!body.ok()) {
-    Reply(respond, body.status());
+  auto rule = ParseRuleBody(request, id);
+  if (!rule.ok()) {
+    Reply(respond, rule.status());
     return;
   }
-  auto version = RulesVersion(services);
-  if (!version.ok()) {
-    Reply(respond, version.status());
-    return;
-  }
-  AfterProjectionAsync(
-      Runner(services), "reminders", services, std::move(respond),
-      [&services, id, v = *version, rule = std::move(body).value()](const Responder& reply) {
-        auto existing = LoadRule(services, id);
-        if (!existing.ok() || !existing->has_value()) {
-          Reply(reply, !existing.ok() ? existing.status() : NoSuchRule(id));
-          return;
-        }
-        AppendRuleEvent(services, v, "reminder_rule.updated", rule, RuleResponse(200, rule), reply);
-      });
+  std::string json = projections::EncodeReminderRule(*rule);
+  Response ok = RuleResponse(200, json);
+  ChangeRule(services, std::move(respond), id, /*create=*/false, "reminder_rule.updated",
+             std::move(json), std::move(ok));
 }
 
 void HandleDeleteRule(const std::string& id, Services& services, Responder respond) {
-  auto version = RulesVersion(services);
-  if (!version.ok()) {
-    Reply(respond, version.status());
-    return;
-  }
-  AfterProjectionAsync(Runner(services), "reminders", services, std::move(respond),
-                       [&services, id, v = *version](const Responder& reply) {
-                         auto existing = LoadRule(services, id);
-                         if (!existing.ok() || !existing->has_value()) {
-                           Reply(reply, !existing.ok() ? existing.status() : NoSuchRule(id));
-                           return;
-                         }
-                         Response ok;
-                         ok.body = "{\"deleted\":" + JsonString(id) + "}";
-                         AppendRuleEvent(services, v, "reminder_rule.deleted",
-                                         "{\"id\":" + JsonString(id) + "}", std::move(ok), reply);
-                       });
+  Response ok;
+  ok.body = "{\"deleted\":" + JsonString(id) + "}";
+  ChangeRule(services, std::move(respond), id, /*create=*/false, "reminder_rule.deleted",
+             "{\"id\":" + JsonString(id) + "}", std::move(ok));
 }
 
 void HandleGetRules(const std::string& id, Services& services, Responder respond) {

@@ -256,6 +256,22 @@ std::string EncodeCounts(const CampaignCounts& c) {
                                       {"failed", c.failed}});
 }
 
+Event CancelledEvent(const Reminder& m, std::string_view reason, Seq cause_seq,
+                     std::int64_t time_us) {
+  json::object data{
+      {"reminder", m.id}, {"rule", m.rule}, {"campaign", m.campaign}, {"reason", reason}};
+  if (cause_seq != 0) {
+    data["cause_seq"] = cause_seq;
+  }
+  Event e;
+  e.id = "reminder.cancelled." + m.id;
+  e.customer = m.customer;
+  e.type = "reminder.cancelled";
+  e.time_us = time_us;
+  e.data = json::serialize(data);
+  return e;
+}
+
 StatusOr<CampaignCounts> DecodeCounts(std::string_view text) {
   json::error_code ec;
   json::value v = json::parse(text, ec);
@@ -619,17 +635,7 @@ Status ReminderProjection::Cancel(Reminder* m, std::string_view reason, const st
     tx->Delete(p);
   }
   if (emit) {
-    Event e;
-    e.id = "reminder.cancelled." + m->id;
-    e.customer = m->customer;
-    e.type = "reminder.cancelled";
-    e.time_us = cause.time_us;
-    e.data = json::serialize(json::object{{"reminder", m->id},
-                                          {"rule", m->rule},
-                                          {"campaign", m->campaign},
-                                          {"reason", reason},
-                                          {"cause_seq", cause.seq}});
-    tx->Emit(std::move(e));
+    tx->Emit(CancelledEvent(*m, reason, cause.seq, cause.time_us));
   }
   CampaignCounts delta;
   (reason == "conversion" ? delta.cancelled_conversion : delta.cancelled_other) = 1;

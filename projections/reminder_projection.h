@@ -106,6 +106,11 @@ StatusOr<Reminder> DecodeReminder(std::string_view json);
 // The reminder as the API shows it (times as RFC 3339).
 std::string ReminderJson(const Reminder& r);
 std::string EncodeCounts(const CampaignCounts& c);
+// The reminder.cancelled event for `m`, with the deterministic id
+// "reminder.cancelled.<reminder>", as this fold emits it and the scheduler
+// appends it. `cause_seq` (the event that caused it) is omitted when 0.
+Event CancelledEvent(const Reminder& m, std::string_view reason, Seq cause_seq,
+                     std::int64_t time_us);
 StatusOr<CampaignCounts> DecodeCounts(std::string_view json);
 
 // Key helpers shared with the scheduler and the API.

@@ -185,16 +185,7 @@ StatusOr<std::size_t> ReminderScheduler::FireDue() {
     }
     ASSIGN_OR_RETURN(Seq conversion, ConversionElsewhere(m, *rule));
     if (conversion != 0) {
-      Event e;
-      e.id = "reminder.cancelled." + id;
-      e.customer = m.customer;
-      e.type = "reminder.cancelled";
-      e.time_us = now;
-      e.data = json::serialize(json::object{{"reminder", id},
-                                            {"rule", m.rule},
-                                            {"campaign", m.campaign},
-                                            {"reason", "conversion"},
-                                            {"cause_seq", conversion}});
+      Event e = CancelledEvent(m, "conversion", conversion, now);
       store::AppendRequest req;
       req.actor = "touchline";
       req.events.push_back(ProposedEvent{std::move(e), ExpectedVersion::Exact(*version)});
@@ -357,15 +348,7 @@ StatusOr<std::size_t> ReminderScheduler::SweepDeletedRules() {
         continue;
       }
       ASSIGN_OR_RETURN(Reminder m, DecodeReminder(*raw));
-      Event e;
-      e.id = "reminder.cancelled." + id;
-      e.customer = m.customer;
-      e.type = "reminder.cancelled";
-      e.time_us = clock_->NowMicros();
-      e.data = json::serialize(json::object{{"reminder", id},
-                                            {"rule", m.rule},
-                                            {"campaign", m.campaign},
-                                            {"reason", "rule_deleted"}});
+      Event e = CancelledEvent(m, "rule_deleted", 0, clock_->NowMicros());
       store::AppendRequest req;
       req.actor = "touchline";
       req.events.push_back(ProposedEvent{std::move(e), ExpectedVersion::Any()});
