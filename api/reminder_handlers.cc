@@ -64,11 +64,21 @@ void AppendRuleEvent(Services& s, StreamVersion version, std::string type, std::
       });
 }
 
-StatusOr<ReminderRule> ParseRuleBody(const Request& request, std::string_view id_from_path) {
+// The rule in the body, or false after answering 415 (not JSON, like every
+// other write route) or 400 (what to fix).
+std::optional<ReminderRule> ParseRuleBody(const Request& request, std::string_view id_from_path,
+                                          const Responder& respond) {
   if (!IsJsonContentType(request.content_type)) {
-    return Status::InvalidArgument("send the rule as JSON with Content-Type: application/json");
+    respond(HttpErrorResponse(415, "unsupported_media_type",
+                              "send the rule as JSON with Content-Type: application/json"));
+    return std::nullopt;
   }
-  return projections::ParseReminderRule(request.body, id_from_path);
+  auto rule = projections::ParseReminderRule(request.body, id_from_path);
+  if (!rule.ok()) {
+    Reply(respond, rule.status());
+    return std::nullopt;
+  }
+  return std::move(rule).value();
 }
 
 Response RuleResponse(int status, const std::string& rule_json) {
@@ -122,9 +132,8 @@ void ChangeRule(Services& services, Responder respond, std::string id, bool crea
 }  // namespace
 
 void HandleCreateRule(const Request& request, Services& services, Responder respond) {
-  auto rule = ParseRuleBody(request, "");
-  if (!rule.ok()) {
-    Reply(respond, rule.status());
+  auto rule = ParseRuleBody(request, "", respond);
+  if (!rule.has_value()) {
     return;
   }
   std::string json = projections::EncodeReminderRule(*rule);
@@ -135,9 +144,8 @@ void HandleCreateRule(const Request& request, Services& services, Responder resp
 
 void HandlePutRule(const std::string& id, const Request& request, Services& services,
                    Responder respond) {
-  auto rule = ParseRuleBody(request, id);
-  if (!rule.ok()) {
-    Reply(respond, rule.status());
+  auto rule = ParseRuleBody(request, id, respond);
+  if (!rule.has_value()) {
     return;
   }
   std::string json = projections::EncodeReminderRule(*rule);

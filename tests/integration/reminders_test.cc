@@ -85,6 +85,9 @@ TEST_F(RemindersTest, RuleLifecycleOverHttp) {
   HttpResponse bad = Send("POST", "/v1/reminder-rules", R"({"id":"x","campaign":"c"})");
   EXPECT_EQ(bad.status, 400);
   EXPECT_THAT(bad.body, HasSubstr("trigger: required"));
+  auto plain = http_->Request("POST", "/v1/reminder-rules", rule, {{"Content-Type", "text/plain"}});
+  ASSERT_OK(plain);
+  EXPECT_EQ(plain->status, 415);
   HttpResponse created = Send("POST", "/v1/reminder-rules", rule);
   EXPECT_EQ(created.status, 201) << created.body;
   EXPECT_EQ(Json(created).at("rule").at("id"), "cart-1d");
