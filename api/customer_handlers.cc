@@ -321,7 +321,8 @@ void HandleNote(const std::string& id, const Request& request, Services& service
   }
   AfterCustomerViewAsync(
       services, std::move(respond),
-      [id, note = std::move(note).value(), &services](const Responder& reply) {
+      [id, note = std::move(note).value(), actor = request.actor,
+       &services](const Responder& reply) {
         const store::StateReader& state = services.customers->state();
         auto pid = ResolveOrNotFound(state, id);
         if (!pid.ok()) {
@@ -355,7 +356,7 @@ void HandleNote(const std::string& id, const Request& request, Services& service
         }
         const std::string stream = e.customer;
         store::AppendRequest append;
-        append.actor = "anonymous";  // the authenticated key name once keys exist
+        append.actor = actor;
         e.id = note.id;
         e.type = "note.added";
         e.department = note.department;

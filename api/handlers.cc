@@ -5,7 +5,9 @@
 
 #include "api/http_error.h"
 #include "api/json_codec.h"
+#include "core/metrics.h"
 #include "core/validation.h"
+#include "projections/reminder_projection.h"
 
 namespace touchline::api {
 
@@ -210,7 +212,7 @@ void HandleAppend(const Request& request, Services& services, Responder respond)
   }
   store::AppendRequest append;
   append.events = std::move(parsed).value();
-  append.actor = "anonymous";  // the authenticated key name once keys exist
+  append.actor = request.actor;
   services.log->AppendAsync(std::move(append), [respond = std::move(respond), ids = std::move(ids)](
                                                    StatusOr<store::AppendResult> result) {
     respond(AppendResponse(ids, result));
@@ -289,6 +291,77 @@ StatusOr<Response> HandleReadyz(Services& services) {
               "\",\"checkpoint\":" + std::to_string(st.checkpoint) + "}";
   }
   r.body += "}}";
+  return r;
+}
+
+StatusOr<Response> HandleWhoAmI(const Request& request, Services& services) {
+  Response r;
+  r.body = "{\"name\":" + JsonString(request.actor) + ",\"role\":\"" +
+           std::string(store::RoleName(request.role)) + "\",\"open_mode\":" +
+           (services.access == nullptr || services.access->open() ? "true" : "false") + "}";
+  return r;
+}
+
+StatusOr<Response> HandleMetrics(Services& services) {
+  std::string out = Metrics::Default().Render();
+  // Gauges read from their owners at scrape time.
+  const store::EventLogStats stats = services.log->Stats();
+  auto gauge = [&out](std::string_view name, std::string_view help, std::string_view labels,
+                      double value, std::string_view type = "gauge") {
+    out += "# HELP " + std::string(name) + " " + std::string(help) + "\n# TYPE " +
+           std::string(name) + " " + std::string(type) + "\n";
+    AppendSample(&out, name, labels, value);
+  };
+  gauge("touchline_log_head_seq", "The last committed seq", "", static_cast<double>(stats.head));
+  out +=
+      "# HELP touchline_projection_lag_events Events committed but not yet folded\n"
+      "# TYPE touchline_projection_lag_events gauge\n";
+  for (auto* p : services.projections) {
+    const auto st = p->status();
+    AppendSample(&out, "touchline_projection_lag_events", Labels({{"projection", st.name}}),
+                 static_cast<double>(st.head > st.checkpoint ? st.head - st.checkpoint : 0));
+  }
+  if (services.reminders != nullptr) {
+    auto counts = services.reminders->state().Scan("k/", "", 100000);
+    if (counts.ok()) {
+      std::uint64_t pending = 0;
+      for (const auto& [key, json] : *counts) {
+        auto c = projections::DecodeCounts(json);
+        if (c.ok()) {
+          pending += c->scheduled -
+                     std::min(c->scheduled, c->due + c->cancelled_conversion + c->cancelled_other);
+        }
+      }
+      gauge("touchline_reminders_pending", "Reminders scheduled and not yet due or cancelled", "",
+            static_cast<double>(pending));
+    }
+  }
+  out +=
+      "# HELP touchline_rocksdb_pending_compaction_bytes RocksDB's estimate of bytes to "
+      "compact\n# TYPE touchline_rocksdb_pending_compaction_bytes gauge\n";
+  for (const auto& cf : stats.column_families) {
+    AppendSample(&out, "touchline_rocksdb_pending_compaction_bytes",
+                 Labels({{"column_family", cf.name}}),
+                 static_cast<double>(cf.pending_compaction_bytes));
+  }
+  out +=
+      "# HELP touchline_rocksdb_memtable_bytes Memtable bytes\n"
+      "# TYPE touchline_rocksdb_memtable_bytes gauge\n";
+  for (const auto& cf : stats.column_families) {
+    AppendSample(&out, "touchline_rocksdb_memtable_bytes", Labels({{"column_family", cf.name}}),
+                 static_cast<double>(cf.memtable_bytes));
+  }
+  gauge("touchline_rocksdb_running_compactions", "Compactions running now", "",
+        static_cast<double>(stats.running_compactions));
+  gauge("touchline_rocksdb_block_cache_bytes", "Block cache bytes in use", "",
+        static_cast<double>(stats.block_cache_bytes));
+  gauge("touchline_rocksdb_block_cache_hits_total", "Block cache hits since start", "",
+        static_cast<double>(stats.block_cache_hits), "counter");
+  gauge("touchline_rocksdb_block_cache_misses_total", "Block cache misses since start", "",
+        static_cast<double>(stats.block_cache_misses), "counter");
+  Response r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = std::move(out);
   return r;
 }
 

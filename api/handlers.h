@@ -54,7 +54,8 @@ void HandleNote(const std::string& id, const Request& request, Services& service
 void HandleCreateRule(const Request& request, Services& services, Responder respond);
 void HandlePutRule(const std::string& id, const Request& request, Services& services,
                    Responder respond);
-void HandleDeleteRule(const std::string& id, Services& services, Responder respond);
+void HandleDeleteRule(const std::string& id, const Request& request, Services& services,
+                      Responder respond);
 // GET one rule (`id` set) or all of them (`id` empty).
 void HandleGetRules(const std::string& id, Services& services, Responder respond);
 void HandleListReminders(const QueryParams& query, Services& services, Responder respond);
@@ -97,6 +98,10 @@ bool IsJsonContentType(std::string_view content_type);
 std::vector<std::string> SplitComma(const std::string& s);
 
 StatusOr<Response> HandleHealthz(Services& services);
+// GET /metrics: the Prometheus exposition (core/metrics.h).
+StatusOr<Response> HandleMetrics(Services& services);
+// GET /v1/auth/whoami: {"name":...,"role":...,"open_mode":bool}.
+StatusOr<Response> HandleWhoAmI(const Request& request, Services& services);
 StatusOr<Response> HandleReadyz(Services& services);
 
 }  // namespace touchline::api

@@ -30,7 +30,7 @@ std::string HeaderValue(const http::request<http::string_body>& req, http::field
 }
 
 // Runs the router and resumes on the session's strand with its response.
-net::awaitable<Response> Dispatch(const Request& request, Services& services) {
+net::awaitable<Response> Dispatch(Request& request, Services& services) {
   auto executor = co_await net::this_coro::executor;
   co_return co_await net::async_initiate<decltype(use_awaitable), void(Response)>(
       [&](auto handler) {
@@ -41,7 +41,8 @@ net::awaitable<Response> Dispatch(const Request& request, Services& services) {
         try {
           Route(request, services, respond);
         } catch (const std::exception& e) {
-          spdlog::error("request {} {} failed: {}", request.method, request.target, e.what());
+          spdlog::error("request {} {} failed: {}", request.method, RedactTarget(request.target),
+                        e.what());
           respond(HttpErrorResponse(500, "internal", "internal error; see the server log"));
         }
       },
@@ -129,14 +130,22 @@ net::awaitable<void> WriteErrorAndClose(beast::tcp_stream& stream, int status,
 
 }  // namespace
 
-bool SessionRegistry::TryReserve(std::size_t max) {
-  std::size_t n = count_.load();
-  while (n < max) {
-    if (count_.compare_exchange_weak(n, n + 1)) {
-      return true;
-    }
+bool SessionRegistry::TryReserve(std::size_t max, const std::string& address,
+                                 std::size_t max_per_address) {
+  MutexLock lock(&mu_);
+  if (count_.load() >= max) {
+    return false;
   }
-  return false;
+  std::size_t& n = per_address_[address];
+  if (max_per_address > 0 && n >= max_per_address) {
+    if (n == 0) {
+      per_address_.erase(address);
+    }
+    return false;
+  }
+  ++n;
+  count_.fetch_add(1);
+  return true;
 }
 
 std::list<std::weak_ptr<SessionControl>>::iterator SessionRegistry::Add(
@@ -145,9 +154,13 @@ std::list<std::weak_ptr<SessionControl>>::iterator SessionRegistry::Add(
   return sessions_.insert(sessions_.end(), c);
 }
 
-void SessionRegistry::Remove(std::list<std::weak_ptr<SessionControl>>::iterator it) {
+void SessionRegistry::Remove(std::list<std::weak_ptr<SessionControl>>::iterator it,
+                             const std::string& address) {
   MutexLock lock(&mu_);
   sessions_.erase(it);
+  if (auto a = per_address_.find(address); a != per_address_.end() && --a->second == 0) {
+    per_address_.erase(a);
+  }
   count_.fetch_sub(1);
 }
 
@@ -166,7 +179,8 @@ void SessionRegistry::CloseIdle() {
   }
 }
 
-net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx) {
+net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx,
+                                    std::string client_address) {
   const ServerOptions& opt = *ctx.options;
   beast::tcp_stream stream(std::move(socket));
   auto control = std::make_shared<SessionControl>();
@@ -177,11 +191,12 @@ net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx) {
     SessionRegistry* registry;
     std::list<std::weak_ptr<SessionControl>>::iterator it;
     SessionControl* control;
+    const std::string& address;
     ~Unregister() {
       control->stream = nullptr;
-      registry->Remove(it);
+      registry->Remove(it, address);
     }
-  } unregister{ctx.registry, registration, control.get()};
+  } unregister{ctx.registry, registration, control.get(), client_address};
 
   // Pipelined requests wait here; the limit bounds their memory.
   beast::flat_buffer buffer(opt.max_header_bytes + 64 * 1024);
@@ -245,22 +260,31 @@ net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx) {
     }
 
     auto& req = parser.get();
-    if (IsWebSocketUpgrade(req) && req.target().starts_with("/v1/stream") &&
-        (req.target().size() == 10 || req.target()[10] == '?')) {
-      co_await RunWebSocketSession(std::move(stream), parser.release(), ctx, control.get());
-      co_return;  // the WebSocket session closed the connection
-    }
     Request request;
     request.method = std::string(req.method_string());
     request.target = std::string(req.target());
-    request.accept = HeaderValue(req, http::field::accept);
-    request.content_type = HeaderValue(req, http::field::content_type);
-    request.if_match = HeaderValue(req, http::field::if_match);
+    request.authorization = HeaderValue(req, http::field::authorization);
+    request.client_address = client_address;
     if (auto it = req.find("X-Request-Id"); it != req.end() && it->value().size() <= 128) {
       request.request_id = std::string(it->value());
     } else {
       request.request_id = NewRequestId();
     }
+    if (IsWebSocketUpgrade(req) && req.target().starts_with("/v1/stream") &&
+        (req.target().size() == 10 || req.target()[10] == '?')) {
+      const Admission admission = AdmitStream(request, *ctx.services);
+      if (!admission.status.ok()) {
+        co_await WriteResponse(stream, DeniedResponse(admission), req.version(), false,
+                               request.request_id, opt.write_timeout);
+        break;
+      }
+      co_await RunWebSocketSession(std::move(stream), parser.release(), ctx, control.get(),
+                                   admission.principal.role);
+      co_return;  // the WebSocket session closed the connection
+    }
+    request.accept = HeaderValue(req, http::field::accept);
+    request.content_type = HeaderValue(req, http::field::content_type);
+    request.if_match = HeaderValue(req, http::field::if_match);
     request.body = std::move(req.body());
     const unsigned version = req.version();
     bool keep_alive = req.keep_alive();
@@ -277,8 +301,8 @@ net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx) {
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();
-      spdlog::debug("{} {} -> {} in {} us (request {})", request.method, request.target, status, us,
-                    request.request_id);
+      spdlog::debug("{} {} -> {} in {} us (request {})", request.method,
+                    RedactTarget(request.target), status, us, request.request_id);
     }
     if (!written || !keep_alive) {
       break;

@@ -11,6 +11,8 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <string>
+#include <unordered_map>
 
 #include "api/internal/net.h"
 #include "api/router.h"
@@ -32,12 +34,13 @@ struct SessionControl {
 
 class SessionRegistry {
  public:
-  // Claims a connection slot unless `max` are taken; the listener calls it
-  // before spawning a session, and Remove() gives the slot back.
-  bool TryReserve(std::size_t max);
+  // Claims a connection slot unless `max` are taken, or `max_per_address`
+  // (0 = no limit) by `address`; the listener calls it before spawning a
+  // session, and Remove() gives the slot back.
+  bool TryReserve(std::size_t max, const std::string& address, std::size_t max_per_address);
   // Adds a session (holding a reserved slot); the returned iterator removes it.
   std::list<std::weak_ptr<SessionControl>>::iterator Add(std::shared_ptr<SessionControl> c);
-  void Remove(std::list<std::weak_ptr<SessionControl>>::iterator it);
+  void Remove(std::list<std::weak_ptr<SessionControl>>::iterator it, const std::string& address);
   std::size_t count() const { return count_.load(); }
   // Posts to every session: close it now if it is between requests (a
   // WebSocket session starts its closing handshake).
@@ -46,6 +49,7 @@ class SessionRegistry {
  private:
   Mutex mu_;
   std::list<std::weak_ptr<SessionControl>> sessions_ GUARDED_BY(mu_);
+  std::unordered_map<std::string, std::size_t> per_address_ GUARDED_BY(mu_);
   std::atomic<std::size_t> count_{0};
 };
 
@@ -60,7 +64,9 @@ struct SessionContext {
   std::atomic<std::size_t>* ws_connections;  // open WebSocket sessions
 };
 
-net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx);
+// `client_address` is the peer's IP address, as reserved in the registry.
+net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx,
+                                    std::string client_address);
 
 // Answers 503 with a JSON error and closes (the connection limit was hit).
 net::awaitable<void> RejectConnection(tcp::socket socket, std::string message);

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/metrics.h"
+
 namespace touchline::api {
 namespace {
 
@@ -40,16 +42,27 @@ net::awaitable<void> RunListener(tcp::acceptor& acceptor, SessionContext ctx) {
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     auto session_executor = socket.get_executor();
-    if (!ctx.registry->TryReserve(ctx.options->max_connections)) {
+    auto endpoint = socket.remote_endpoint(ec);
+    std::string address = ec ? "unknown" : endpoint.address().to_string();
+    const ServerOptions& opt = *ctx.options;
+    if (!ctx.registry->TryReserve(opt.max_connections, address, opt.max_connections_per_address)) {
+      static Counter& rejected = Metrics::Default().GetCounter(
+          "touchline_connections_rejected_total", "Connections refused at a connection limit");
+      rejected.Increment();
+      const bool total = ctx.registry->count() >= opt.max_connections;
       net::co_spawn(
           session_executor,
-          RejectConnection(std::move(socket), "too many connections (limit " +
-                                                  std::to_string(ctx.options->max_connections) +
-                                                  "); retry later"),
+          RejectConnection(std::move(socket),
+                           total ? "too many connections (limit " +
+                                       std::to_string(opt.max_connections) + "); retry later"
+                                 : "too many connections from this address (limit " +
+                                       std::to_string(opt.max_connections_per_address) +
+                                       "); retry later"),
           LogSessionEnd);
       continue;
     }
-    net::co_spawn(session_executor, RunHttpSession(std::move(socket), ctx), LogSessionEnd);
+    net::co_spawn(session_executor, RunHttpSession(std::move(socket), ctx, std::move(address)),
+                  LogSessionEnd);
   }
 }
 

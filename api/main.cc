@@ -1,13 +1,18 @@
 // touchlined: the touchline server binary. Parses flags (each also readable
-// from a TOUCHLINE_* environment variable), opens the event log, serves HTTP
-// until SIGINT/SIGTERM, then drains and closes the log cleanly.
+// from a TOUCHLINE_* environment variable, and from a --config file; a flag
+// on the command line wins over the environment, which wins over the file),
+// opens the event log, serves HTTP until SIGINT/SIGTERM, then drains and
+// closes the log cleanly.
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <fstream>
 
+#include "api/auth.h"
 #include "api/server.h"
 #include "api/webhook_client.h"
 #include "projections/customer_view_projection.h"
@@ -41,6 +46,43 @@ bool IsLoopback(const std::string& host) {
   return host == "127.0.0.1" || host == "::1" || host.starts_with("127.");
 }
 
+// %* in a log pattern: the message as the inside of a JSON string.
+class JsonEscapedMessage : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm& /*tm*/,
+              spdlog::memory_buf_t& dest) override {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+      const auto u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        dest.push_back('\\');
+        dest.push_back(c);
+      } else if (u < 0x20) {
+        const char esc[] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
+        dest.append(esc, esc + sizeof(esc));
+      } else {
+        dest.push_back(c);
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonEscapedMessage>();
+  }
+};
+
+void SetUpLogging(const std::string& level, const std::string& format) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("touchlined"));
+  spdlog::set_level(spdlog::level::from_str(level));
+  if (format == "json") {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","pid":%P,"thread":%t,"msg":"%*"})");
+    spdlog::set_formatter(std::move(formatter));
+  } else {
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -61,8 +103,15 @@ int main(int argc, char** argv) {
   std::int64_t projection_wait_ms = 2000;
   std::size_t max_as_of_events = 200000;
   std::int64_t webhook_timeout_ms = 10000;
+  std::string log_format = "text";
+  touchline::api::AccessOptions access;
+  double auth_failures_per_minute = 12;
 
   CLI::App app{"touchlined: event-sourced customer timeline server"};
+  app.set_config("--config", "",
+                 "Read options from this TOML file (key = value, names as the long flags "
+                 "without dashes, e.g. port = 8080)")
+      ->envname("TOUCHLINE_CONFIG");
   app.option_defaults()->always_capture_default();
   app.add_option("--data-dir", store.path, "Data directory (created if missing)")
       ->envname("TOUCHLINE_DATA_DIR");
@@ -146,16 +195,52 @@ int main(int argc, char** argv) {
                  "How long one reminder webhook delivery may take before it counts as failed")
       ->check(CLI::Range(100, 600000))
       ->envname("TOUCHLINE_WEBHOOK_TIMEOUT_MS");
+  app.add_option("--max-json-depth", server.parse_limits.max_depth,
+                 "Deepest JSON nesting an event body may have; more gets 400")
+      ->check(CLI::Range(4, 1024))
+      ->envname("TOUCHLINE_MAX_JSON_DEPTH");
+  app.add_option("--max-connections-per-address", server.max_connections_per_address,
+                 "Concurrent connections from one IP address; more get 503 (0 = no limit)")
+      ->envname("TOUCHLINE_MAX_CONNECTIONS_PER_ADDRESS");
+  app.add_option("--address-rps", access.per_address.rate,
+                 "Requests per second one IP address may make; more get 429 (0 = no limit)")
+      ->check(CLI::Range(0.0, 1e9))
+      ->envname("TOUCHLINE_ADDRESS_RPS");
+  app.add_option("--address-burst", access.per_address.burst,
+                 "Requests one IP address may make at once (at least --address-rps)")
+      ->check(CLI::Range(0.0, 1e9))
+      ->envname("TOUCHLINE_ADDRESS_BURST");
+  app.add_option("--key-rps", access.per_key.rate,
+                 "Requests per second one API key may make; more get 429 (0 = no limit)")
+      ->check(CLI::Range(0.0, 1e9))
+      ->envname("TOUCHLINE_KEY_RPS");
+  app.add_option("--key-burst", access.per_key.burst,
+                 "Requests one API key may make at once (at least --key-rps)")
+      ->check(CLI::Range(0.0, 1e9))
+      ->envname("TOUCHLINE_KEY_BURST");
+  app.add_option("--auth-failures-per-minute", auth_failures_per_minute,
+                 "Failed authentications one IP address may make per minute once its burst "
+                 "is spent; beyond that its requests get 429 (0 = no limit)")
+      ->check(CLI::Range(0.0, 1e6))
+      ->envname("TOUCHLINE_AUTH_FAILURES_PER_MINUTE");
+  app.add_option("--auth-failure-burst", access.auth_failures.burst,
+                 "Failed authentications one IP address may make in a row")
+      ->check(CLI::Range(1.0, 1e6))
+      ->envname("TOUCHLINE_AUTH_FAILURE_BURST");
+  app.add_option("--log-format", log_format, "text, or json (one object per line)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->envname("TOUCHLINE_LOG_FORMAT");
   app.add_flag("--no-group-commit", no_group_commit,
                "One fsync per request instead of one per group (for benchmarks only)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->envname("TOUCHLINE_LOG_LEVEL");
   CLI11_PARSE(app, argc, argv);
-
-  spdlog::set_default_logger(spdlog::stderr_color_mt("touchlined"));
-  spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  // A burst below the rate would refuse traffic the rate allows.
+  access.per_address.burst = std::max({access.per_address.burst, access.per_address.rate, 1.0});
+  access.per_key.burst = std::max({access.per_key.burst, access.per_key.rate, 1.0});
+  SetUpLogging(log_level, log_format);
+  access.auth_failures.rate = auth_failures_per_minute / 60.0;
 
   server.idle_timeout = std::chrono::milliseconds(idle_ms);
   server.request_timeout = std::chrono::milliseconds(request_ms);
@@ -169,6 +254,32 @@ int main(int argc, char** argv) {
   }
 
   RaiseFileLimit(server.max_connections);
+  // Keys first: a server that would run open where it must not never
+  // touches the data.
+  touchline::store::KeyRing keys(store.path);
+  if (auto s = keys.Load(); !s.ok()) {
+    spdlog::critical("cannot read the API keys: {}", s.ToString());
+    return 1;
+  }
+  const bool loopback = IsLoopback(server.host);
+  if (!keys.HasActiveKeys()) {
+    if (!loopback) {
+      spdlog::critical(
+          "refusing to listen on {} without API keys: anyone who could reach it could read and "
+          "write every customer's data. Create a key first (tlctl keys create --data-dir {} "
+          "--name NAME --role admin), or listen on 127.0.0.1",
+          server.host, store.path);
+      return 1;
+    }
+    spdlog::warn(
+        "OPEN DEVELOPMENT MODE: no API keys exist, so every request on {} is admitted as "
+        "\"anonymous\" with the admin role. Create one with tlctl keys create and keys are "
+        "required from then on",
+        server.host);
+  }
+  access.keys = &keys;
+  access.allow_open = loopback;
+  touchline::api::AccessControl access_control(access);
   auto log = touchline::store::EventLog::Open(store);
   if (!log.ok()) {
     spdlog::critical("cannot open the event log: {}", log.status().ToString());
@@ -221,16 +332,11 @@ int main(int argc, char** argv) {
   services.identity_limits = *limits;
   services.projection_wait = std::chrono::milliseconds(projection_wait_ms);
   services.max_as_of_events = max_as_of_events;
+  services.access = &access_control;
   touchline::api::Server http(server, std::move(services));
   if (auto s = http.Start(); !s.ok()) {
     spdlog::critical("{}", s.ToString());
     return 1;
-  }
-  if (!IsLoopback(server.host)) {
-    spdlog::warn(
-        "listening on {} without authentication: anyone who can reach it can read "
-        "and write every customer's events",
-        server.host);
   }
   spdlog::info(
       "touchlined listening on http://{}:{} (agent console at /, live stream at /v1/stream)",

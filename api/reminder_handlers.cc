@@ -41,14 +41,14 @@ StatusOr<StreamVersion> RulesVersion(Services& s) {
   return s.log->CurrentVersion(std::string(projections::kRuleStream));
 }
 
-void AppendRuleEvent(Services& s, StreamVersion version, std::string type, std::string data,
-                     Response ok, const Responder& reply) {
+void AppendRuleEvent(Services& s, StreamVersion version, std::string actor, std::string type,
+                     std::string data, Response ok, const Responder& reply) {
   Event e;
   e.customer = std::string(projections::kRuleStream);
   e.type = std::move(type);
   e.data = std::move(data);
   store::AppendRequest req;
-  req.actor = "anonymous";  // the authenticated key name once keys exist
+  req.actor = std::move(actor);
   req.events.push_back(ProposedEvent{std::move(e), ExpectedVersion::Exact(version)});
   s.log->AppendAsync(
       std::move(req), [reply, ok = std::move(ok)](StatusOr<store::AppendResult> r) mutable {
@@ -99,34 +99,35 @@ StatusOr<projections::Reminder> LoadReminder(Services& s, std::string_view id) {
 // A rule change: with the rules stream's version read first, waits for the
 // projection, checks that rule `id` exists (`create`: that it does not),
 // and appends `type` with `data` under exactly that version.
-void ChangeRule(Services& services, Responder respond, std::string id, bool create,
-                std::string type, std::string data, Response ok) {
+void ChangeRule(Services& services, const Request& request, Responder respond, std::string id,
+                bool create, std::string type, std::string data, Response ok) {
   auto version = RulesVersion(services);
   if (!version.ok()) {
     Reply(respond, version.status());
     return;
   }
-  AfterProjectionAsync(
-      Runner(services), "reminders", services, std::move(respond),
-      [&services, v = *version, id = std::move(id), create, type = std::move(type),
-       data = std::move(data), ok = std::move(ok)](const Responder& reply) mutable {
-        auto existing = LoadRule(services, id);
-        if (!existing.ok()) {
-          Reply(reply, existing.status());
-          return;
-        }
-        if (create && existing->has_value()) {
-          Reply(reply,
-                Status::AlreadyExists("a reminder rule '" + id +
-                                      "' exists; PUT /v1/reminder-rules/" + id + " to change it"));
-          return;
-        }
-        if (!create && !existing->has_value()) {
-          Reply(reply, NoSuchRule(id));
-          return;
-        }
-        AppendRuleEvent(services, v, std::move(type), std::move(data), std::move(ok), reply);
-      });
+  AfterProjectionAsync(Runner(services), "reminders", services, std::move(respond),
+                       [&services, v = *version, actor = request.actor, id = std::move(id), create,
+                        type = std::move(type), data = std::move(data),
+                        ok = std::move(ok)](const Responder& reply) mutable {
+                         auto existing = LoadRule(services, id);
+                         if (!existing.ok()) {
+                           Reply(reply, existing.status());
+                           return;
+                         }
+                         if (create && existing->has_value()) {
+                           Reply(reply, Status::AlreadyExists("a reminder rule '" + id +
+                                                              "' exists; PUT /v1/reminder-rules/" +
+                                                              id + " to change it"));
+                           return;
+                         }
+                         if (!create && !existing->has_value()) {
+                           Reply(reply, NoSuchRule(id));
+                           return;
+                         }
+                         AppendRuleEvent(services, v, std::move(actor), std::move(type),
+                                         std::move(data), std::move(ok), reply);
+                       });
 }
 
 }  // namespace
@@ -138,8 +139,8 @@ void HandleCreateRule(const Request& request, Services& services, Responder resp
   }
   std::string json = projections::EncodeReminderRule(*rule);
   Response ok = RuleResponse(201, json);
-  ChangeRule(services, std::move(respond), rule->id, /*create=*/true, "reminder_rule.created",
-             std::move(json), std::move(ok));
+  ChangeRule(services, request, std::move(respond), rule->id, /*create=*/true,
+             "reminder_rule.created", std::move(json), std::move(ok));
 }
 
 void HandlePutRule(const std::string& id, const Request& request, Services& services,
@@ -150,14 +151,15 @@ void HandlePutRule(const std::string& id, const Request& request, Services& serv
   }
   std::string json = projections::EncodeReminderRule(*rule);
   Response ok = RuleResponse(200, json);
-  ChangeRule(services, std::move(respond), id, /*create=*/false, "reminder_rule.updated",
+  ChangeRule(services, request, std::move(respond), id, /*create=*/false, "reminder_rule.updated",
              std::move(json), std::move(ok));
 }
 
-void HandleDeleteRule(const std::string& id, Services& services, Responder respond) {
+void HandleDeleteRule(const std::string& id, const Request& request, Services& services,
+                      Responder respond) {
   Response ok;
   ok.body = "{\"deleted\":" + JsonString(id) + "}";
-  ChangeRule(services, std::move(respond), id, /*create=*/false, "reminder_rule.deleted",
+  ChangeRule(services, request, std::move(respond), id, /*create=*/false, "reminder_rule.deleted",
              "{\"id\":" + JsonString(id) + "}", std::move(ok));
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "store/api_keys.h"
 
 namespace touchline::api {
 
@@ -22,7 +23,13 @@ struct Request {
   std::string accept;
   std::string content_type;
   std::string if_match;
-  std::string request_id;  // echoed back as X-Request-Id
+  std::string request_id;      // echoed back as X-Request-Id
+  std::string authorization;   // the Authorization header (api/auth.h)
+  std::string client_address;  // the peer's IP address, for per-address limits
+  // Set by the router once the request is admitted: the key's name (or
+  // "anonymous" in open mode), recorded as the actor of what it writes.
+  std::string actor;
+  store::Role role = store::Role::kAdmin;
 };
 
 struct Response {

@@ -2,186 +2,240 @@
 
 #include <boost/url/parse.hpp>
 
+#include "api/auth.h"
 #include "api/console_assets.h"
 #include "api/handlers.h"
 #include "api/http_error.h"
+#include "core/metrics.h"
 
 namespace touchline::api {
 namespace {
 
-Response MethodNotAllowed(const std::string& method, std::string_view allow) {
+// What a matched route's handler gets: the path's {} parameters in order.
+struct Call {
+  Request& request;
+  const std::vector<std::string>& params;
+  const QueryParams& query;
+  Services& services;
+  Responder respond;
+};
+using Handler = void (*)(Call&);
+
+struct RouteSpec {
+  std::string_view method;   // GET also answers HEAD
+  std::string_view pattern;  // segments; "{}" matches one segment
+  Permission permission;
+  Handler handler;
+};
+
+void ServeConsole(Call& c) {
+  const ConsoleAsset* asset =
+      FindConsoleAsset(c.params.empty() ? std::string_view("index.html") : c.params[0]);
+  if (asset == nullptr) {
+    c.respond(HttpErrorResponse(404, "not_found", "the console has no such file"));
+    return;
+  }
+  Response r;
+  r.content_type = std::string(asset->content_type);
+  r.body = std::string(asset->body);
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  c.respond(std::move(r));
+}
+
+// Every route, with the permission it needs: the one place access is
+// decided (api/auth.h has the roles).
+const RouteSpec kRoutes[] = {
+    {"GET", "/healthz", Permission::kPublic,
+     [](Call& c) { Reply(c.respond, HandleHealthz(c.services)); }},
+    {"GET", "/readyz", Permission::kPublic,
+     [](Call& c) { Reply(c.respond, HandleReadyz(c.services)); }},
+    {"GET", "/", Permission::kPublic, ServeConsole},
+    {"GET", "/console/{}", Permission::kPublic, ServeConsole},
+    {"GET", "/metrics", Permission::kReadAll,
+     [](Call& c) { Reply(c.respond, HandleMetrics(c.services)); }},
+    {"GET", "/v1/auth/whoami", Permission::kAnyKey,
+     [](Call& c) { Reply(c.respond, HandleWhoAmI(c.request, c.services)); }},
+    {"GET", "/v1/events", Permission::kReadAll,
+     [](Call& c) { Reply(c.respond, HandleReadLog(c.request, c.query, c.services)); }},
+    {"POST", "/v1/events", Permission::kWriteEvents,
+     [](Call& c) { HandleAppend(c.request, c.services, std::move(c.respond)); }},
+    {"GET", "/v1/customers", Permission::kReadCustomers,
+     [](Call& c) { HandleCustomerLookup(c.query, c.services, std::move(c.respond)); }},
+    {"GET", "/v1/customers/{}", Permission::kReadCustomers,
+     [](Call& c) { HandleCustomer(c.params[0], c.query, c.services, std::move(c.respond)); }},
+    {"GET", "/v1/customers/{}/timeline", Permission::kReadCustomers,
+     [](Call& c) { HandleTimeline(c.params[0], c.query, c.services, std::move(c.respond)); }},
+    {"GET", "/v1/customers/{}/reminders", Permission::kReadCustomers,
+     [](Call& c) { HandleCustomerReminders(c.params[0], c.services, std::move(c.respond)); }},
+    {"POST", "/v1/customers/{}/notes", Permission::kWriteNotes,
+     [](Call& c) { HandleNote(c.params[0], c.request, c.services, std::move(c.respond)); }},
+    {"GET", "/v1/reminder-rules", Permission::kReadCustomers,
+     [](Call& c) { HandleGetRules("", c.services, std::move(c.respond)); }},
+    {"POST", "/v1/reminder-rules", Permission::kAdmin,
+     [](Call& c) { HandleCreateRule(c.request, c.services, std::move(c.respond)); }},
+    {"GET", "/v1/reminder-rules/{}", Permission::kReadCustomers,
+     [](Call& c) { HandleGetRules(c.params[0], c.services, std::move(c.respond)); }},
+    {"PUT", "/v1/reminder-rules/{}", Permission::kAdmin,
+     [](Call& c) { HandlePutRule(c.params[0], c.request, c.services, std::move(c.respond)); }},
+    {"DELETE", "/v1/reminder-rules/{}", Permission::kAdmin,
+     [](Call& c) { HandleDeleteRule(c.params[0], c.request, c.services, std::move(c.respond)); }},
+    {"GET", "/v1/reminders", Permission::kReadCustomers,
+     [](Call& c) { HandleListReminders(c.query, c.services, std::move(c.respond)); }},
+    {"GET", "/v1/reminders/{}", Permission::kReadCustomers,
+     [](Call& c) { HandleGetReminder(c.params[0], c.services, std::move(c.respond)); }},
+    {"GET", "/v1/campaigns/{}", Permission::kReadCustomers,
+     [](Call& c) { HandleCampaign(c.params[0], c.services, std::move(c.respond)); }},
+    {"GET", "/v1/projections", Permission::kReadAll,
+     [](Call& c) { Reply(c.respond, HandleProjections(c.services)); }},
+    {"POST", "/v1/projections/{}/rebuild", Permission::kAdmin,
+     [](Call& c) { Reply(c.respond, HandleRebuild(c.params[0], c.services)); }},
+    // A WebSocket upgrade never gets here (the session takes it over after
+    // the same admission check, see StreamPermission()).
+    {"GET", "/v1/stream", Permission::kReadCustomers,
+     [](Call& c) {
+       Response r =
+           HttpErrorResponse(426, "upgrade_required",
+                             "GET /v1/stream is a WebSocket endpoint: connect with a "
+                             "WebSocket client (see the Live stream section of README.md)");
+       r.headers.emplace_back("Upgrade", "websocket");
+       r.headers.emplace_back("Connection", "Upgrade");
+       c.respond(std::move(r));
+     }},
+};
+
+// Matches `segments` against `pattern`, collecting the {} values.
+bool Matches(std::string_view pattern, const std::vector<std::string>& segments,
+             std::vector<std::string>* params) {
+  params->clear();
+  if (pattern == "/") {
+    return segments.empty() || (segments.size() == 1 && segments[0].empty());
+  }
+  std::size_t i = 0;
+  pattern.remove_prefix(1);
+  while (!pattern.empty()) {
+    const auto slash = pattern.find('/');
+    const std::string_view part = pattern.substr(0, slash);
+    if (i >= segments.size()) {
+      return false;
+    }
+    if (part == "{}") {
+      params->push_back(segments[i]);
+    } else if (part != segments[i]) {
+      return false;
+    }
+    ++i;
+    pattern = slash == std::string_view::npos ? std::string_view() : pattern.substr(slash + 1);
+  }
+  return i == segments.size();
+}
+
+Response MethodNotAllowed(const std::string& method, const std::string& allow) {
   Response r = HttpErrorResponse(
       405, "method_not_allowed",
-      "method " + method.substr(0, 16) + " is not allowed here; allowed: " + std::string(allow));
-  r.headers.emplace_back("Allow", std::string(allow));
+      "method " + method.substr(0, 16) + " is not allowed here; allowed: " + allow);
+  r.headers.emplace_back("Allow", allow);
   return r;
+}
+
+Response Denied(const Admission& a) {
+  Response r = ErrorResponse(a.status);
+  if (a.status.code() == StatusCode::kUnauthenticated) {
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"touchline\"");
+  }
+  if (a.retry_after_s > 0) {
+    r.headers.emplace_back("Retry-After", std::to_string(a.retry_after_s));
+  }
+  return r;
+}
+
+// Counts the answer per route and status, and times it.
+Responder Measured(std::string_view route, Responder respond) {
+  const auto started = std::chrono::steady_clock::now();
+  return [route, started, respond = std::move(respond)](Response r) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    auto& metrics = Metrics::Default();
+    const std::string labels = Labels({{"route", route}});
+    metrics
+        .GetHistogram("touchline_http_request_seconds",
+                      "From routing a request to its answer, by route", labels)
+        .Observe(seconds);
+    metrics
+        .GetCounter("touchline_http_requests_total", "HTTP requests answered, by route and status",
+                    Labels({{"route", route}, {"status", std::to_string(r.status)}}))
+        .Increment();
+    respond(std::move(r));
+  };
 }
 
 }  // namespace
 
-void Route(const Request& request, Services& services, Responder respond) {
+Admission AdmitStream(const Request& request, Services& services) {
+  if (services.access == nullptr) {
+    return Admission{Status::Ok(), store::Principal{"anonymous", store::Role::kAdmin}, 0};
+  }
+  return services.access->Admit(request, Permission::kReadCustomers, /*allow_query_token=*/true);
+}
+
+void Route(Request& request, Services& services, Responder respond) {
   auto url = boost::urls::parse_origin_form(request.target);
   if (!url) {
-    respond(HttpErrorResponse(400, "invalid_argument",
-                              "the request target is not a valid path and query"));
+    Measured("invalid", std::move(respond))(HttpErrorResponse(
+        400, "invalid_argument", "the request target is not a valid path and query"));
     return;
   }
   std::vector<std::string> segments;
   for (auto seg : url->segments()) {
     segments.push_back(seg);
   }
+  const std::string& m = request.method;
+  const std::string_view method = m == "HEAD" ? std::string_view("GET") : std::string_view(m);
+  std::vector<std::string> params;
+  const RouteSpec* spec = nullptr;
+  std::string allow;
+  for (const RouteSpec& r : kRoutes) {
+    if (!Matches(r.pattern, segments, &params)) {
+      continue;
+    }
+    if (r.method == method) {
+      spec = &r;
+      break;
+    }
+    allow += (allow.empty() ? "" : ", ") + std::string(r.method);
+  }
+  if (spec == nullptr) {
+    if (!allow.empty()) {
+      Measured("unmatched", std::move(respond))(MethodNotAllowed(m, allow));
+    } else {
+      Measured("unmatched", std::move(respond))(
+          HttpErrorResponse(404, "not_found",
+                            "no route for " + std::string(url->path()).substr(0, 200) +
+                                "; see the API section of README.md"));
+    }
+    return;
+  }
+  Responder measured = Measured(spec->pattern, std::move(respond));
+  if (services.access != nullptr) {
+    Admission a = services.access->Admit(request, spec->permission);
+    if (!a.status.ok()) {
+      measured(Denied(a));
+      return;
+    }
+    request.actor = std::move(a.principal.name);
+    request.role = a.principal.role;
+  } else {
+    request.actor = "anonymous";
+    request.role = store::Role::kAdmin;
+  }
   QueryParams query;
   for (auto param : url->params()) {
     query.emplace_back(param.key, param.has_value ? param.value : std::string());
   }
-  const std::string& m = request.method;
-  const bool get = m == "GET" || m == "HEAD";
-
-  if (segments.size() == 1 && (segments[0] == "healthz" || segments[0] == "readyz")) {
-    if (!get) {
-      respond(MethodNotAllowed(m, "GET"));
-      return;
-    }
-    Reply(respond, segments[0] == "healthz" ? HandleHealthz(services) : HandleReadyz(services));
-    return;
-  }
-  if (segments.size() == 2 && segments[0] == "v1" && segments[1] == "events") {
-    if (m == "POST") {
-      HandleAppend(request, services, std::move(respond));
-    } else if (get) {
-      Reply(respond, HandleReadLog(request, query, services));
-    } else {
-      respond(MethodNotAllowed(m, "GET, POST"));
-    }
-    return;
-  }
-  const bool v1 = !segments.empty() && segments[0] == "v1";
-  if (v1 && segments.size() >= 2 && segments[1] == "customers") {
-    if (segments.size() == 2) {
-      if (!get) {
-        respond(MethodNotAllowed(m, "GET"));
-        return;
-      }
-      HandleCustomerLookup(query, services, std::move(respond));
-      return;
-    }
-    if (segments.size() == 3) {
-      if (!get) {
-        respond(MethodNotAllowed(m, "GET"));
-        return;
-      }
-      HandleCustomer(segments[2], query, services, std::move(respond));
-      return;
-    }
-    if (segments.size() == 4 && segments[3] == "timeline") {
-      if (!get) {
-        respond(MethodNotAllowed(m, "GET"));
-        return;
-      }
-      HandleTimeline(segments[2], query, services, std::move(respond));
-      return;
-    }
-    if (segments.size() == 4 && segments[3] == "reminders") {
-      if (!get) {
-        respond(MethodNotAllowed(m, "GET"));
-        return;
-      }
-      HandleCustomerReminders(segments[2], services, std::move(respond));
-      return;
-    }
-    if (segments.size() == 4 && segments[3] == "notes") {
-      if (m != "POST") {
-        respond(MethodNotAllowed(m, "POST"));
-        return;
-      }
-      HandleNote(segments[2], request, services, std::move(respond));
-      return;
-    }
-  }
-  if (v1 && segments.size() == 2 && segments[1] == "reminder-rules") {
-    if (m == "POST") {
-      HandleCreateRule(request, services, std::move(respond));
-    } else if (get) {
-      HandleGetRules("", services, std::move(respond));
-    } else {
-      respond(MethodNotAllowed(m, "GET, POST"));
-    }
-    return;
-  }
-  if (v1 && segments.size() == 3 && segments[1] == "reminder-rules") {
-    if (get) {
-      HandleGetRules(segments[2], services, std::move(respond));
-    } else if (m == "PUT") {
-      HandlePutRule(segments[2], request, services, std::move(respond));
-    } else if (m == "DELETE") {
-      HandleDeleteRule(segments[2], services, std::move(respond));
-    } else {
-      respond(MethodNotAllowed(m, "GET, PUT, DELETE"));
-    }
-    return;
-  }
-  if (v1 && (segments.size() == 2 || segments.size() == 3) &&
-      (segments[1] == "reminders" || (segments[1] == "campaigns" && segments.size() == 3))) {
-    if (!get) {
-      respond(MethodNotAllowed(m, "GET"));
-      return;
-    }
-    if (segments[1] == "campaigns") {
-      HandleCampaign(segments[2], services, std::move(respond));
-    } else if (segments.size() == 3) {
-      HandleGetReminder(segments[2], services, std::move(respond));
-    } else {
-      HandleListReminders(query, services, std::move(respond));
-    }
-    return;
-  }
-  if (v1 && segments.size() == 2 && segments[1] == "projections") {
-    if (!get) {
-      respond(MethodNotAllowed(m, "GET"));
-      return;
-    }
-    Reply(respond, HandleProjections(services));
-    return;
-  }
-  if (v1 && segments.size() == 4 && segments[1] == "projections" && segments[3] == "rebuild") {
-    if (m != "POST") {
-      respond(MethodNotAllowed(m, "POST"));
-      return;
-    }
-    Reply(respond, HandleRebuild(segments[2], services));
-    return;
-  }
-  if (v1 && segments.size() == 2 && segments[1] == "stream") {
-    // A WebSocket upgrade never gets here (the session takes it over).
-    Response r = HttpErrorResponse(426, "upgrade_required",
-                                   "GET /v1/stream is a WebSocket endpoint: connect with a "
-                                   "WebSocket client (see the Live stream section of README.md)");
-    r.headers.emplace_back("Upgrade", "websocket");
-    r.headers.emplace_back("Connection", "Upgrade");
-    respond(std::move(r));
-    return;
-  }
-  if (segments.empty() || (segments.size() == 1 && segments[0].empty()) ||
-      (segments.size() == 2 && segments[0] == "console")) {
-    const ConsoleAsset* asset =
-        FindConsoleAsset(segments.size() == 2 ? std::string_view(segments[1]) : "index.html");
-    if (asset != nullptr) {
-      if (!get) {
-        respond(MethodNotAllowed(m, "GET"));
-        return;
-      }
-      Response r;
-      r.content_type = std::string(asset->content_type);
-      r.body = std::string(asset->body);
-      r.headers.emplace_back("Cache-Control", "no-cache");
-      r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-      respond(std::move(r));
-      return;
-    }
-  }
-  respond(HttpErrorResponse(404, "not_found",
-                            "no route for " + std::string(url->path()).substr(0, 200) +
-                                "; see the API section of README.md"));
+  Call call{request, params, query, services, std::move(measured)};
+  spec->handler(call);
 }
+
+Response DeniedResponse(const Admission& admission) { return Denied(admission); }
 
 }  // namespace touchline::api

@@ -1,7 +1,10 @@
 // Routing of HTTP requests to handlers, and the Services they use.
 //
-// Route() matches the path and method, parses the query, and calls the
-// handler. Read handlers answer synchronously; appends answer when the group
+// Route() matches the path and method against one table (router.cc) that
+// also names the permission each route needs, admits the request through
+// Services::access (api/auth.h: 401, 403, 429), parses the query, and calls
+// the handler. Every answer is counted per route and status, and timed, in
+// the metrics (GET /metrics). Read handlers answer synchronously; appends answer when the group
 // commit that contains them is synced, from the appender thread (the session
 // posts the response back to its own strand). Unknown paths get 404, a known
 // path with the wrong method 405 with an Allow header; every error is the
@@ -23,6 +26,8 @@
 //   GET  /v1/customers/{id}/reminders      a customer's reminders
 //   GET  /v1/campaigns/{name}              a campaign's counts
 //   GET  /v1/stream                        WebSocket live stream (ws_session.h)
+//   GET  /v1/auth/whoami                   the presented key's name and role
+//   GET  /metrics                          Prometheus text format
 //   GET  /, /console/<file>                the agent console
 //   GET  /v1/projections                   projection states, checkpoints, faults
 //   POST /v1/projections/{name}/rebuild    refold a projection from seq 0
@@ -43,6 +48,7 @@
 #include <string>
 #include <vector>
 
+#include "api/auth.h"
 #include "api/json_codec.h"
 #include "api/request.h"
 #include "projections/customer_view_projection.h"
@@ -72,11 +78,20 @@ struct Services {
   std::size_t ndjson_chunk_records = 1000;
   // Set when the server is draining for shutdown: /readyz answers 503.
   const std::atomic<bool>* draining = nullptr;
+  // Authentication, roles and rate limits (not owned); null admits every
+  // request as "anonymous" with the admin role (unit tests).
+  AccessControl* access = nullptr;
 };
 
 using Responder = std::function<void(Response)>;
 
 // Handles `request`, calling `respond` exactly once (maybe before returning).
-void Route(const Request& request, Services& services, Responder respond);
+// Sets request.actor and request.role once the request is admitted.
+void Route(Request& request, Services& services, Responder respond);
+
+// The admission check for a WebSocket upgrade of GET /v1/stream (which also
+// accepts ?access_token=), and the error response for a refusal.
+Admission AdmitStream(const Request& request, Services& services);
+Response DeniedResponse(const Admission& admission);
 
 }  // namespace touchline::api

@@ -10,6 +10,7 @@
 #include "api/internal/net.h"
 #include "api/listener.h"
 #include "api/stream_hub.h"
+#include "core/metrics.h"
 
 namespace touchline::api {
 
@@ -33,7 +34,17 @@ class Server::Impl {
       hub.max_queue_records = options_.ws_queue_records;
       streams_ = std::make_unique<StreamHub>(services_.log, services_.customers, hub);
     }
+    metrics_collector_ = Metrics::Default().AddCollector(
+        "touchline_connections", "Open connections (all, and those upgraded to WebSocket)", "gauge",
+        [this](std::string* out) {
+          AppendSample(out, "touchline_connections", Labels({{"kind", "all"}}),
+                       static_cast<double>(registry_.count()));
+          AppendSample(out, "touchline_connections", Labels({{"kind", "websocket"}}),
+                       static_cast<double>(ws_connections_.load()));
+        });
   }
+
+  ~Impl() { Metrics::Default().RemoveCollector(metrics_collector_); }
 
   Status Start() {
     beast::error_code ec;
@@ -158,6 +169,7 @@ class Server::Impl {
   std::atomic<std::size_t> ws_connections_{0};
   std::uint16_t port_ = 0;
   std::chrono::steady_clock::time_point drain_deadline_;
+  std::uint64_t metrics_collector_ = 0;
 
   net::io_context ioc_;
   tcp::acceptor acceptor_;

@@ -31,6 +31,8 @@ struct ServerOptions {
   std::uint16_t port = 8080;
   int threads = 0;  // 0 = one per core
   std::size_t max_connections = 10000;
+  // Concurrent connections from one IP address (0 = no limit).
+  std::size_t max_connections_per_address = 0;
   std::size_t max_header_bytes = 8 * 1024;
   std::size_t max_body_bytes = 16u << 20;
   // A keep-alive connection with no request in progress is closed after this.

@@ -58,13 +58,14 @@ struct Subscription {
 };
 
 struct Session {
-  Session(WsStream& s, SessionContext c, WsFormat f, std::shared_ptr<Wake> w)
-      : ws(s), ctx(c), format(f), wake(std::move(w)) {}
+  Session(WsStream& s, SessionContext c, WsFormat f, std::shared_ptr<Wake> w, store::Role r)
+      : ws(s), ctx(c), format(f), wake(std::move(w)), role(r) {}
 
   WsStream& ws;
   const SessionContext ctx;
   const WsFormat format;
   const std::shared_ptr<Wake> wake;
+  const store::Role role;  // of the key that opened the session
   std::deque<std::string> replies;
   std::vector<Subscription> subs;
   std::size_t next_sub = 0;  // round robin
@@ -103,6 +104,13 @@ struct Session {
       Error("too_many_subscriptions",
             "at most " + std::to_string(opt.ws_max_subscriptions) +
                 " subscriptions per connection; unsubscribe one or open another connection",
+            cmd.id);
+      return;
+    }
+    if (cmd.filter.customers.empty() && !RoleAllows(role, Permission::kReadAll)) {
+      Error("permission_denied",
+            "this key's role may not follow the whole log; subscribe to customers instead "
+            "(the whole log needs the auditor or admin role)",
             cmd.id);
       return;
     }
@@ -271,7 +279,7 @@ bool IsWebSocketUpgrade(const http::request<http::string_body>& req) {
 
 net::awaitable<void> RunWebSocketSession(beast::tcp_stream stream,
                                          http::request<http::string_body> req, SessionContext ctx,
-                                         SessionControl* control) {
+                                         SessionControl* control, store::Role role) {
   const ServerOptions& opt = *ctx.options;
   if (ctx.streams == nullptr) {
     co_await Refuse(stream, req.version(), 503, "unavailable",
@@ -313,7 +321,7 @@ net::awaitable<void> RunWebSocketSession(beast::tcp_stream stream,
   auto wake = std::make_shared<Wake>(co_await net::this_coro::executor);
   Session session(
       ws, ctx, subprotocol == kCloudEventsSubprotocol ? WsFormat::kCloudEvents : WsFormat::kNative,
-      wake);
+      wake, role);
   control->on_shutdown = [&session] {
     session.Close(websocket::close_code::going_away,
                   "server shutting down; resubscribe from your last seq");

@@ -26,10 +26,12 @@ namespace touchline::api {
 // True if `req` asks for a WebSocket upgrade.
 bool IsWebSocketUpgrade(const http::request<http::string_body>& req);
 
-// Serves the WebSocket session on `stream` after the upgrade request `req`.
+// Serves the WebSocket session on `stream` after the upgrade request `req`,
+// which the HTTP session has admitted (api/auth.h) for a key with `role`:
+// only the auditor and admin roles may subscribe to the whole log.
 // `control` is the HTTP session's registration (used for shutdown).
 net::awaitable<void> RunWebSocketSession(beast::tcp_stream stream,
                                          http::request<http::string_body> req, SessionContext ctx,
-                                         SessionControl* control);
+                                         SessionControl* control, store::Role role);
 
 }  // namespace touchline::api

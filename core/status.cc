@@ -16,6 +16,10 @@ std::string_view StatusCodeName(StatusCode code) {
       return "failed_precondition";
     case StatusCode::kResourceExhausted:
       return "resource_exhausted";
+    case StatusCode::kUnauthenticated:
+      return "unauthenticated";
+    case StatusCode::kPermissionDenied:
+      return "permission_denied";
     case StatusCode::kUnavailable:
       return "unavailable";
     case StatusCode::kDataLoss:

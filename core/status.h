@@ -29,6 +29,8 @@ enum class StatusCode : std::uint8_t {
   kAlreadyExists,       // e.g. an event id reused with a different body
   kFailedPrecondition,  // e.g. expected_version does not match the stream
   kResourceExhausted,   // a limit or quota was hit; retry later or send less
+  kUnauthenticated,     // no credentials, or ones that are not valid
+  kPermissionDenied,    // valid credentials whose role may not do this
   kUnavailable,         // transient: shutting down, storage unwritable
   kDataLoss,            // corruption detected on disk
   kInternal,            // a bug or an unexpected failure
@@ -57,6 +59,12 @@ class [[nodiscard]] Status {
   }
   static Status ResourceExhausted(std::string msg) {
     return {StatusCode::kResourceExhausted, std::move(msg)};
+  }
+  static Status Unauthenticated(std::string msg) {
+    return {StatusCode::kUnauthenticated, std::move(msg)};
+  }
+  static Status PermissionDenied(std::string msg) {
+    return {StatusCode::kPermissionDenied, std::move(msg)};
   }
   static Status Unavailable(std::string msg) { return {StatusCode::kUnavailable, std::move(msg)}; }
   static Status DataLoss(std::string msg) { return {StatusCode::kDataLoss, std::move(msg)}; }

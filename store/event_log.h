@@ -114,6 +114,7 @@ struct ColumnFamilyStats {
   std::uint64_t estimated_keys = 0;
   std::uint64_t sst_bytes = 0;
   std::uint64_t memtable_bytes = 0;
+  std::uint64_t pending_compaction_bytes = 0;  // RocksDB's estimate
 };
 
 struct EventLogStats {
@@ -122,6 +123,10 @@ struct EventLogStats {
   std::vector<ColumnFamilyStats> column_families;
   std::uint64_t commit_groups = 0;     // synced writes since open
   std::uint64_t committed_events = 0;  // events written since open
+  std::uint64_t running_compactions = 0;
+  std::uint64_t block_cache_hits = 0;  // since open
+  std::uint64_t block_cache_misses = 0;
+  std::uint64_t block_cache_bytes = 0;  // in use
 };
 
 class EventLog {

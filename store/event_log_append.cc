@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <deque>
 
+#include "core/metrics.h"
 #include "core/validation.h"
 #include "store/internal/event_log_impl.h"
 #include "store/internal/rocks_status.h"
@@ -294,7 +295,23 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
   if (batch.Count() > 0) {
     rocksdb::WriteOptions wo;
     wo.sync = options_.sync;
+    static Histogram& commit_seconds = Metrics::Default().GetHistogram(
+        "touchline_commit_seconds", "One group commit: the synced RocksDB write (fsync included)");
+    static Histogram& group_events = Metrics::Default().GetHistogram(
+        "touchline_commit_group_events", "Events per group commit", "", SizeBounds());
+    static Counter& bytes_written = Metrics::Default().GetCounter(
+        "touchline_append_bytes_total", "Bytes of WriteBatch committed by appends");
+    static Counter& events_appended =
+        Metrics::Default().GetCounter("touchline_appended_events_total", "Events appended");
+    const auto write_started = std::chrono::steady_clock::now();
     const Status write_status = FromRocks(db_->Write(wo, &batch), "committing events");
+    commit_seconds.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - write_started).count());
+    if (write_status.ok()) {
+      group_events.Observe(static_cast<double>(committed->size()));
+      bytes_written.Increment(batch.GetDataSize());
+      events_appended.Increment(committed->size());
+    }
     if (!write_status.ok()) {
       {
         MutexLock lock(&health_mu_);

@@ -16,6 +16,14 @@
 //       for itself: stop touchlined first, or rebuild online with
 //       POST /v1/projections/NAME/rebuild.
 //
+//   tlctl keys create --data-dir D --name NAME --role ROLE [--json]
+//       creates an API key and prints it once (only its hash is kept);
+//       ROLE is ingest, agent, auditor or admin (api/auth.h).
+//   tlctl keys list --data-dir D [--json]
+//   tlctl keys revoke --data-dir D NAME_OR_ID
+//       Keys live in D/api_keys.json (store/api_keys.h); a running server
+//       picks changes up within a second.
+//
 // Exit codes: 0 ok, 1 error (message on stderr), 2 bad usage.
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -30,6 +38,7 @@
 #include "core/time_format.h"
 #include "projections/customer_view_projection.h"
 #include "projections/projection_runner.h"
+#include "store/api_keys.h"
 #include "store/event_log.h"
 
 namespace {
@@ -258,10 +267,85 @@ int Rebuild(const std::string& name, const std::string& dir, const std::string& 
   return 0;
 }
 
+std::int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+boost::json::object KeyJson(const touchline::store::ApiKeyRecord& k) {
+  boost::json::object o;
+  o["id"] = k.id;
+  o["name"] = k.name;
+  o["role"] = touchline::store::RoleName(k.role);
+  o["created_at"] = touchline::FormatRfc3339(k.created_at_us);
+  if (k.revoked_at_us) {
+    o["revoked_at"] = touchline::FormatRfc3339(*k.revoked_at_us);
+  }
+  return o;
+}
+
+int CreateKey(const std::string& dir, const std::string& name, const std::string& role_name,
+              bool as_json) {
+  auto role = touchline::store::ParseRole(role_name);
+  if (!role.ok()) {
+    return Fail(role.status());
+  }
+  auto created = touchline::store::CreateApiKey(dir, name, *role, NowMicros());
+  if (!created.ok()) {
+    return Fail(created.status());
+  }
+  if (as_json) {
+    boost::json::object o = KeyJson(created->record);
+    o["key"] = created->secret;
+    std::printf("%s\n", boost::json::serialize(o).c_str());
+  } else {
+    std::printf("%s\n", created->secret.c_str());
+    std::fprintf(stderr,
+                 "tlctl: created key \"%s\" (id %s, role %s). It is shown only this once: "
+                 "store it now. Send it as \"Authorization: Bearer <key>\".\n",
+                 name.c_str(), created->record.id.c_str(), role_name.c_str());
+  }
+  return 0;
+}
+
+int ListKeys(const std::string& dir, bool as_json) {
+  auto keys = touchline::store::ReadApiKeys(dir);
+  if (!keys.ok()) {
+    return Fail(keys.status());
+  }
+  if (as_json) {
+    boost::json::array arr;
+    for (const auto& k : *keys) {
+      arr.push_back(KeyJson(k));
+    }
+    std::printf("%s\n", boost::json::serialize(arr).c_str());
+    return 0;
+  }
+  std::printf("%-12s  %-24s  %-8s  %-20s  %s\n", "ID", "NAME", "ROLE", "CREATED", "REVOKED");
+  for (const auto& k : *keys) {
+    std::printf(
+        "%-12s  %-24s  %-8s  %-20s  %s\n", k.id.c_str(), k.name.c_str(),
+        std::string(touchline::store::RoleName(k.role)).c_str(),
+        touchline::FormatRfc3339(k.created_at_us).substr(0, 19).c_str(),
+        k.revoked_at_us ? touchline::FormatRfc3339(*k.revoked_at_us).substr(0, 19).c_str() : "-");
+  }
+  return 0;
+}
+
+int RevokeKey(const std::string& dir, const std::string& which) {
+  auto revoked = touchline::store::RevokeApiKey(dir, which, NowMicros());
+  if (!revoked.ok()) {
+    return Fail(revoked.status());
+  }
+  std::printf("revoked key \"%s\" (id %s)\n", revoked->name.c_str(), revoked->id.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"tlctl: offline tools for a touchline data directory"};
+  CLI::App app{"tlctl: tools for a touchline data directory"};
   app.require_subcommand(1);
 
   ReplayArgs replay;
@@ -289,7 +373,40 @@ int main(int argc, char** argv) {
                 "As touchlined's --identity-limits (must match the server's, or the server "
                 "rebuilds again at start-up)");
 
-  CLI11_PARSE(app, argc, argv);
+  std::string keys_dir, key_name, key_role, key_which;
+  bool keys_json = false;
+  auto* k = app.add_subcommand("keys", "Create, list and revoke API keys");
+  k->require_subcommand(1);
+  auto* kc = k->add_subcommand("create", "Create a key and print it (shown only once)");
+  kc->add_option("--data-dir", keys_dir, "Data directory")->required();
+  kc->add_option("--name", key_name, "Name, recorded as the actor of what the key does")
+      ->required();
+  kc->add_option("--role", key_role, "ingest, agent, auditor or admin")
+      ->required()
+      ->check(CLI::IsMember({"ingest", "agent", "auditor", "admin"}));
+  kc->add_flag("--json", keys_json, "Print the key and its record as JSON");
+  auto* kl = k->add_subcommand("list", "List keys (never their secrets)");
+  kl->add_option("--data-dir", keys_dir, "Data directory")->required();
+  kl->add_flag("--json", keys_json, "Print JSON instead of a table");
+  auto* kr = k->add_subcommand("revoke", "Revoke a key by name or id");
+  kr->add_option("--data-dir", keys_dir, "Data directory")->required();
+  kr->add_option("key", key_which, "The key's name or id")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help prints and succeeds; every usage error is exit code 2.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (kc->parsed()) {
+    return CreateKey(keys_dir, key_name, key_role, keys_json);
+  }
+  if (kl->parsed()) {
+    return ListKeys(keys_dir, keys_json);
+  }
+  if (kr->parsed()) {
+    return RevokeKey(keys_dir, key_which);
+  }
   if (b->parsed()) {
     return Rebuild(rebuild_name, rebuild_dir, rebuild_limits);
   }

@@ -108,6 +108,7 @@ class EventLogImpl final : public EventLog {
 
   rocksdb::Env* const env_;                // null: the default Env
   std::unique_ptr<rocksdb::Env> mem_env_;  // in_memory only
+  std::shared_ptr<rocksdb::Cache> block_cache_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::atomic<Seq> head_{0};

@@ -35,6 +35,16 @@ StatusOr<HttpResponse> HttpClient::Request(
       conn_ = std::make_unique<Conn>();
       beast::error_code ec;
       conn_->stream.expires_after(timeout_);
+      if (!local_address_.empty()) {
+        conn_->stream.socket().open(tcp::v4(), ec);
+        if (!ec) {
+          conn_->stream.socket().bind(tcp::endpoint(net::ip::make_address(local_address_), 0), ec);
+        }
+        if (ec) {
+          conn_.reset();
+          return Status::Unavailable("bind: " + ec.message());
+        }
+      }
       conn_->stream.connect(tcp::endpoint(net::ip::make_address(host_), port_), ec);
       if (ec) {
         conn_.reset();

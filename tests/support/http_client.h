@@ -47,6 +47,9 @@ class HttpClient {
                                   std::vector<std::pair<std::string, std::string>> headers = {});
 
   void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
+  // Connect from this local address (e.g. "127.0.0.2", to look like
+  // another client to per-address limits); applies to the next connection.
+  void set_local_address(std::string address) { local_address_ = std::move(address); }
   void Close();
 
   // Opens a new connection, writes `raw` as-is, and returns everything the
@@ -59,6 +62,7 @@ class HttpClient {
   const std::string host_;
   const std::uint16_t port_;
   std::chrono::milliseconds timeout_{30'000};
+  std::string local_address_;
   std::unique_ptr<Conn> conn_;
 };
 

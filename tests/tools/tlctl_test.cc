@@ -2,6 +2,7 @@
 // it would be under a running server).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <array>
 #include <boost/json.hpp>
@@ -152,6 +153,42 @@ TEST_F(TlctlTest, RebuildNeedsTheDirectoryToItselfThenFoldsWithProgress) {
   EXPECT_EQ(Tlctl("rebuild customers --data-dir " + dir_.Sub("data") + " --identity-limits email=0")
                 .exit_code,
             1);
+}
+
+TEST(TlctlKeysTest, CreateListRevoke) {
+  TempDir dir;
+  const std::string data = dir.Sub("data");
+  ToolRun created =
+      Tlctl("keys create --data-dir " + data + " --name crm-sync --role ingest --json");
+  ASSERT_EQ(created.exit_code, 0) << created.out;
+  const auto key = boost::json::parse(created.out).as_object();
+  const std::string secret(key.at("key").as_string());
+  EXPECT_TRUE(secret.starts_with("tl_")) << secret;
+  EXPECT_EQ(key.at("role"), "ingest");
+
+  // Only the hash is on disk, and the file is private to its owner.
+  struct stat st {};
+  ASSERT_EQ(::stat((data + "/api_keys.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ToolRun listed = Tlctl("keys list --data-dir " + data + " --json");
+  ASSERT_EQ(listed.exit_code, 0) << listed.out;
+  EXPECT_THAT(listed.out, HasSubstr("crm-sync"));
+  EXPECT_THAT(listed.out, ::testing::Not(HasSubstr(secret.substr(16))));
+
+  EXPECT_EQ(Tlctl("keys create --data-dir " + data + " --name crm-sync --role agent").exit_code, 1);
+  ToolRun bad_role = Tlctl("keys create --data-dir " + data + " --name x --role root");
+  EXPECT_EQ(bad_role.exit_code, 2) << bad_role.out;
+  ToolRun bad_name = Tlctl("keys create --data-dir " + data + " --name 'a b' --role agent");
+  EXPECT_EQ(bad_name.exit_code, 1);
+  EXPECT_THAT(bad_name.out, HasSubstr("letters, digits"));
+
+  ToolRun revoked = Tlctl("keys revoke --data-dir " + data + " crm-sync");
+  ASSERT_EQ(revoked.exit_code, 0) << revoked.out;
+  ToolRun again = Tlctl("keys revoke --data-dir " + data + " crm-sync");
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_THAT(again.out, HasSubstr("already revoked"));
+  EXPECT_THAT(Tlctl("keys list --data-dir " + data).out, HasSubstr("2026-"));
+  EXPECT_EQ(Tlctl("keys revoke --data-dir " + data + " nobody").exit_code, 1);
 }
 
 }  // namespace
