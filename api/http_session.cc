@@ -8,6 +8,7 @@
 
 #include "api/http_error.h"
 #include "api/ws_session.h"
+#include "core/metrics.h"
 
 namespace touchline::api {
 namespace {
@@ -62,10 +63,11 @@ void SetCommonFields(http::response<Body>* res, const Response& r, const std::st
 // Writes `r` and returns false if the connection must be closed. For a HEAD
 // request (`head_only`) only the header goes out, with the Content-Length
 // the body would have had.
-net::awaitable<bool> WriteResponse(beast::tcp_stream& stream, Response r, unsigned version,
-                                   bool keep_alive, const std::string& request_id,
-                                   std::chrono::milliseconds timeout, bool head_only = false) {
-  stream.expires_after(timeout);
+template <class Stream>
+net::awaitable<bool> WriteResponse(Stream& stream, Response r, unsigned version, bool keep_alive,
+                                   const std::string& request_id, std::chrono::milliseconds timeout,
+                                   bool head_only = false) {
+  beast::get_lowest_layer(stream).expires_after(timeout);
   if (!r.stream || head_only) {
     http::response<http::string_body> res{static_cast<http::status>(r.status), version};
     SetCommonFields(&res, r, request_id);
@@ -97,7 +99,7 @@ net::awaitable<bool> WriteResponse(beast::tcp_stream& stream, Response r, unsign
       spdlog::error("request {}: streaming failed: {}", request_id, chunk.status().ToString());
       co_return false;  // the client sees a truncated body
     }
-    stream.expires_after(timeout);
+    beast::get_lowest_layer(stream).expires_after(timeout);
     if (chunk->empty()) {
       if (!chunked) {
         co_return false;  // closing the connection ends the body
@@ -121,8 +123,9 @@ net::awaitable<bool> WriteResponse(beast::tcp_stream& stream, Response r, unsign
 }
 
 // Best effort: one error response on a connection about to close.
-net::awaitable<void> WriteErrorAndClose(beast::tcp_stream& stream, int status,
-                                        std::string_view code, std::string_view message,
+template <class Stream>
+net::awaitable<void> WriteErrorAndClose(Stream& stream, int status, std::string_view code,
+                                        std::string_view message,
                                         std::chrono::milliseconds timeout) {
   const Response r = HttpErrorResponse(status, code, message);
   co_await WriteResponse(stream, r, 11, false, NewRequestId(), timeout);
@@ -179,24 +182,16 @@ void SessionRegistry::CloseIdle() {
   }
 }
 
-net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx,
-                                    std::string client_address) {
+namespace {
+
+// Serves requests on `stream` (plain TCP or TLS) until the connection ends.
+// Returns true if the stream is still open and should be shut down.
+template <class Stream>
+net::awaitable<bool> ServeRequests(Stream& stream, const SessionContext& ctx,
+                                   const std::string& client_address,
+                                   const std::shared_ptr<SessionControl>& control) {
   const ServerOptions& opt = *ctx.options;
-  beast::tcp_stream stream(std::move(socket));
-  auto control = std::make_shared<SessionControl>();
-  control->executor = stream.get_executor();
-  control->stream = &stream;
-  const auto registration = ctx.registry->Add(control);
-  struct Unregister {
-    SessionRegistry* registry;
-    std::list<std::weak_ptr<SessionControl>>::iterator it;
-    SessionControl* control;
-    const std::string& address;
-    ~Unregister() {
-      control->stream = nullptr;
-      registry->Remove(it, address);
-    }
-  } unregister{ctx.registry, registration, control.get(), client_address};
+  auto& tcp_layer = beast::get_lowest_layer(stream);
 
   // Pipelined requests wait here; the limit bounds their memory.
   beast::flat_buffer buffer(opt.max_header_bytes + 64 * 1024);
@@ -208,7 +203,7 @@ net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx,
       break;
     }
     if (buffer.size() == 0) {
-      stream.expires_after(opt.idle_timeout);
+      tcp_layer.expires_after(opt.idle_timeout);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), as_tuple(use_awaitable));
       if (ec) {
         break;  // closed by the peer, idle timeout, or shutdown: not an error
@@ -220,7 +215,7 @@ net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx,
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(opt.max_header_bytes));
     parser.body_limit(opt.max_body_bytes);
-    stream.expires_after(opt.request_timeout);
+    tcp_layer.expires_after(opt.request_timeout);
     const auto started = std::chrono::steady_clock::now();
     auto [ec, n] =
         co_await http::async_read_header(stream, buffer, parser, as_tuple(use_awaitable));
@@ -280,7 +275,7 @@ net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx,
       }
       co_await RunWebSocketSession(std::move(stream), parser.release(), ctx, control.get(),
                                    admission.principal.role);
-      co_return;  // the WebSocket session closed the connection
+      co_return false;  // the WebSocket session closed the connection
     }
     request.accept = HeaderValue(req, http::field::accept);
     request.content_type = HeaderValue(req, http::field::content_type);
@@ -308,9 +303,58 @@ net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx,
       break;
     }
   }
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream.socket().close(ignored);
+  co_return true;
+}
+
+}  // namespace
+
+net::awaitable<void> RunHttpSession(tcp::socket socket, SessionContext ctx,
+                                    std::string client_address) {
+  const ServerOptions& opt = *ctx.options;
+  beast::tcp_stream tcp_stream(std::move(socket));
+  auto control = std::make_shared<SessionControl>();
+  control->executor = tcp_stream.get_executor();
+  control->stream = &tcp_stream;
+  const auto registration = ctx.registry->Add(control);
+  struct Unregister {
+    SessionRegistry* registry;
+    std::list<std::weak_ptr<SessionControl>>::iterator it;
+    SessionControl* control;
+    const std::string& address;
+    ~Unregister() {
+      control->stream = nullptr;
+      registry->Remove(it, address);
+    }
+  } unregister{ctx.registry, registration, control.get(), client_address};
+
+  if (ctx.tls == nullptr) {
+    if (co_await ServeRequests(tcp_stream, ctx, client_address, control)) {
+      beast::error_code ignored;
+      tcp_stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      tcp_stream.socket().close(ignored);
+    }
+    co_return;
+  }
+  TlsStream tls_stream(std::move(tcp_stream), *ctx.tls);
+  control->stream = &beast::get_lowest_layer(tls_stream);
+  // The handshake must finish within the request timeout (a client that
+  // connects and says nothing is a slowloris too).
+  control->stream->expires_after(opt.request_timeout);
+  auto [ec] =
+      co_await tls_stream.async_handshake(net::ssl::stream_base::server, as_tuple(use_awaitable));
+  if (ec) {
+    static Counter& failed = Metrics::Default().GetCounter(
+        "touchline_tls_handshake_failures_total", "TLS handshakes that failed or timed out");
+    failed.Increment();
+    spdlog::debug("TLS handshake with {} failed: {}", client_address, ec.message());
+    co_return;
+  }
+  if (co_await ServeRequests(tls_stream, ctx, client_address, control)) {
+    control->stream->expires_after(std::chrono::seconds(2));
+    co_await tls_stream.async_shutdown(as_tuple(use_awaitable));
+    beast::error_code ignored;
+    control->stream->socket().close(ignored);
+  }
 }
 
 net::awaitable<void> RejectConnection(tcp::socket socket, std::string message) {

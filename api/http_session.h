@@ -1,4 +1,5 @@
-// One HTTP/1.1 connection as a C++20 coroutine on its own strand: read a
+// One HTTP/1.1 connection (over TLS when the server has a certificate) as a
+// C++20 coroutine on its own strand: read a
 // request (with idle, request and size limits), route it, write the response,
 // repeat while keep-alive. Requests on a connection are handled one at a
 // time, in order, so pipelined requests wait in a bounded read buffer.
@@ -62,6 +63,7 @@ struct SessionContext {
   const std::atomic<bool>* draining;
   StreamHub* streams;                        // null: no GET /v1/stream
   std::atomic<std::size_t>* ws_connections;  // open WebSocket sessions
+  net::ssl::context* tls;                    // null: plain HTTP
 };
 
 // `client_address` is the peer's IP address, as reserved in the registry.

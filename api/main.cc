@@ -118,6 +118,13 @@ int main(int argc, char** argv) {
   app.add_option("--host", server.host, "Address to listen on")->envname("TOUCHLINE_HOST");
   app.add_option("--port", server.port, "Port to listen on (0 = any free port)")
       ->envname("TOUCHLINE_PORT");
+  app.add_option("--tls-cert", server.tls_cert_file,
+                 "PEM certificate chain: serve HTTPS and WSS only (with --tls-key)")
+      ->check(CLI::ExistingFile)
+      ->envname("TOUCHLINE_TLS_CERT");
+  app.add_option("--tls-key", server.tls_key_file, "PEM private key of --tls-cert")
+      ->check(CLI::ExistingFile)
+      ->envname("TOUCHLINE_TLS_KEY");
   app.add_option("--port-file", port_file, "Write the bound port to this file once listening")
       ->envname("TOUCHLINE_PORT_FILE");
   app.add_option("--threads", server.threads, "I/O threads (0 = one per core)")
@@ -338,9 +345,8 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", s.ToString());
     return 1;
   }
-  spdlog::info(
-      "touchlined listening on http://{}:{} (agent console at /, live stream at /v1/stream)",
-      server.host, http.port());
+  spdlog::info("touchlined listening on {}://{}:{} (agent console at /, live stream at /v1/stream)",
+               http.tls() ? "https" : "http", server.host, http.port());
   if (!port_file.empty()) {
     std::ofstream f(port_file + ".tmp");
     f << http.port() << "\n";

@@ -47,6 +47,9 @@ class Server::Impl {
   ~Impl() { Metrics::Default().RemoveCollector(metrics_collector_); }
 
   Status Start() {
+    if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+      RETURN_IF_ERROR(LoadTls());
+    }
     beast::error_code ec;
     const auto address = net::ip::make_address(options_.host, ec);
     if (ec) {
@@ -72,6 +75,7 @@ class Server::Impl {
   }
 
   std::uint16_t port() const { return port_; }
+  bool tls() const { return tls_ != nullptr; }
 
   void Run() {
     if (options_.handle_signals) {
@@ -87,8 +91,8 @@ class Server::Impl {
     if (streams_) {
       streams_->Start();
     }
-    const SessionContext ctx{&services_, &options_,      &registry_,
-                             &draining_, streams_.get(), &ws_connections_};
+    const SessionContext ctx{&services_,     &options_,        &registry_, &draining_,
+                             streams_.get(), &ws_connections_, tls_.get()};
     net::co_spawn(acceptor_.get_executor(), RunListener(acceptor_, ctx),
                   [](const std::exception_ptr& e) {
                     if (e) {
@@ -122,6 +126,33 @@ class Server::Impl {
   }
 
  private:
+  Status LoadTls() {
+    if (options_.tls_cert_file.empty() || options_.tls_key_file.empty()) {
+      return Status::InvalidArgument("TLS needs both --tls-cert and --tls-key");
+    }
+    auto tls = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+    // TLS 1.2 is the floor; 1.3 is preferred when the client has it.
+    tls->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                     net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                     net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
+    beast::error_code ec;
+    tls->use_certificate_chain_file(options_.tls_cert_file, ec);
+    if (ec) {
+      return Status::InvalidArgument("--tls-cert '" + options_.tls_cert_file +
+                                     "': cannot load a PEM certificate chain: " + ec.message());
+    }
+    tls->use_private_key_file(options_.tls_key_file, net::ssl::context::pem, ec);
+    if (ec) {
+      return Status::InvalidArgument("--tls-key '" + options_.tls_key_file +
+                                     "': cannot load a PEM private key: " + ec.message());
+    }
+    if (SSL_CTX_check_private_key(tls->native_handle()) != 1) {
+      return Status::InvalidArgument("--tls-key does not match the certificate in --tls-cert");
+    }
+    tls_ = std::move(tls);
+    return Status::Ok();
+  }
+
   // Runs on the io_context.
   void BeginShutdown() {
     if (draining_.exchange(true)) {
@@ -170,6 +201,7 @@ class Server::Impl {
   std::uint16_t port_ = 0;
   std::chrono::steady_clock::time_point drain_deadline_;
   std::uint64_t metrics_collector_ = 0;
+  std::unique_ptr<net::ssl::context> tls_;  // set by Start() when TLS is on
 
   net::io_context ioc_;
   tcp::acceptor acceptor_;
@@ -182,6 +214,7 @@ Server::Server(ServerOptions options, Services services)
 Server::~Server() = default;
 Status Server::Start() { return impl_->Start(); }
 std::uint16_t Server::port() const { return impl_->port(); }
+bool Server::tls() const { return impl_->tls(); }
 void Server::Run() { impl_->Run(); }
 void Server::Shutdown() { impl_->Shutdown(); }
 

@@ -28,6 +28,10 @@ namespace touchline::api {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
+  // PEM files: with both set the server speaks only HTTPS and WSS (TLS 1.2
+  // or 1.3). The key file may hold the chain's private key only.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   std::uint16_t port = 8080;
   int threads = 0;  // 0 = one per core
   std::size_t max_connections = 10000;
@@ -74,6 +78,8 @@ class Server {
   Status Start();
   // The bound port (after Start()).
   std::uint16_t port() const;
+  // Whether it serves HTTPS (after Start()).
+  bool tls() const;
   // Serves until a signal or Shutdown(), then drains (see above).
   void Run();
   // Begins a graceful shutdown. Thread-safe; idempotent.

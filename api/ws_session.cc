@@ -16,7 +16,6 @@ namespace websocket = beast::websocket;
 using net::as_tuple;
 using net::use_awaitable;
 using namespace net::experimental::awaitable_operators;  // NOLINT(build/namespaces)
-using WsStream = websocket::stream<beast::tcp_stream>;
 
 constexpr std::size_t kEventsPerMessage = 100;
 constexpr std::size_t kMaxPendingReplies = 64;
@@ -57,6 +56,7 @@ struct Subscription {
   std::unique_ptr<StreamFeed> feed;
 };
 
+template <class WsStream>
 struct Session {
   Session(WsStream& s, SessionContext c, WsFormat f, std::shared_ptr<Wake> w, store::Role r)
       : ws(s), ctx(c), format(f), wake(std::move(w)), role(r) {}
@@ -172,7 +172,8 @@ net::awaitable<bool> Cancelled() {
   co_return state.cancelled() != net::cancellation_type::none;
 }
 
-net::awaitable<void> ReadLoop(Session& s) {
+template <class S>
+net::awaitable<void> ReadLoop(S& s) {
   beast::flat_buffer buffer;
   while (!s.closing && !co_await Cancelled()) {
     auto [ec, n] = co_await s.ws.async_read(buffer, as_tuple(use_awaitable));
@@ -197,12 +198,14 @@ net::awaitable<void> ReadLoop(Session& s) {
 }
 
 // Returns false if the connection is broken.
-net::awaitable<bool> Send(Session& s, const std::string& m) {
+template <class S>
+net::awaitable<bool> Send(S& s, const std::string& m) {
   auto [ec, n] = co_await s.ws.async_write(net::buffer(m), as_tuple(use_awaitable));
   co_return !ec;
 }
 
-net::awaitable<void> WriteLoop(Session& s) {
+template <class S>
+net::awaitable<void> WriteLoop(S& s) {
   while (!co_await Cancelled()) {
     s.wake->dirty = false;
     if (!s.replies.empty()) {
@@ -255,8 +258,9 @@ net::awaitable<void> WriteLoop(Session& s) {
   beast::get_lowest_layer(s.ws).socket().close(ignored);
 }
 
-net::awaitable<void> Refuse(beast::tcp_stream& stream, unsigned version, int status,
-                            std::string_view code, std::string message) {
+template <class Stream>
+net::awaitable<void> Refuse(Stream& stream, unsigned version, int status, std::string_view code,
+                            std::string message) {
   const Response r = HttpErrorResponse(status, code, message);
   http::response<http::string_body> res{static_cast<http::status>(r.status), version};
   res.set(http::field::server, "touchline");
@@ -267,7 +271,7 @@ net::awaitable<void> Refuse(beast::tcp_stream& stream, unsigned version, int sta
   res.keep_alive(false);
   res.body() = r.body;
   res.prepare_payload();
-  stream.expires_after(std::chrono::seconds(5));
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
   co_await http::async_write(stream, res, as_tuple(use_awaitable));
 }
 
@@ -277,9 +281,12 @@ bool IsWebSocketUpgrade(const http::request<http::string_body>& req) {
   return websocket::is_upgrade(req);
 }
 
-net::awaitable<void> RunWebSocketSession(beast::tcp_stream stream,
-                                         http::request<http::string_body> req, SessionContext ctx,
-                                         SessionControl* control, store::Role role) {
+namespace {
+
+template <class Next>
+net::awaitable<void> ServeWebSocket(Next stream, http::request<http::string_body> req,
+                                    SessionContext ctx, SessionControl* control, store::Role role) {
+  using WsStream = websocket::stream<Next>;
   const ServerOptions& opt = *ctx.options;
   if (ctx.streams == nullptr) {
     co_await Refuse(stream, req.version(), 503, "unavailable",
@@ -319,7 +326,7 @@ net::awaitable<void> RunWebSocketSession(beast::tcp_stream stream,
     co_return;
   }
   auto wake = std::make_shared<Wake>(co_await net::this_coro::executor);
-  Session session(
+  Session<WsStream> session(
       ws, ctx, subprotocol == kCloudEventsSubprotocol ? WsFormat::kCloudEvents : WsFormat::kNative,
       wake, role);
   control->on_shutdown = [&session] {
@@ -334,6 +341,20 @@ net::awaitable<void> RunWebSocketSession(beast::tcp_stream stream,
     control->on_shutdown();
   }
   co_await (ReadLoop(session) || WriteLoop(session));
+}
+
+}  // namespace
+
+net::awaitable<void> RunWebSocketSession(beast::tcp_stream stream,
+                                         http::request<http::string_body> req, SessionContext ctx,
+                                         SessionControl* control, store::Role role) {
+  return ServeWebSocket(std::move(stream), std::move(req), ctx, control, role);
+}
+
+net::awaitable<void> RunWebSocketSession(TlsStream stream, http::request<http::string_body> req,
+                                         SessionContext ctx, SessionControl* control,
+                                         store::Role role) {
+  return ServeWebSocket(std::move(stream), std::move(req), ctx, control, role);
 }
 
 }  // namespace touchline::api

@@ -33,5 +33,9 @@ bool IsWebSocketUpgrade(const http::request<http::string_body>& req);
 net::awaitable<void> RunWebSocketSession(beast::tcp_stream stream,
                                          http::request<http::string_body> req, SessionContext ctx,
                                          SessionControl* control, store::Role role);
+// The same over TLS (wss://).
+net::awaitable<void> RunWebSocketSession(TlsStream stream, http::request<http::string_body> req,
+                                         SessionContext ctx, SessionControl* control,
+                                         store::Role role);
 
 }  // namespace touchline::api

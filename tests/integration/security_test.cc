@@ -429,5 +429,79 @@ TEST(SecurityLimitsTest, ConnectionsPerAddressAreCapped) {
   EXPECT_EQ(fifth.Get("/healthz")->status, 200);
 }
 
+// Runs a shell command; returns its exit code and output (stdout+stderr).
+std::pair<int, std::string> Shell(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) {
+    out.append(buf, n);
+  }
+  const int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(SecurityTlsTest, HttpsAndWssEndToEnd) {
+  TempDir dir;
+  const std::string cert = dir.Sub("cert.pem"), key_file = dir.Sub("key.pem");
+  // A self-signed certificate for 127.0.0.1, made for this test.
+  auto [gen_rc, gen_out] = Shell(
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+      "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " +
+      key_file + " -out " + cert);
+  ASSERT_EQ(gen_rc, 0) << gen_out;
+  const std::string data = dir.Sub("data");
+  const std::string key = CreateKey(data, "tls-admin", store::Role::kAdmin);
+  ServerProcess server(data, {"--tls-cert", cert, "--tls-key", key_file});
+  ASSERT_OK(server.Start());
+  const std::string base = "https://127.0.0.1:" + std::to_string(server.port());
+
+  // curl verifies the certificate and speaks TLS 1.3 or 1.2.
+  auto [post_rc, post_out] =
+      Shell("curl -sS --cacert " + cert + " -H 'Authorization: Bearer " + key +
+            "' -H 'Content-Type: application/json' -d '{\"customer\":\"c-tls\",\"type\":"
+            "\"order.placed\"}' -w ' %{http_code} %{ssl_verify_result}' " +
+            base + "/v1/events");
+  EXPECT_EQ(post_rc, 0) << post_out;
+  EXPECT_THAT(post_out, HasSubstr(" 201 0")) << post_out;
+  for (const char* version : {"--tlsv1.2 --tls-max 1.2", "--tlsv1.3"}) {
+    auto [rc, out] = Shell("curl -sS --cacert " + cert + " " + version + " -w ' %{http_code}' " +
+                           base + "/healthz");
+    EXPECT_EQ(rc, 0) << version << ": " << out;
+    EXPECT_THAT(out, HasSubstr(" 200")) << version;
+  }
+  // TLS 1.1 is refused, and plain HTTP on the TLS port gets no answer.
+  auto [old_rc, old_out] =
+      Shell("curl -sS --cacert " + cert + " --tlsv1.1 --tls-max 1.1 " + base + "/healthz");
+  EXPECT_NE(old_rc, 0) << old_out;
+  HttpClient plain(server.port());
+  plain.set_timeout(std::chrono::seconds(3));
+  auto r = plain.Get("/healthz");
+  EXPECT_TRUE(!r.ok() || r->status != 200);
+
+  // WSS: a subscription over TLS, authenticated by access_token.
+  auto reply = WssExchange(server.port(), cert, "/v1/stream?access_token=" + key,
+                           R"({"op":"subscribe","id":"t","customers":["c-tls"],"from":0})");
+  ASSERT_OK(reply);
+  EXPECT_THAT(*reply, HasSubstr("subscribed"));
+  // The server still serves after all that.
+  auto [rc, out] = Shell("curl -sS --cacert " + cert + " -w ' %{http_code}' " + base + "/healthz");
+  EXPECT_THAT(out, HasSubstr(" 200"));
+}
+
+TEST(SecurityTlsTest, BadCertificateFilesStopTheStart) {
+  TempDir dir;
+  const std::string junk = dir.Sub("junk.pem");
+  std::ofstream(junk) << "not a certificate\n";
+  const std::string out = dir.Sub("out");
+  const int rc =
+      std::system((std::string(TOUCHLINED_PATH) + " --data-dir " + dir.Sub("data") +
+                   " --port 0 --tls-cert " + junk + " --tls-key " + junk + " > " + out + " 2>&1")
+                      .c_str());
+  EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 1) << rc;
+  EXPECT_THAT(ReadFile(out), HasSubstr("cannot load a PEM certificate chain"));
+}
+
 }  // namespace
 }  // namespace touchline::testing

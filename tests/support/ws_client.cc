@@ -3,6 +3,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <optional>
 
@@ -105,5 +106,42 @@ void WsClient::Close() {
 }
 
 bool IsReadTimeout(const Status& s) { return s.IsUnavailable() && s.message() == "timeout"; }
+
+StatusOr<std::string> WssExchange(std::uint16_t port, const std::string& ca_file,
+                                  const std::string& target, const std::string& message) {
+  net::io_context ioc;
+  net::ssl::context tls(net::ssl::context::tls_client);
+  tls.set_verify_mode(net::ssl::verify_peer);
+  beast::error_code ec;
+  tls.load_verify_file(ca_file, ec);
+  if (ec) {
+    return Status::InvalidArgument("CA file: " + ec.message());
+  }
+  websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc, tls);
+  auto& tcp_layer = beast::get_lowest_layer(ws);
+  tcp_layer.expires_after(std::chrono::seconds(10));
+  tcp_layer.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
+  if (!ec) {
+    ws.next_layer().handshake(net::ssl::stream_base::client, ec);
+  }
+  if (ec) {
+    return Status::Unavailable("TLS: " + ec.message());
+  }
+  tcp_layer.expires_never();
+  ws.handshake("127.0.0.1", target, ec);
+  if (!ec) {
+    ws.write(net::buffer(message), ec);
+  }
+  beast::flat_buffer buffer;
+  if (!ec) {
+    ws.read(buffer, ec);
+  }
+  if (ec) {
+    return Status::Unavailable("WebSocket: " + ec.message());
+  }
+  std::string reply = beast::buffers_to_string(buffer.data());
+  ws.close(websocket::close_code::normal, ec);
+  return reply;
+}
 
 }  // namespace touchline::testing

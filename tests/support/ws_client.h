@@ -50,6 +50,12 @@ class WsClient {
   std::string close_reason_;
 };
 
+// Over TLS, verifying the server against `ca_file` (PEM): connects to
+// 127.0.0.1:`port`, upgrades `target`, sends `message` and returns the
+// first message back.
+StatusOr<std::string> WssExchange(std::uint16_t port, const std::string& ca_file,
+                                  const std::string& target, const std::string& message);
+
 // True if `s` is a Read() timeout.
 bool IsReadTimeout(const Status& s);
 

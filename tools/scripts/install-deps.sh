@@ -17,7 +17,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   librocksdb-dev libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsimdjson-dev libspdlog-dev libgtest-dev libgmock-dev libsodium-dev libcli11-dev
-  curl tzdata
+  curl tzdata openssl libssl-dev
 )
 if ((with_tests)); then
   packages+=(chromium)
