@@ -140,6 +140,7 @@ Status EventLogImpl::LookupIds(const std::vector<PendingAppend>& group,
 }
 
 void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
+  MaybeResumeAfterNoSpace();
   std::size_t estimate = 64;
   for (const auto& p : *group) {
     for (std::size_t i = 0; i < p.bodies.size(); ++i) {
@@ -304,7 +305,8 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
     static Counter& events_appended =
         Metrics::Default().GetCounter("touchline_appended_events_total", "Events appended");
     const auto write_started = std::chrono::steady_clock::now();
-    const Status write_status = FromRocks(db_->Write(wo, &batch), "committing events");
+    const rocksdb::Status rocks_status = db_->Write(wo, &batch);
+    const Status write_status = FromRocks(rocks_status, "committing events");
     commit_seconds.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - write_started).count());
     if (write_status.ok()) {
@@ -317,6 +319,8 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
         MutexLock lock(&health_mu_);
         if (write_error_.ok()) {
           write_error_ = write_status;
+          write_error_no_space_ = rocks_status.IsNoSpace();
+          last_resume_attempt_ = std::chrono::steady_clock::now();
         }
       }
       // Nothing of the group is visible or durable; every request that would
@@ -330,6 +334,14 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
         }
       }
     } else {
+      {
+        // A full disk that accepts writes again is healthy again.
+        MutexLock lock(&health_mu_);
+        if (write_error_no_space_) {
+          write_error_ = Status::Ok();
+          write_error_no_space_ = false;
+        }
+      }
       if (version_cache_.size() > kVersionCacheLimit) {
         version_cache_.clear();
       }
@@ -345,6 +357,25 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
   }
   for (std::size_t i = 0; i < group->size(); ++i) {
     (*group)[i].done(std::move(results[i]));
+  }
+}
+
+void EventLogImpl::MaybeResumeAfterNoSpace() {
+  {
+    MutexLock lock(&health_mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (write_error_.ok() || !write_error_no_space_ ||
+        now - last_resume_attempt_ < std::chrono::seconds(1)) {
+      return;
+    }
+    last_resume_attempt_ = now;
+  }
+  // Flushes the memtables and opens a new WAL; fails while the disk is
+  // still full, and the next group tries again a second later.
+  if (db_->Resume().ok()) {
+    MutexLock lock(&health_mu_);
+    write_error_ = Status::Ok();
+    write_error_no_space_ = false;
   }
 }
 

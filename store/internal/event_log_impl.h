@@ -10,6 +10,7 @@
 #include <rocksdb/env.h>
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
@@ -97,6 +98,9 @@ class EventLogImpl final : public EventLog {
   // Appender thread (event_log_append.cc).
   void AppenderLoop();
   void CommitGroup(std::vector<PendingAppend>* group);
+  // After a NoSpace failure, at most once a second: DB::Resume(), and clear
+  // the error if it succeeds.
+  void MaybeResumeAfterNoSpace();
   // Finds which of the group's event ids are already in the log.
   // Bodies read back are kept in `*storage`.
   Status LookupIds(const std::vector<PendingAppend>& group,
@@ -128,6 +132,12 @@ class EventLogImpl final : public EventLog {
 
   mutable Mutex health_mu_;
   Status write_error_ GUARDED_BY(health_mu_);  // the first failed write
+  // Set when that failure was a full disk (RocksDB NoSpace),
+  // which DB::Resume() may clear once space returns. Any other write or
+  // fsync failure is final until the log is reopened: after a failed fsync
+  // nobody knows what the disk holds, so the log does not guess.
+  bool write_error_no_space_ GUARDED_BY(health_mu_) = false;
+  std::chrono::steady_clock::time_point last_resume_attempt_ GUARDED_BY(health_mu_);
 
   std::atomic<std::uint64_t> commit_groups_{0};
   std::atomic<std::uint64_t> committed_events_{0};

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <future>
+#include <thread>
 #include <utility>
 
 #include "store/event_log.h"
@@ -92,6 +93,55 @@ std::pair<StatusOr<AppendResult>, StatusOr<AppendResult>> AttemptAndRetryInOneGr
   before_resume();
   log->TEST_PauseAppender(false);
   return {first.get_future().get(), retry.get_future().get()};
+}
+
+TEST(EventLogFaultTest, FullDiskRefusesWritesKeepsReadsAndResumesWhenSpaceReturns) {
+  TempDir dir;
+  auto fs = std::make_shared<FaultInjectionFs>();
+  auto env = rocksdb::NewCompositeEnv(fs);
+  EventLogOptions options;
+  options.path = dir.Sub("db");
+  {
+    auto log = internal::OpenWithEnv(options, env.get());
+    ASSERT_OK(log);
+    ASSERT_OK(AppendOne(log->get(), "before-1"));
+    ASSERT_OK(AppendOne(log->get(), "before-2"));
+
+    fs->FailWalAppendsNoSpace(true);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_THAT(AppendOne(log->get(), "during-" + std::to_string(i)),
+                  StatusIs(StatusCode::kUnavailable));
+    }
+    EXPECT_EQ((*log)->head(), 2u);
+    EXPECT_THAT((*log)->WriteHealth(), StatusIs(StatusCode::kUnavailable));
+    auto read = (*log)->ReadFrom(1, 10);
+    ASSERT_OK(read);
+    EXPECT_EQ(read->size(), 2u);
+
+    // Space returns: within about a second writes are accepted again.
+    fs->FailWalAppendsNoSpace(false);
+    Status last;
+    for (int i = 0; i < 50; ++i) {
+      auto r = AppendOne(log->get(), "after");
+      last = r.status();
+      if (r.ok()) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_OK(last);
+    EXPECT_OK((*log)->WriteHealth());
+    ASSERT_OK(AppendOne(log->get(), "after-2"));
+    EXPECT_EQ((*log)->head(), 4u);
+  }
+  // Reopened: exactly the acknowledged events, gap-free.
+  auto log = internal::OpenWithEnv(options, env.get());
+  ASSERT_OK(log);
+  auto read = (*log)->ReadFrom(1, 10);
+  ASSERT_OK(read);
+  ASSERT_EQ(read->size(), 4u);
+  EXPECT_EQ((*read)[2].id, "after");
+  EXPECT_EQ((*read)[3].seq, 4u);
 }
 
 TEST(EventLogFaultTest, ReplayOfAnEventStagedInAFailedGroupIsNotAcknowledged) {

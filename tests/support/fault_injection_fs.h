@@ -22,6 +22,9 @@ class FaultInjectionFs final : public rocksdb::FileSystemWrapper {
   const char* Name() const override { return "touchline.FaultInjectionFs"; }
 
   void FailWalSyncs(bool fail) { fail_wal_syncs_.store(fail); }
+  // While set, every append to a WAL file fails with NoSpace, like a full
+  // disk (nothing of the append reaches the file).
+  void FailWalAppendsNoSpace(bool fail) { no_space_.store(fail); }
   int failed_syncs() const { return failed_syncs_.load(); }
 
   rocksdb::IOStatus NewWritableFile(const std::string& fname, const rocksdb::FileOptions& opts,
@@ -45,6 +48,21 @@ class FaultInjectionFs final : public rocksdb::FileSystemWrapper {
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
       return fs_->MaybeFail() ? Injected() : FSWritableFileOwnerWrapper::Fsync(o, d);
     }
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                             rocksdb::IODebugContext* d) override {
+      if (fs_->no_space_.load()) {
+        return rocksdb::IOStatus::NoSpace("injected: no space left on device");
+      }
+      return FSWritableFileOwnerWrapper::Append(data, o, d);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                             const rocksdb::DataVerificationInfo& v,
+                             rocksdb::IODebugContext* d) override {
+      if (fs_->no_space_.load()) {
+        return rocksdb::IOStatus::NoSpace("injected: no space left on device");
+      }
+      return FSWritableFileOwnerWrapper::Append(data, o, v, d);
+    }
 
    private:
     static rocksdb::IOStatus Injected() {
@@ -62,6 +80,7 @@ class FaultInjectionFs final : public rocksdb::FileSystemWrapper {
   }
 
   std::atomic<bool> fail_wal_syncs_{false};
+  std::atomic<bool> no_space_{false};
   std::atomic<int> failed_syncs_{0};
 };
 
