@@ -1,6 +1,9 @@
 #include "api/handlers.h"
 
+#include <atomic>
+#include <boost/json.hpp>
 #include <charconv>
+#include <chrono>
 #include <memory>
 
 #include "api/http_error.h"
@@ -8,6 +11,7 @@
 #include "core/metrics.h"
 #include "core/validation.h"
 #include "projections/reminder_projection.h"
+#include "store/backup.h"
 
 namespace touchline::api {
 
@@ -362,6 +366,49 @@ StatusOr<Response> HandleMetrics(Services& services) {
   Response r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = std::move(out);
+  return r;
+}
+
+StatusOr<Response> HandleBackup(const Request& request, Services& services) {
+  if (!IsJsonContentType(request.content_type)) {
+    return HttpErrorResponse(
+        415, "unsupported_media_type",
+        "send {\"dir\":\"/absolute/path\"} with Content-Type: application/json");
+  }
+  boost::system::error_code ec;
+  const boost::json::value body = boost::json::parse(request.body, ec);
+  const boost::json::string* dir = nullptr;
+  if (!ec && body.is_object()) {
+    if (const auto* d = body.as_object().if_contains("dir"); d != nullptr && d->is_string()) {
+      dir = &d->as_string();
+    }
+  }
+  if (dir == nullptr || dir->empty() || dir->front() != '/' || body.as_object().size() != 1) {
+    return Status::InvalidArgument(
+        "the body must be {\"dir\":\"/absolute/path\"}: a directory on the server's machine "
+        "(created if missing; later backups there are incremental)");
+  }
+  if (services.data_dir.empty()) {
+    return Status::Unavailable("backups are not available on this server");
+  }
+  static std::atomic<bool> running{false};
+  if (running.exchange(true)) {
+    return Status::FailedPrecondition("a backup is already running; retry when it is done");
+  }
+  struct Done {
+    ~Done() { running = false; }
+  } done;
+  const auto started = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(auto info,
+                   store::BackupDataDir(services.log, services.data_dir, std::string(*dir)));
+  Response r;
+  r.status = 201;
+  r.body = "{\"backup_id\":" + std::to_string(info.id) + ",\"dir\":" + JsonString(*dir) +
+           ",\"head\":" + std::to_string(info.head) + ",\"bytes\":" + std::to_string(info.bytes) +
+           ",\"seconds\":" +
+           std::to_string(
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()) +
+           "}";
   return r;
 }
 

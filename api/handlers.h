@@ -98,6 +98,10 @@ bool IsJsonContentType(std::string_view content_type);
 std::vector<std::string> SplitComma(const std::string& s);
 
 StatusOr<Response> HandleHealthz(Services& services);
+// POST /v1/admin/backups {"dir":"/abs/path"}: a backup of the data
+// directory (store/backup.h), taken on the calling I/O thread; 201 with
+// its id, head, size and duration; 409 while another runs.
+StatusOr<Response> HandleBackup(const Request& request, Services& services);
 // GET /metrics: the Prometheus exposition (core/metrics.h).
 StatusOr<Response> HandleMetrics(Services& services);
 // GET /v1/auth/whoami: {"name":...,"role":...,"open_mode":bool}.

@@ -340,6 +340,7 @@ int main(int argc, char** argv) {
   services.projection_wait = std::chrono::milliseconds(projection_wait_ms);
   services.max_as_of_events = max_as_of_events;
   services.access = &access_control;
+  services.data_dir = store.path;
   touchline::api::Server http(server, std::move(services));
   if (auto s = http.Start(); !s.ok()) {
     spdlog::critical("{}", s.ToString());

@@ -86,6 +86,8 @@ const RouteSpec kRoutes[] = {
      [](Call& c) { HandleGetReminder(c.params[0], c.services, std::move(c.respond)); }},
     {"GET", "/v1/campaigns/{}", Permission::kReadCustomers,
      [](Call& c) { HandleCampaign(c.params[0], c.services, std::move(c.respond)); }},
+    {"POST", "/v1/admin/backups", Permission::kAdmin,
+     [](Call& c) { Reply(c.respond, HandleBackup(c.request, c.services)); }},
     {"GET", "/v1/projections", Permission::kReadAll,
      [](Call& c) { Reply(c.respond, HandleProjections(c.services)); }},
     {"POST", "/v1/projections/{}/rebuild", Permission::kAdmin,

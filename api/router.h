@@ -28,6 +28,7 @@
 //   GET  /v1/stream                        WebSocket live stream (ws_session.h)
 //   GET  /v1/auth/whoami                   the presented key's name and role
 //   GET  /metrics                          Prometheus text format
+//   POST /v1/admin/backups                 back the data directory up
 //   GET  /, /console/<file>                the agent console
 //   GET  /v1/projections                   projection states, checkpoints, faults
 //   POST /v1/projections/{name}/rebuild    refold a projection from seq 0
@@ -81,6 +82,8 @@ struct Services {
   // Authentication, roles and rate limits (not owned); null admits every
   // request as "anonymous" with the admin role (unit tests).
   AccessControl* access = nullptr;
+  // The data directory, for backups (empty: POST /v1/admin/backups is 503).
+  std::string data_dir;
 };
 
 using Responder = std::function<void(Response)>;

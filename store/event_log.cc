@@ -3,6 +3,7 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/statistics.h>
+#include <rocksdb/utilities/backup_engine.h>
 #include <rocksdb/utilities/options_util.h>
 
 #include <filesystem>
@@ -410,6 +411,32 @@ StatusOr<StreamVersion> EventLogImpl::LastVersionBelow(const std::string& custom
 }
 
 std::unique_ptr<Subscription> EventLogImpl::Subscribe(Seq after) { return hub_->Subscribe(after); }
+
+StatusOr<BackupInfo> EventLogImpl::Backup(const std::string& backup_dir) {
+  if (options_.read_only || options_.in_memory) {
+    return Status::FailedPrecondition("a read-only or in-memory log cannot be backed up");
+  }
+  rocksdb::BackupEngine* raw = nullptr;
+  RETURN_IF_ERROR(
+      FromRocks(rocksdb::BackupEngine::Open(rocksdb::Env::Default(),
+                                            rocksdb::BackupEngineOptions(backup_dir), &raw),
+                "opening backup directory '" + backup_dir + "'"));
+  std::unique_ptr<rocksdb::BackupEngine> engine(raw);
+  BackupInfo info;
+  info.head = head();
+  rocksdb::CreateBackupOptions create;
+  // Flushing first puts every acknowledged event in an SST file, so the
+  // backup needs no WAL.
+  create.flush_before_backup = true;
+  RETURN_IF_ERROR(FromRocks(engine->CreateNewBackupWithMetadata(
+                                create, db_.get(), "head=" + std::to_string(info.head), &info.id),
+                            "backing up"));
+  rocksdb::BackupInfo meta;
+  if (engine->GetBackupInfo(info.id, &meta).ok()) {
+    info.bytes = meta.size;
+  }
+  return info;
+}
 
 EventLogStats EventLogImpl::Stats() const {
   EventLogStats stats;

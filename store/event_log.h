@@ -129,6 +129,12 @@ struct EventLogStats {
   std::uint64_t block_cache_bytes = 0;  // in use
 };
 
+struct BackupInfo {
+  std::uint32_t id = 0;  // the BackupEngine's backup id
+  Seq head = 0;          // the log's head when the backup began
+  std::uint64_t bytes = 0;
+};
+
 class EventLog {
  public:
   using AppendCallback = std::function<void(StatusOr<AppendResult>)>;
@@ -185,11 +191,20 @@ class EventLog {
   virtual EventLogStats Stats() const = 0;
 
   // OK while appends can be written. After a failed write (the disk refused
-  // a write or an fsync) RocksDB refuses every later write rather than risk
-  // acknowledging something it could not persist; this then returns
-  // Unavailable with the first error until the log is reopened. Reads keep
-  // working either way.
+  // a write or an fsync) this returns Unavailable with the first error, and
+  // reads keep working. A full disk (NoSpace) heals: the log retries with
+  // DB::Resume() at most once a second while appends arrive, and the first
+  // write that succeeds clears the error. Any other failure is final until
+  // the log is reopened: after a failed fsync nobody knows what the disk
+  // holds, so the log does not guess.
   virtual Status WriteHealth() const = 0;
+
+  // Backs the database up into `backup_dir` (RocksDB BackupEngine; created
+  // if missing, incremental: files shared with earlier backups there are
+  // not copied again). Safe while appends run: the backup holds at least
+  // every event acknowledged before the call. FailedPrecondition for a
+  // read-only log.
+  virtual StatusOr<BackupInfo> Backup(const std::string& backup_dir) = 0;
 };
 
 }  // namespace touchline::store

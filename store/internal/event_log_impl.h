@@ -50,6 +50,7 @@ class EventLogImpl final : public EventLog {
   void Close() override;
   EventLogStats Stats() const override;
   Status WriteHealth() const override;
+  StatusOr<BackupInfo> Backup(const std::string& backup_dir) override;
 
   // Tests only: while paused, the appender takes no new group, so requests
   // queued meanwhile are committed together as one group after resume.
