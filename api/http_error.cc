@@ -2,6 +2,8 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "core/validation.h"
+
 namespace touchline::api {
 
 int HttpStatusFor(StatusCode code) {
@@ -34,7 +36,9 @@ std::string ErrorBody(std::string_view code, std::string_view message) {
   std::string out = "{\"error\":{\"code\":";
   out += boost::json::serialize(boost::json::string_view(code.data(), code.size()));
   out += ",\"message\":";
-  out += boost::json::serialize(boost::json::string_view(message.data(), message.size()));
+  // Messages may quote what the client sent, which need not be UTF-8.
+  const std::string valid = ToValidUtf8(message);
+  out += boost::json::serialize(boost::json::string_view(valid.data(), valid.size()));
   out += "}}";
   return out;
 }

@@ -199,7 +199,8 @@ std::string_view JsonErrorHint(simdjson::error_code code) {
 }  // namespace
 
 std::string JsonString(std::string_view s) {
-  return boost::json::serialize(boost::json::string_view(s.data(), s.size()));
+  const std::string valid = ToValidUtf8(s);
+  return boost::json::serialize(boost::json::string_view(valid.data(), valid.size()));
 }
 
 StatusOr<ExpectedVersion> ParseExpectedVersion(std::string_view text) {

@@ -70,50 +70,81 @@ Status ValidateDottedName(std::string_view s, std::string_view path, std::size_t
 
 }  // namespace
 
+namespace {
+
+// The length (1-4) of the well-formed UTF-8 sequence at p, with its code
+// point in *cp; 0 if the bytes there are not one (a stray continuation
+// byte, an overlong form, a surrogate, a value past U+10FFFF, a truncated
+// sequence).
+int DecodeUtf8(const unsigned char* p, const unsigned char* end, std::uint32_t* cp) {
+  const unsigned char c = *p;
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  }
+  int extra = 0;
+  if (c >= 0xc2 && c <= 0xdf) {
+    *cp = c & 0x1f;
+    extra = 1;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    *cp = c & 0x0f;
+    extra = 2;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    *cp = c & 0x07;
+    extra = 3;
+  } else {
+    return 0;
+  }
+  if (end - p <= extra) {
+    return 0;
+  }
+  for (int i = 1; i <= extra; ++i) {
+    if ((p[i] & 0xc0) != 0x80) {
+      return 0;
+    }
+    *cp = (*cp << 6) | (p[i] & 0x3f);
+  }
+  if ((extra == 2 && *cp < 0x800) || (extra == 3 && (*cp < 0x10000 || *cp > 0x10ffff)) ||
+      (*cp >= 0xd800 && *cp <= 0xdfff)) {
+    return 0;
+  }
+  return extra + 1;
+}
+
+}  // namespace
+
 bool IsPrintableUtf8(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const auto* end = p + s.size();
   while (p < end) {
-    const unsigned char c = *p;
-    if (c < 0x80) {
-      if (c < 0x20 || c == 0x7f) {
-        return false;
-      }
+    std::uint32_t cp = 0;
+    const int n = DecodeUtf8(p, end, &cp);
+    // No C0 controls, DEL, or C1 controls (U+0080-U+009F).
+    if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+      return false;
+    }
+    p += n;
+  }
+  return true;
+}
+
+std::string ToValidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  std::string out;
+  out.reserve(s.size());
+  while (p < end) {
+    std::uint32_t cp = 0;
+    const int n = DecodeUtf8(p, end, &cp);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD
       ++p;
       continue;
     }
-    std::uint32_t cp = 0;
-    int extra = 0;
-    if (c >= 0xc2 && c <= 0xdf) {
-      cp = c & 0x1f;
-      extra = 1;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      cp = c & 0x0f;
-      extra = 2;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      cp = c & 0x07;
-      extra = 3;
-    } else {
-      return false;  // continuation byte, overlong lead (c0/c1) or > U+10FFFF lead
-    }
-    if (end - p <= extra) {
-      return false;
-    }
-    for (int i = 1; i <= extra; ++i) {
-      if ((p[i] & 0xc0) != 0x80) {
-        return false;
-      }
-      cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    // Reject overlong encodings, surrogates, values beyond U+10FFFF, and the
-    // C1 control characters U+0080-U+009F.
-    if ((extra == 2 && cp < 0x800) || (extra == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f)) {
-      return false;
-    }
-    p += extra + 1;
+    out.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+    p += n;
   }
-  return true;
+  return out;
 }
 
 Status ValidateEventId(std::string_view id, std::string_view path) {

@@ -164,6 +164,18 @@ TEST_F(RouterTest, ReadLogJsonAndNdjson) {
   EXPECT_EQ(Call("GET", "/v1/events?limit=5000").status, 400);
 }
 
+// Found by fuzz_router: an error message quoting a percent-decoded path
+// that is not UTF-8 made the error body invalid JSON.
+TEST_F(RouterTest, ErrorBodiesStayValidJsonForAnyInput) {
+  for (const char* target : {"/nope%FF%C0", "/v1/customers/%ED%A0%80/timeline?limit=x"}) {
+    Response r = Call("GET", target);
+    EXPECT_GE(r.status, 400) << target;
+    boost::system::error_code ec;
+    boost::json::parse(r.body, ec);
+    EXPECT_FALSE(ec) << target << ": " << r.body;
+  }
+}
+
 TEST_F(RouterTest, UnknownRouteAndMethod) {
   Response r = Call("GET", "/v2/nothing");
   EXPECT_EQ(r.status, 404);

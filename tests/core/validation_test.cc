@@ -34,6 +34,18 @@ TEST(ValidationTest, CustomerIdRules) {
   EXPECT_THAT(ValidateCustomerId("x ", "customer"), StatusIs(StatusCode::kInvalidArgument));
 }
 
+TEST(ValidationTest, ToValidUtf8ReplacesOnlyMalformedBytes) {
+  EXPECT_EQ(ToValidUtf8("plain \xe2\x82\xac"), "plain \xe2\x82\xac");
+  EXPECT_EQ(ToValidUtf8("a\xff"
+                        "b"),
+            "a\xef\xbf\xbd"
+            "b");
+  EXPECT_EQ(ToValidUtf8("\xe2\x82"), "\xef\xbf\xbd\xef\xbf\xbd");                  // truncated
+  EXPECT_EQ(ToValidUtf8("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // surrogate
+  EXPECT_EQ(ToValidUtf8("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");                  // overlong
+  EXPECT_EQ(ToValidUtf8(std::string("a\0b", 3)), std::string("a\0b", 3));
+}
+
 TEST(ValidationTest, Utf8) {
   EXPECT_TRUE(IsPrintableUtf8("plain"));
   EXPECT_TRUE(IsPrintableUtf8("\xe2\x82\xac"));           // €

@@ -19,8 +19,10 @@ packages=(
   libsimdjson-dev libspdlog-dev libgtest-dev libgmock-dev libsodium-dev libcli11-dev
   curl tzdata openssl libssl-dev
 )
+# The libFuzzer targets (tools/scripts/fuzz.sh) build with clang.
+fuzz_packages=(clang libclang-rt-14-dev)
 if ((with_tests)); then
-  packages+=(chromium)
+  packages+=(chromium "${fuzz_packages[@]}")
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     packages+=(nodejs npm)
   fi

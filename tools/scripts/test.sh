@@ -3,8 +3,9 @@
 # UndefinedBehaviorSanitizer, and runs the whole test suite through CTest:
 # unit tests, integration tests against the real server (HTTP and
 # WebSocket), the kill -9 crash test, the agent console in headless Chromium,
-# and a benchmark smoke run. Tests labelled `slow` run only with
-# TOUCHLINE_SLOW_TESTS=1.
+# and a benchmark smoke run; then each libFuzzer target for a bounded time
+# (TOUCHLINE_FUZZ_SECONDS, default 60; 0 skips). Tests labelled `slow` run
+# only with TOUCHLINE_SLOW_TESTS=1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -21,3 +22,8 @@ if [[ "${TOUCHLINE_SLOW_TESTS:-0}" == 1 ]]; then
   label_filter=()
 fi
 ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" "${label_filter[@]}"
+
+fuzz_seconds="${TOUCHLINE_FUZZ_SECONDS:-60}"
+if ((fuzz_seconds > 0)); then
+  tools/scripts/fuzz.sh "$fuzz_seconds"
+fi
