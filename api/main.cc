@@ -242,7 +242,30 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->envname("TOUCHLINE_LOG_LEVEL");
-  CLI11_PARSE(app, argc, argv);
+  // Precedence: command line, then environment, then --config file. CLI11
+  // reads the file before the environment, so environment values are
+  // passed as if given on the command line, unless the flag itself was.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (const CLI::Option* opt : app.get_options()) {
+    const char* value =
+        opt->get_envname().empty() ? nullptr : std::getenv(opt->get_envname().c_str());
+    if (value == nullptr || opt->get_lnames().empty()) {
+      continue;
+    }
+    const std::string flag = "--" + opt->get_lnames().front();
+    const bool given = std::any_of(args.begin(), args.end(), [&](const std::string& a) {
+      return a == flag || a.starts_with(flag + "=");
+    });
+    if (!given) {
+      args.push_back(flag + "=" + value);
+    }
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+  try {
+    app.parse(std::move(args));
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
   // A burst below the rate would refuse traffic the rate allows.
   access.per_address.burst = std::max({access.per_address.burst, access.per_address.rate, 1.0});
   access.per_key.burst = std::max({access.per_key.burst, access.per_key.rate, 1.0});

@@ -34,8 +34,26 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+// The API key (when the server requires one) lives in this tab's
+// sessionStorage only; it is sent as a Bearer token, and to the WebSocket
+// as ?access_token= because browsers cannot set headers there.
+const KEY_STORAGE = 'touchline.key';
+function apiKey() { return sessionStorage.getItem(KEY_STORAGE) || ''; }
+
+function askForKey(message) {
+  $('key-form').hidden = false;
+  $('key-message').textContent = message;
+  $('key').focus();
+}
+
 async function api(path, options = {}) {
-  const res = await fetch(path, {headers: {'Accept': 'application/json'}, ...options});
+  const headers = {'Accept': 'application/json', ...(options.headers || {})};
+  if (apiKey()) headers['Authorization'] = 'Bearer ' + apiKey();
+  const res = await fetch(path, {...options, headers});
+  if (res.status === 401 || res.status === 403) {
+    askForKey(res.status === 401 ? 'This server needs an API key (role agent).'
+                                 : 'This key may not do that; use an agent key.');
+  }
   let body = null;
   try { body = await res.json(); } catch (_) { /* empty or not JSON */ }
   if (!res.ok) {
@@ -355,7 +373,8 @@ function subscribe() {
 let subscriptions = 0;
 
 function connect() {
-  const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/v1/stream';
+  const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/v1/stream' +
+      (apiKey() ? '?access_token=' + encodeURIComponent(apiKey()) : '');
   const ws = new WebSocket(url);
   state.ws = ws;
   ws.onopen = () => { state.wsRetry = 0; setLive(true, 'live'); subscribe(); };
@@ -448,6 +467,17 @@ function route() {
 }
 
 window.addEventListener('hashchange', route);
+$('key-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const key = $('key').value.trim();
+  if (!key) return;
+  sessionStorage.setItem(KEY_STORAGE, key);
+  $('key').value = '';
+  $('key-form').hidden = true;
+  showError('');
+  if (state.ws) state.ws.close();  // reconnects with the key
+  route();
+});
 setInterval(() => {
   for (const t of document.querySelectorAll('time[datetime]')) t.textContent = relativeTime(t.getAttribute('datetime'));
 }, 30000);

@@ -2,12 +2,14 @@
 // loopback port, drives Debian's Chromium headless with playwright-core, and
 // checks what an agent does: search a customer, read the view and the
 // timeline, scroll into history, see an event posted over HTTP appear live
-// (within 1 s), add a note through the form. Saves a screenshot.
+// (within 1 s), add a note through the form; then, once the server
+// requires API keys, enter an agent key in the console and keep working.
+// Saves a screenshot.
 //
-// node console_test.mjs --server PATH/touchlined --artifacts DIR
+// node console_test.mjs --server PATH/touchlined --tlctl PATH/tlctl --artifacts DIR
 // Exit code 0 on success; any failed check throws and exits 1.
 import assert from 'node:assert/strict';
-import {spawn} from 'node:child_process';
+import {execFileSync, spawn} from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,7 +22,9 @@ function arg(name, fallback) {
 const serverPath = arg('--server');
 const artifacts = arg('--artifacts', os.tmpdir());
 const browserPath = arg('--chromium', '/usr/bin/chromium');
+const tlctlPath = arg('--tlctl');
 assert.ok(serverPath, 'pass --server PATH to touchlined');
+assert.ok(tlctlPath, 'pass --tlctl PATH to tlctl');
 fs.mkdirSync(artifacts, {recursive: true});
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'touchline-browser-'));
@@ -168,6 +172,39 @@ async function main() {
   await page.press('#search', 'Enter');
   await page.waitForSelector('#error:not([hidden])', {timeout: 5000});
   assert.match(await page.textContent('#error'), /No customer found/);
+
+  // The first key switches the server to keys-required: the console asks
+  // for one, and with an agent key the view and live updates work again.
+  const createKey = (name, role) => JSON.parse(execFileSync(tlctlPath,
+      ['keys', 'create', '--data-dir', path.join(dataDir, 'data'), '--name', name, '--role', role,
+        '--json'], {encoding: 'utf8'})).key;
+  const agentKey = createKey('console-agent', 'agent');
+  const ingestKey = createKey('console-ingest', 'ingest');
+  for (let i = 0; i < 40; i++) {
+    const r = await fetch(`${base}/v1/auth/whoami`);
+    if (r.status === 401) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await page.goto(`${base}/#/customers/crm-ann`);
+  await page.waitForSelector('#key-form:not([hidden])', {timeout: 5000});
+  await page.fill('#key', agentKey);
+  await page.click('#key-form button');
+  await page.waitForSelector('#key-form', {state: 'hidden', timeout: 5000});
+  await page.waitForFunction(() => document.querySelectorAll('#timeline li').length > 10,
+      null, {timeout: 5000});
+  await page.waitForSelector('#live.pill-on', {timeout: 5000});
+  const keyed = await fetch(`${base}/v1/events`, {
+    method: 'POST',
+    headers: {'Content-Type': 'application/json', 'Authorization': `Bearer ${ingestKey}`},
+    body: JSON.stringify({customer: 'crm-ann', type: 'chat.message', channel: 'chat',
+      data: {text: 'after keys'}}),
+  });
+  assert.equal(keyed.status, 201);
+  const keyedSeq = (await keyed.json()).events[0].seq;
+  await page.waitForSelector(`#timeline li[data-seq="${keyedSeq}"]`, {timeout: 3000});
+  // The console never puts the key in the page or its address.
+  assert.ok(!(await page.content()).includes(agentKey), 'the key is not in the page');
+  assert.ok(!page.url().includes(agentKey), 'the key is not in the address');
 
   assert.deepEqual(pageErrors, [], 'no JavaScript errors on the page');
 }

@@ -503,5 +503,57 @@ TEST(SecurityTlsTest, BadCertificateFilesStopTheStart) {
   EXPECT_THAT(ReadFile(out), HasSubstr("cannot load a PEM certificate chain"));
 }
 
+TEST(SecurityConfigTest, ConfigFileThenEnvironmentThenFlags) {
+  TempDir dir;
+  const std::string config = dir.Sub("touchline.toml");
+  std::ofstream(config) << "# touchlined options\nmax-batch-events = 2\nlog-format = \"json\"\n";
+  auto batch = [](int n) {
+    std::string body = "[";
+    for (int i = 0; i < n; ++i) {
+      body += std::string(i ? "," : "") + R"({"customer":"c","type":"a.b"})";
+    }
+    return body + "]";
+  };
+  {
+    ServerProcess server(dir.Sub("a"), {"--config", config});
+    ASSERT_OK(server.Start());
+    HttpClient c(server.port());
+    EXPECT_EQ(c.PostJson("/v1/events", batch(2))->status, 201);
+    EXPECT_EQ(c.PostJson("/v1/events", batch(3))->status, 400);
+    // --log-format json from the file: every log line is one JSON object.
+    ASSERT_EQ(server.Stop(), 0);
+    std::istringstream lines(ReadFile(server.log_path()));
+    int parsed = 0;
+    for (std::string line; std::getline(lines, line);) {
+      if (line.empty()) {
+        continue;
+      }
+      json::error_code ec;
+      auto v = json::parse(line, ec);
+      ASSERT_FALSE(ec) << line;
+      EXPECT_TRUE(v.as_object().contains("msg")) << line;
+      ++parsed;
+    }
+    EXPECT_GT(parsed, 2);
+  }
+  ::setenv("TOUCHLINE_MAX_BATCH_EVENTS", "3", 1);
+  {
+    // The environment overrides the file...
+    ServerProcess server(dir.Sub("b"), {"--config", config});
+    ASSERT_OK(server.Start());
+    HttpClient c(server.port());
+    EXPECT_EQ(c.PostJson("/v1/events", batch(3))->status, 201);
+    EXPECT_EQ(c.PostJson("/v1/events", batch(4))->status, 400);
+  }
+  {
+    // ...and a flag overrides both.
+    ServerProcess server(dir.Sub("c"), {"--config", config, "--max-batch-events", "4"});
+    ASSERT_OK(server.Start());
+    HttpClient c(server.port());
+    EXPECT_EQ(c.PostJson("/v1/events", batch(4))->status, 201);
+  }
+  ::unsetenv("TOUCHLINE_MAX_BATCH_EVENTS");
+}
+
 }  // namespace
 }  // namespace touchline::testing
