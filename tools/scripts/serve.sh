@@ -8,4 +8,6 @@ cd "$(dirname "$0")/../.."
 tools/scripts/install-deps.sh
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DTOUCHLINE_BUILD_TESTS=OFF
 cmake --build build/release --target touchlined tlctl
-exec build/release/api/touchlined --host 127.0.0.1 --port 8080 --data-dir ./data "$@"
+# The defaults are 127.0.0.1:8080 and ./data; flags given here win over
+# TOUCHLINE_* variables, so none are fixed here.
+exec build/release/api/touchlined "$@"
