@@ -1,9 +1,13 @@
 // Black-box tests of touchlined over HTTP: the real binary on 127.0.0.1 with
 // an ephemeral port, every route, and bad input of every kind. After each bad
 // request the server must still serve.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <thread>
@@ -288,6 +292,41 @@ TEST_F(HttpTest, SlowlorisIsCutOff) {
   EXPECT_EQ(*raw, "");
   EXPECT_GE(elapsed, std::chrono::milliseconds(600));
   EXPECT_LT(elapsed, std::chrono::seconds(5));
+}
+
+TEST_F(HttpTest, SlowlorisDrippingBytesIsCutOff) {
+  // A client that keeps sending, one header byte every 250 ms, still has
+  // to finish within --request-timeout-ms (700 ms here): activity does not
+  // extend the deadline. The whole header would take 12 s to drip in.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server_->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string header = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: drip\r\n\r\n";
+  const auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  for (char c : header) {
+    if (::send(fd, &c, 1, MSG_NOSIGNAL) != 1) {
+      closed = true;
+      break;
+    }
+    // The server closing shows as EOF on a non-blocking read.
+    char buf[256];
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      closed = true;
+      break;
+    }
+    ASSERT_LT(n, 1) << "the server answered a request that never completed";
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  ::close(fd);
+  EXPECT_TRUE(closed);
+  EXPECT_LT(elapsed, std::chrono::seconds(4));
 }
 
 TEST_F(HttpTest, IdleKeepAliveConnectionsAreClosed) {

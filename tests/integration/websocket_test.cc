@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -233,6 +234,54 @@ TEST_F(WebSocketTest, SlowConsumerFallsBackToTheLogAndLosesNothing) {
   const auto live = Collect(slow.get(), "s", 1);
   ASSERT_EQ(live.size(), 1u);
   EXPECT_EQ(SeqOf(live[0]), 5001u);
+}
+
+// The server's resident memory in bytes (VmRSS).
+std::uint64_t RssBytes(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(f, line);) {
+    if (line.starts_with("VmRSS:")) {
+      return std::stoull(line.substr(6)) * 1024;
+    }
+  }
+  return 0;
+}
+
+TEST_F(WebSocketTest, ClientsThatNeverReadDoNotGrowServerMemory) {
+  // 40 clients follow the whole log and never read a byte. A server that
+  // rendered and queued messages for them would spend 40 x 12 MiB on 12 MiB
+  // of events. Here each session has at most one message in flight, and a
+  // subscription queues at most --ws-queue-records pointers to records the
+  // subscriptions share before it falls back to reading the log, so the
+  // growth stays near what the log itself costs (about 40 MiB measured).
+  Start({"--ws-queue-records", "64"});
+  std::vector<std::unique_ptr<WsClient>> stuck;
+  for (int i = 0; i < 40; ++i) {
+    stuck.push_back(Connect());
+    ASSERT_NE(stuck.back(), nullptr);
+    ASSERT_OK(stuck.back()->Send(R"({"op":"subscribe","id":"s","all":true})"));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const std::uint64_t before = RssBytes(server_->pid());
+  const std::string pad(900, 'x');
+  for (int b = 0; b < 120; ++b) {  // 120 x 100 events of ~1 KiB: 12 MiB
+    std::string body = "[";
+    for (int i = 0; i < 100; ++i) {
+      body += (i ? "," : "") +
+              Event("m-" + std::to_string(i), "msg.sent", R"(,"data":{"pad":")" + pad + R"("})");
+    }
+    Post(body + "]");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const std::uint64_t after = RssBytes(server_->pid());
+  const double grown_mib = static_cast<double>(after - std::min(after, before)) / (1 << 20);
+  std::printf("server RSS %.1f MiB -> %.1f MiB with 40 stuck clients\n",
+              static_cast<double>(before) / (1 << 20), static_cast<double>(after) / (1 << 20));
+  EXPECT_LT(grown_mib, 96.0);  // unbounded buffering would be about 480 MiB
+  // The server still serves everyone else.
+  auto fresh = Connect();
+  ASSERT_OK(fresh->Send(R"({"op":"subscribe","id":"f","all":true,"from":11990})"));
+  EXPECT_EQ(Collect(fresh.get(), "f", 10).size(), 10u);
 }
 
 TEST_F(WebSocketTest, CustomerSubscriptionFollowsIdentityLinks) {
