@@ -76,6 +76,7 @@ class AccessControl::Buckets {
   struct Shard {
     Mutex mu;
     std::unordered_map<std::string, Bucket> buckets GUARDED_BY(mu);
+    std::size_t prune_at GUARDED_BY(mu) = kPruneAt;
   };
   static constexpr std::size_t kShards = 16;
   static constexpr std::size_t kPruneAt = 65536;
@@ -87,8 +88,12 @@ class AccessControl::Buckets {
     const auto now = std::chrono::steady_clock::now();
     Shard& shard = shards_[std::hash<std::string>{}(key) % kShards];
     MutexLock lock(&shard.mu);
-    if (shard.buckets.size() >= kPruneAt) {
-      std::erase_if(shard.buckets, [&](const auto& kv) { return Refill(kv.second, now) >= 1.0; });
+    if (shard.buckets.size() >= shard.prune_at) {
+      // Only full buckets carry no information; if too few are, wait until
+      // the shard doubles before scanning it again.
+      std::erase_if(shard.buckets,
+                    [&](const auto& kv) { return Refill(kv.second, now) >= limit_.burst; });
+      shard.prune_at = std::max(kPruneAt, 2 * shard.buckets.size());
     }
     auto [it, inserted] = shard.buckets.try_emplace(key, Bucket{limit_.burst, now});
     Bucket& b = it->second;
@@ -124,7 +129,7 @@ AccessControl::AccessControl(AccessOptions options)
 AccessControl::~AccessControl() = default;
 
 bool AccessControl::open() {
-  return options_.allow_open && (options_.keys == nullptr || !options_.keys->HasActiveKeys());
+  return options_.allow_open && (options_.keys == nullptr || !options_.keys->HasAnyKeys());
 }
 
 namespace {
@@ -183,11 +188,14 @@ std::string PresentedKey(const Request& request, bool allow_query_token) {
     return "!malformed";
   }
   if (allow_query_token) {
+    // Only the literal name counts (not a percent-encoded spelling of it),
+    // so RedactTarget finds every key that could authenticate.
     auto url = boost::urls::parse_origin_form(request.target);
     if (url) {
-      auto it = url->params().find("access_token");
-      if (it != url->params().end() && (*it).has_value) {
-        return std::string((*it).value);
+      for (auto param : url->encoded_params()) {
+        if (param.key == "access_token" && param.has_value) {
+          return param.value.decode();
+        }
       }
     }
   }
@@ -239,24 +247,36 @@ StatusOr<store::Principal> AccessControl::Authenticate(const Request& request,
   return options_.keys->Verify(key);
 }
 
-Admission AccessControl::Admit(const Request& request, Permission permission,
-                               bool allow_query_token) {
+namespace {
+
+Counter& LimitedCounter() {
   static Counter& limited =
       Metrics::Default().GetCounter("touchline_rate_limited_total", "Requests answered 429");
+  return limited;
+}
+
+}  // namespace
+
+Admission AccessControl::AdmitAddress(const Request& request) {
+  if (int wait = by_address_->Take(request.client_address); wait > 0) {
+    LimitedCounter().Increment();
+    return Limited("too many requests from this address", wait);
+  }
+  return Admission{};
+}
+
+Admission AccessControl::Admit(const Request& request, Permission permission,
+                               bool allow_query_token) {
   static Counter& failed = Metrics::Default().GetCounter(
       "touchline_auth_failures_total", "Requests with a missing, invalid or revoked API key");
   static Counter& denied = Metrics::Default().GetCounter(
       "touchline_auth_denied_total", "Requests whose key's role may not use the route");
   const std::string& address = request.client_address;
-  if (int wait = by_address_->Take(address); wait > 0) {
-    limited.Increment();
-    return Limited("too many requests from this address", wait);
-  }
   if (permission == Permission::kPublic) {
     return Admission{};
   }
   if (int wait = failures_->Check(address); wait > 0) {
-    limited.Increment();
+    LimitedCounter().Increment();
     return Limited("too many failed authentications from this address", wait);
   }
   auto principal = Authenticate(request, allow_query_token);
@@ -275,10 +295,16 @@ Admission AccessControl::Admit(const Request& request, Permission permission,
                      0};
   }
   if (int wait = by_key_->Take(principal->name); wait > 0) {
-    limited.Increment();
+    LimitedCounter().Increment();
     return Limited("too many requests for key \"" + principal->name + "\"", wait);
   }
   return Admission{Status::Ok(), std::move(*principal), 0};
+}
+
+bool AccessControl::StillAdmitted(const Request& request, Permission permission,
+                                  bool allow_query_token) {
+  auto principal = Authenticate(request, allow_query_token);
+  return principal.ok() && RoleAllows(principal->role, permission);
 }
 
 }  // namespace touchline::api

@@ -15,14 +15,16 @@
 //            audit); no writes
 //   admin    everything, including rules, erasure and rebuilds
 //
-// Open mode: with no active key the server admits every request as the
-// actor "anonymous" with the admin role, but only if it listens on a
-// loopback address (touchlined refuses to start otherwise). Creating the
-// first key (tlctl keys create) switches it to keys-required within a
-// second, without a restart.
+// Open mode: while the key file has never held a key, the server admits
+// every request as the actor "anonymous" with the admin role, but only if
+// it listens on a loopback address (touchlined refuses to start otherwise).
+// Creating the first key (tlctl keys create) switches it to keys-required
+// within a second, without a restart, and for good: revoking every key
+// leaves a server that admits nobody, not an open one.
 //
-// Order of checks: the per-address rate limit, then the per-address budget
-// of failed authentications (spent: 429 without looking at the key, which
+// Order of checks: the per-address rate limit (AdmitAddress, for every
+// request, even one for an unknown route), then the per-address budget of
+// failed authentications (spent: 429 without looking at the key, which
 // slows guessing), then the key (401), the role (403) and the per-key rate
 // limit (429). Every 429 says when to retry (Retry-After).
 //
@@ -88,11 +90,20 @@ class AccessControl {
   AccessControl(const AccessControl&) = delete;
   AccessControl& operator=(const AccessControl&) = delete;
 
+  // The per-address rate limit; every request passes it first.
+  Admission AdmitAddress(const Request& request);
+
   // Decides `request` (its client_address and credentials) for a route
   // that needs `permission`. `allow_query_token`: accept ?access_token=.
   Admission Admit(const Request& request, Permission permission, bool allow_query_token = false);
 
-  // True while open mode applies (no active key, loopback).
+  // Whether `request`'s credentials still admit it (without rate limits):
+  // long-lived WebSocket sessions recheck this, so a revoked key (or the
+  // end of open mode) closes them.
+  bool StillAdmitted(const Request& request, Permission permission, bool allow_query_token);
+
+  // True while open mode applies (loopback, and the key file never held a
+  // key).
   bool open();
 
  private:

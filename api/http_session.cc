@@ -273,7 +273,7 @@ net::awaitable<bool> ServeRequests(Stream& stream, const SessionContext& ctx,
                                request.request_id, opt.write_timeout);
         break;
       }
-      co_await RunWebSocketSession(std::move(stream), parser.release(), ctx, control.get(),
+      co_await RunWebSocketSession(std::move(stream), parser.release(), ctx, control.get(), request,
                                    admission.principal.role);
       co_return false;  // the WebSocket session closed the connection
     }

@@ -49,6 +49,12 @@ net::awaitable<void> RunListener(tcp::acceptor& acceptor, SessionContext ctx) {
       static Counter& rejected = Metrics::Default().GetCounter(
           "touchline_connections_rejected_total", "Connections refused at a connection limit");
       rejected.Increment();
+      if (ctx.tls != nullptr) {
+        // A TLS client cannot read a plain-text 503: just close.
+        beast::error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
       const bool total = ctx.registry->count() >= opt.max_connections;
       net::co_spawn(
           session_executor,

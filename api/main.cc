@@ -292,7 +292,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const bool loopback = IsLoopback(server.host);
-  if (!keys.HasActiveKeys()) {
+  if (!keys.HasAnyKeys()) {
     if (!loopback) {
       spdlog::critical(
           "refusing to listen on {} without API keys: anyone who could reach it could read and "
@@ -306,6 +306,8 @@ int main(int argc, char** argv) {
         "\"anonymous\" with the admin role. Create one with tlctl keys create and keys are "
         "required from then on",
         server.host);
+  } else if (!keys.HasActiveKeys()) {
+    spdlog::warn("every API key is revoked: no request will be admitted until a key is created");
   }
   access.keys = &keys;
   access.allow_open = loopback;

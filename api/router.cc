@@ -1,12 +1,17 @@
 #include "api/router.h"
 
+#include <array>
+#include <atomic>
 #include <boost/url/parse.hpp>
+#include <map>
+#include <memory>
 
 #include "api/auth.h"
 #include "api/console_assets.h"
 #include "api/handlers.h"
 #include "api/http_error.h"
 #include "core/metrics.h"
+#include "core/mutex.h"
 
 namespace touchline::api {
 namespace {
@@ -151,22 +156,48 @@ Response Denied(const Admission& a) {
   return r;
 }
 
+// Per-route metrics, looked up once so a request touches only atomics.
+struct RouteMetrics {
+  Histogram* seconds = nullptr;
+  std::array<std::atomic<Counter*>, 600> by_status{};  // lazily, by HTTP status
+  std::string_view route;
+};
+
+RouteMetrics& MetricsFor(std::string_view route) {
+  // One per table entry plus "invalid" and "unmatched"; never freed.
+  static Mutex mu;
+  static auto* all = new std::map<std::string_view, std::unique_ptr<RouteMetrics>>();
+  MutexLock lock(&mu);
+  auto& slot = (*all)[route];
+  if (!slot) {
+    slot = std::make_unique<RouteMetrics>();
+    slot->route = route;
+    slot->seconds = &Metrics::Default().GetHistogram(
+        "touchline_http_request_seconds", "From routing a request to its answer, by route",
+        Labels({{"route", route}}));
+  }
+  return *slot;
+}
+
+Counter& StatusCounter(RouteMetrics& m, int status) {
+  const std::size_t i = status >= 0 && status < 600 ? static_cast<std::size_t>(status) : 0;
+  Counter* c = m.by_status[i].load(std::memory_order_acquire);
+  if (c == nullptr) {
+    c = &Metrics::Default().GetCounter(
+        "touchline_http_requests_total", "HTTP requests answered, by route and status",
+        Labels({{"route", m.route}, {"status", std::to_string(status)}}));
+    m.by_status[i].store(c, std::memory_order_release);
+  }
+  return *c;
+}
+
 // Counts the answer per route and status, and times it.
-Responder Measured(std::string_view route, Responder respond) {
+Responder Measured(RouteMetrics& m, Responder respond) {
   const auto started = std::chrono::steady_clock::now();
-  return [route, started, respond = std::move(respond)](Response r) {
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    auto& metrics = Metrics::Default();
-    const std::string labels = Labels({{"route", route}});
-    metrics
-        .GetHistogram("touchline_http_request_seconds",
-                      "From routing a request to its answer, by route", labels)
-        .Observe(seconds);
-    metrics
-        .GetCounter("touchline_http_requests_total", "HTTP requests answered, by route and status",
-                    Labels({{"route", route}, {"status", std::to_string(r.status)}}))
-        .Increment();
+  return [&m, started, respond = std::move(respond)](Response r) {
+    m.seconds->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    StatusCounter(m, r.status).Increment();
     respond(std::move(r));
   };
 }
@@ -177,13 +208,33 @@ Admission AdmitStream(const Request& request, Services& services) {
   if (services.access == nullptr) {
     return Admission{Status::Ok(), store::Principal{"anonymous", store::Role::kAdmin}, 0};
   }
+  Admission a = services.access->AdmitAddress(request);
+  if (!a.status.ok()) {
+    return a;
+  }
   return services.access->Admit(request, Permission::kReadCustomers, /*allow_query_token=*/true);
 }
 
+bool StreamStillAdmitted(const Request& request, Services& services) {
+  return services.access == nullptr ||
+         services.access->StillAdmitted(request, Permission::kReadCustomers,
+                                        /*allow_query_token=*/true);
+}
+
 void Route(Request& request, Services& services, Responder respond) {
+  static RouteMetrics& invalid = MetricsFor("invalid");
+  static RouteMetrics& unmatched = MetricsFor("unmatched");
+  if (services.access != nullptr) {
+    // Every request pays the per-address limit, even one for no route.
+    Admission a = services.access->AdmitAddress(request);
+    if (!a.status.ok()) {
+      Measured(unmatched, std::move(respond))(Denied(a));
+      return;
+    }
+  }
   auto url = boost::urls::parse_origin_form(request.target);
   if (!url) {
-    Measured("invalid", std::move(respond))(HttpErrorResponse(
+    Measured(invalid, std::move(respond))(HttpErrorResponse(
         400, "invalid_argument", "the request target is not a valid path and query"));
     return;
   }
@@ -217,7 +268,15 @@ void Route(Request& request, Services& services, Responder respond) {
     }
     return;
   }
-  Responder measured = Measured(spec->pattern, std::move(respond));
+  static const auto by_route = [] {
+    std::array<RouteMetrics*, std::size(kRoutes)> out{};
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      out[i] = &MetricsFor(kRoutes[i].pattern);
+    }
+    return out;
+  }();
+  Responder measured =
+      Measured(*by_route[static_cast<std::size_t>(spec - kRoutes)], std::move(respond));
   if (services.access != nullptr) {
     Admission a = services.access->Admit(request, spec->permission);
     if (!a.status.ok()) {

@@ -96,5 +96,8 @@ void Route(Request& request, Services& services, Responder respond);
 // accepts ?access_token=), and the error response for a refusal.
 Admission AdmitStream(const Request& request, Services& services);
 Response DeniedResponse(const Admission& admission);
+// Whether an admitted stream's credentials still hold (rechecked every
+// second by the session: a revoked key closes it with 1008).
+bool StreamStillAdmitted(const Request& request, Services& services);
 
 }  // namespace touchline::api

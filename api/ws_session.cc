@@ -258,6 +258,24 @@ net::awaitable<void> WriteLoop(S& s) {
   beast::get_lowest_layer(s.ws).socket().close(ignored);
 }
 
+// Rechecks the session's credentials every second: a revoked key (or a
+// server that left open mode) closes the session with 1008.
+template <class S>
+net::awaitable<void> AuthWatch(S& s, Request admitted) {
+  net::steady_timer timer(co_await net::this_coro::executor);
+  while (!co_await Cancelled()) {
+    timer.expires_after(std::chrono::seconds(1));
+    auto [ec] = co_await timer.async_wait(as_tuple(use_awaitable));
+    if (ec) {
+      co_return;
+    }
+    if (!s.closing && !StreamStillAdmitted(admitted, *s.ctx.services)) {
+      s.Close(websocket::close_code::policy_error,
+              "the API key is no longer valid; reconnect with a valid key");
+    }
+  }
+}
+
 template <class Stream>
 net::awaitable<void> Refuse(Stream& stream, unsigned version, int status, std::string_view code,
                             std::string message) {
@@ -285,7 +303,8 @@ namespace {
 
 template <class Next>
 net::awaitable<void> ServeWebSocket(Next stream, http::request<http::string_body> req,
-                                    SessionContext ctx, SessionControl* control, store::Role role) {
+                                    SessionContext ctx, SessionControl* control, Request admitted,
+                                    store::Role role) {
   using WsStream = websocket::stream<Next>;
   const ServerOptions& opt = *ctx.options;
   if (ctx.streams == nullptr) {
@@ -340,21 +359,22 @@ net::awaitable<void> ServeWebSocket(Next stream, http::request<http::string_body
   if (ctx.draining->load()) {
     control->on_shutdown();
   }
-  co_await (ReadLoop(session) || WriteLoop(session));
+  co_await (ReadLoop(session) || WriteLoop(session) || AuthWatch(session, std::move(admitted)));
 }
 
 }  // namespace
 
 net::awaitable<void> RunWebSocketSession(beast::tcp_stream stream,
                                          http::request<http::string_body> req, SessionContext ctx,
-                                         SessionControl* control, store::Role role) {
-  return ServeWebSocket(std::move(stream), std::move(req), ctx, control, role);
+                                         SessionControl* control, Request admitted,
+                                         store::Role role) {
+  return ServeWebSocket(std::move(stream), std::move(req), ctx, control, std::move(admitted), role);
 }
 
 net::awaitable<void> RunWebSocketSession(TlsStream stream, http::request<http::string_body> req,
                                          SessionContext ctx, SessionControl* control,
-                                         store::Role role) {
-  return ServeWebSocket(std::move(stream), std::move(req), ctx, control, role);
+                                         Request admitted, store::Role role) {
+  return ServeWebSocket(std::move(stream), std::move(req), ctx, control, std::move(admitted), role);
 }
 
 }  // namespace touchline::api

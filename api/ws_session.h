@@ -11,10 +11,9 @@
 // reading the log, and the server's memory for it stays bounded.
 //
 // Close codes: 1000 normal; 1001 the server is shutting down (resubscribe
-// with "from": the last seq you processed); 1008 too many WebSocket
-// connections; 1009 a message above --ws-max-message-bytes; 1011 the log
-// could not be read. An idle peer gets pings, and is dropped when it
-// answers nothing for --ws-idle-timeout-ms.
+// with "from": the last seq you processed); 1008 the API key was revoked; 1009 a message above
+// --ws-max-message-bytes; 1011 the log could not be read. An idle peer gets pings, and is dropped
+// when it answers nothing for --ws-idle-timeout-ms.
 //
 // Thread safety: a session runs on its strand.
 #pragma once
@@ -27,15 +26,18 @@ namespace touchline::api {
 bool IsWebSocketUpgrade(const http::request<http::string_body>& req);
 
 // Serves the WebSocket session on `stream` after the upgrade request `req`,
-// which the HTTP session has admitted (api/auth.h) for a key with `role`:
-// only the auditor and admin roles may subscribe to the whole log.
-// `control` is the HTTP session's registration (used for shutdown).
+// which the HTTP session has admitted (api/auth.h) as `admitted` (its
+// credentials, rechecked every second: a revoked key closes the session
+// with 1008) for a key with `role`: only the auditor and admin roles may
+// subscribe to the whole log. `control` is the HTTP session's registration
+// (used for shutdown).
 net::awaitable<void> RunWebSocketSession(beast::tcp_stream stream,
                                          http::request<http::string_body> req, SessionContext ctx,
-                                         SessionControl* control, store::Role role);
+                                         SessionControl* control, Request admitted,
+                                         store::Role role);
 // The same over TLS (wss://).
 net::awaitable<void> RunWebSocketSession(TlsStream stream, http::request<http::string_body> req,
                                          SessionContext ctx, SessionControl* control,
-                                         store::Role role);
+                                         Request admitted, store::Role role);
 
 }  // namespace touchline::api

@@ -354,6 +354,7 @@ StatusOr<ApiKeyRecord> RevokeApiKey(const std::string& data_dir, std::string_vie
 struct KeyRing::Snapshot {
   // Active keys by id.
   std::unordered_map<std::string, ApiKeyRecord> active;
+  std::size_t all = 0;  // revoked ones included
 };
 
 KeyRing::KeyRing(std::string data_dir, std::chrono::milliseconds recheck)
@@ -389,6 +390,7 @@ Status KeyRing::Load() {
     return keys.status();
   }
   auto snapshot = std::make_shared<Snapshot>();
+  snapshot->all = keys->size();
   for (auto& k : *keys) {
     if (!k.revoked_at_us) {
       snapshot->active.emplace(k.id, std::move(k));
@@ -422,6 +424,12 @@ bool KeyRing::HasActiveKeys() {
   MaybeReload();
   MutexLock lock(&mu_);
   return snapshot_ != nullptr && !snapshot_->active.empty();
+}
+
+bool KeyRing::HasAnyKeys() {
+  MaybeReload();
+  MutexLock lock(&mu_);
+  return snapshot_ != nullptr && snapshot_->all > 0;
 }
 
 StatusOr<Principal> KeyRing::Verify(std::string_view presented) {

@@ -89,6 +89,8 @@ class KeyRing {
 
   // True when at least one key is active.
   bool HasActiveKeys();
+  // True when the file holds any key, even a revoked one.
+  bool HasAnyKeys();
 
   // The principal for `presented`, or Unauthenticated (unknown, malformed
   // or revoked key; the message never repeats the key).

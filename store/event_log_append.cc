@@ -317,7 +317,9 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
     if (!write_status.ok()) {
       {
         MutexLock lock(&health_mu_);
-        if (write_error_.ok()) {
+        // The first error is kept, unless a full disk is followed by a
+        // worse failure: that one is final and must not heal with the disk.
+        if (write_error_.ok() || (write_error_no_space_ && !rocks_status.IsNoSpace())) {
           write_error_ = write_status;
           write_error_no_space_ = rocks_status.IsNoSpace();
           last_resume_attempt_ = std::chrono::steady_clock::now();

@@ -264,6 +264,29 @@ TEST_F(SecurityTest, WebSocketNeedsAKeyAndTheRightRoleForTheWholeLog) {
   ASSERT_OK(m);
   EXPECT_THAT(*m, HasSubstr("subscribed"));
 
+  // Revoking a key closes its open sessions within about a second (1008).
+  const std::string temp = CreateKey(dir_->Sub("data"), "ws-temporary", store::Role::kAgent);
+  std::unique_ptr<WsClient> doomed;
+  for (int i = 0; i < 40 && doomed == nullptr; ++i) {  // the server rereads the key file
+    auto c = WsClient::Connect(server_->port(), "", "/v1/stream?access_token=" + temp);
+    if (c.ok()) {
+      doomed = std::move(c).value();
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  ASSERT_NE(doomed, nullptr);
+  ASSERT_OK(doomed->Send(R"({"op":"subscribe","id":"c","customers":["c-1"]})"));
+  ASSERT_OK(doomed->Read());
+  ASSERT_OK(store::RevokeApiKey(dir_->Sub("data"), "ws-temporary", 1'700'000'200'000'000));
+  for (int i = 0; i < 10; ++i) {
+    auto r = doomed->Read(std::chrono::seconds(1));
+    if (!r.ok() && !IsReadTimeout(r.status())) {
+      break;
+    }
+  }
+  EXPECT_EQ(doomed->close_code(), 1008);
+
   // An ingest key may not watch customers.
   auto ingest = WsClient::Connect(server_->port(), "",
                                   "/v1/stream?access_token=" + keys_[store::Role::kIngest]);
@@ -317,6 +340,11 @@ TEST(SecurityLimitsTest, OpenModeOnLoopbackOnlyAndRefusedElsewhere) {
     }
     EXPECT_EQ(status, 401);
     EXPECT_EQ(client.Get("/v1/auth/whoami", Bearer(key))->status, 200);
+    // Revoking every key leaves a server that admits nobody, not an open one.
+    ASSERT_OK(store::RevokeApiKey(dir.Sub("open"), "first", 1'700'000'300'000'000));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_EQ(client.Get("/v1/auth/whoami")->status, 401);
+    EXPECT_EQ(client.Get("/v1/auth/whoami", Bearer(key))->status, 401);
   }
   // Without keys, any address but loopback is refused before anything is
   // opened.
@@ -379,6 +407,8 @@ TEST(SecurityLimitsTest, AFloodFromOneKeyOrAddressDoesNotStarveOthers) {
     limited += r->status == 429;
   }
   EXPECT_EQ(limited, 1);
+  // Every request pays, even one for no route.
+  EXPECT_EQ(a.Get("/no-such-route")->status, 429);
   HttpClient b(server.port());
   b.set_local_address("127.0.0.2");
   EXPECT_EQ(b.Get("/healthz")->status, 200);
