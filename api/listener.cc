@@ -51,7 +51,6 @@ net::awaitable<void> RunListener(tcp::acceptor& acceptor, SessionContext ctx) {
       rejected.Increment();
       if (ctx.tls != nullptr) {
         // A TLS client cannot read a plain-text 503: just close.
-        beast::error_code ignored;
         socket.close(ignored);
         continue;
       }

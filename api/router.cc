@@ -259,9 +259,9 @@ void Route(Request& request, Services& services, Responder respond) {
   }
   if (spec == nullptr) {
     if (!allow.empty()) {
-      Measured("unmatched", std::move(respond))(MethodNotAllowed(m, allow));
+      Measured(unmatched, std::move(respond))(MethodNotAllowed(m, allow));
     } else {
-      Measured("unmatched", std::move(respond))(
+      Measured(unmatched, std::move(respond))(
           HttpErrorResponse(404, "not_found",
                             "no route for " + std::string(url->path()).substr(0, 200) +
                                 "; see the API section of README.md"));
