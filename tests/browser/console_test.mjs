@@ -180,11 +180,14 @@ async function main() {
         '--json'], {encoding: 'utf8'})).key;
   const agentKey = createKey('console-agent', 'agent');
   const ingestKey = createKey('console-ingest', 'ingest');
+  // The server rereads the key file within a second: wait until it knows
+  // both keys (it may have reloaded between the two creations).
   for (let i = 0; i < 40; i++) {
-    const r = await fetch(`${base}/v1/auth/whoami`);
-    if (r.status === 401) break;
+    const r = await fetch(`${base}/v1/auth/whoami`, {headers: {'Authorization': `Bearer ${ingestKey}`}});
+    if (r.status === 200) break;
     await new Promise((r) => setTimeout(r, 100));
   }
+  assert.equal((await fetch(`${base}/v1/auth/whoami`)).status, 401, 'keys are required now');
   await page.goto(`${base}/#/customers/crm-ann`);
   await page.waitForSelector('#key-form:not([hidden])', {timeout: 5000});
   await page.fill('#key', agentKey);
