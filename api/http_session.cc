@@ -296,8 +296,9 @@ net::awaitable<bool> ServeRequests(Stream& stream, const SessionContext& ctx,
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();
-      spdlog::debug("{} {} -> {} in {} us (request {})", request.method,
-                    RedactTarget(request.target), status, us, request.request_id);
+      spdlog::debug("{} {} -> {} in {} us (request {}, actor {})", request.method,
+                    RedactTarget(request.target), status, us, request.request_id,
+                    request.actor.empty() ? "-" : request.actor);
     }
     if (!written || !keep_alive) {
       break;
