@@ -11,6 +11,7 @@
 
 #include "core/metrics.h"
 #include "core/mutex.h"
+#include "core/validation.h"
 
 namespace touchline::api {
 
@@ -134,16 +135,6 @@ bool AccessControl::open() {
 
 namespace {
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) {
     return false;
@@ -167,12 +158,12 @@ Admission Limited(std::string message, int retry_after_s) {
 }  // namespace
 
 std::string PresentedKey(const Request& request, bool allow_query_token) {
-  const std::string_view auth = Trim(request.authorization);
+  const std::string_view auth = TrimBlanks(request.authorization);
   if (StartsWithNoCase(auth, "bearer ")) {
-    return std::string(Trim(auth.substr(7)));
+    return std::string(TrimBlanks(auth.substr(7)));
   }
   if (StartsWithNoCase(auth, "basic ")) {
-    const std::string_view b64 = Trim(auth.substr(6));
+    const std::string_view b64 = TrimBlanks(auth.substr(6));
     std::string decoded(b64.size(), '\0');
     std::size_t len = 0;
     if (b64.size() > 512 || sodium_base642bin(reinterpret_cast<unsigned char*>(decoded.data()),
@@ -188,8 +179,8 @@ std::string PresentedKey(const Request& request, bool allow_query_token) {
     return "!malformed";
   }
   if (allow_query_token) {
-    // Only the literal name counts (not a percent-encoded spelling of it),
-    // so RedactTarget finds every key that could authenticate.
+    // Only the literal name counts, not a percent-encoded spelling of it.
+    // (Logs never show targets, only the matched route: request.h.)
     auto url = boost::urls::parse_origin_form(request.target);
     if (url) {
       for (auto param : url->encoded_params()) {
@@ -200,34 +191,6 @@ std::string PresentedKey(const Request& request, bool allow_query_token) {
     }
   }
   return "";
-}
-
-std::string RedactTarget(std::string_view target) {
-  const auto q = target.find('?');
-  if (q == std::string_view::npos || target.find("access_token", q) == std::string_view::npos) {
-    return std::string(target);
-  }
-  std::string out(target.substr(0, q + 1));
-  std::string_view rest = target.substr(q + 1);
-  bool first = true;
-  while (!rest.empty() || first) {
-    const auto amp = rest.find('&');
-    std::string_view param = rest.substr(0, amp);
-    if (!first) {
-      out += '&';
-    }
-    first = false;
-    if (param.starts_with("access_token=")) {
-      out += "access_token=***";
-    } else {
-      out += param;
-    }
-    if (amp == std::string_view::npos) {
-      break;
-    }
-    rest = rest.substr(amp + 1);
-  }
-  return out;
 }
 
 StatusOr<store::Principal> AccessControl::Authenticate(const Request& request,

@@ -121,8 +121,4 @@ class AccessControl {
 // yields a value that will simply not verify.
 std::string PresentedKey(const Request& request, bool allow_query_token);
 
-// `target` with the value of any access_token parameter replaced by "***",
-// for logs.
-std::string RedactTarget(std::string_view target);
-
 }  // namespace touchline::api

@@ -73,11 +73,19 @@ StatusOr<Response> CustomerViewResponse(const std::string& id, const QueryParams
     ASSIGN_OR_RETURN(r.body, projections::RenderCustomerViewAsOf(*services.log, state, id, as_of,
                                                                  services.identity_limits,
                                                                  services.max_as_of_events));
+    // The person as the view knows them now (or the stream of that name).
+    r.accessed = {id};
+    ASSIGN_OR_RETURN(auto pid, projections::ResolveProfileId(state, id));
+    if (pid.has_value()) {
+      ASSIGN_OR_RETURN(auto profile, projections::LoadLiveProfile(state, *pid));
+      r.accessed = profile.Streams();
+    }
     return r;
   }
   ASSIGN_OR_RETURN(std::string pid, ResolveOrNotFound(state, id));
   ASSIGN_OR_RETURN(auto profile, projections::LoadLiveProfile(state, pid));
   ASSIGN_OR_RETURN(r.body, projections::RenderCustomerView(state, profile, *services.log));
+  r.accessed = profile.Streams();
   return r;
 }
 
@@ -118,6 +126,7 @@ StatusOr<Response> TimelineResponse(const std::string& id, std::vector<std::stri
     }
   }
   Response r;
+  r.accessed = q.streams;
   std::string& out = r.body;
   out = "{\"customer\":" + JsonString(id) +
         ",\"profile\":" + (profile ? JsonString(*profile) : "null");
@@ -243,6 +252,15 @@ void HandleCustomerLookup(const QueryParams& query, Services& services, Responde
                                       services.customers->state(), q, after ? *after : "",
                                       limit.value_or(kDefaultSearchLimit)));
       Response r;
+      // The identities listed are personal data of every matched person.
+      for (const auto& hit : page.hits) {
+        auto profile = projections::LoadLiveProfile(services.customers->state(), hit.profile);
+        if (profile.ok()) {
+          for (auto& s : profile->Streams()) {
+            r.accessed.push_back(std::move(s));
+          }
+        }
+      }
       r.body = "{\"matches\":[";
       for (std::size_t i = 0; i < page.hits.size(); ++i) {
         r.body += (i ? "," : "") + std::string("{\"identity\":") +
@@ -276,6 +294,7 @@ void HandleCustomerLookup(const QueryParams& query, Services& services, Responde
     ASSIGN_OR_RETURN(auto profile, projections::LoadLiveProfile(state, pid));
     Response r;
     ASSIGN_OR_RETURN(r.body, projections::RenderCustomerView(state, profile, *services.log));
+    r.accessed = profile.Streams();
     return r;
   });
 }
@@ -357,6 +376,7 @@ void HandleNote(const std::string& id, const Request& request, Services& service
         const std::string stream = e.customer;
         store::AppendRequest append;
         append.actor = actor;
+        append.route = "POST /v1/customers/{id}/notes";
         e.id = note.id;
         e.type = "note.added";
         e.department = note.department;

@@ -235,6 +235,7 @@ StatusOr<Response> HandleReadLog(const Request& request, const QueryParams& quer
     ASSIGN_OR_RETURN(auto records, services.log->ReadFrom(first, limit.value_or(kDefaultLogLimit)));
     Response r;
     r.body = RenderEventsPage(records, services.log->head());
+    r.accessed = {"*"};
     return r;
   }
   // NDJSON: one stored record per line, from `first` up to the head at the
@@ -253,6 +254,7 @@ StatusOr<Response> HandleReadLog(const Request& request, const QueryParams& quer
   const std::size_t chunk = services.ndjson_chunk_records;
   Response r;
   r.content_type = "application/x-ndjson";
+  r.accessed = {"*"};
   r.stream = [cursor, log, chunk]() -> StatusOr<std::string> {
     std::string out;
     if (cursor->next > cursor->last) {

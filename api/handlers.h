@@ -63,6 +63,34 @@ void HandleGetReminder(const std::string& id, Services& services, Responder resp
 void HandleCustomerReminders(const std::string& id, Services& services, Responder respond);
 void HandleCampaign(const std::string& name, Services& services, Responder respond);
 
+// The auditors' routes (api/audit_handlers.cc). Each answers 409 on a log
+// created without integrity.
+// GET /v1/audit/checkpoint: the newest signed checkpoint (404 before the
+// first); POST signs one of the head now (201).
+StatusOr<Response> HandleCheckpoint(Services& services);
+StatusOr<Response> HandleSignCheckpoint(Services& services);
+// GET /v1/audit/public-key: the signing key, as base64 and verifier key.
+StatusOr<Response> HandlePublicKey(Services& services);
+// GET /v1/audit/proof/inclusion?seq=&tree_size= and
+// GET /v1/audit/proof/consistency?from=&to= (tree sizes default to the
+// newest checkpoint's). 400 for sizes beyond the head.
+StatusOr<Response> HandleInclusionProof(const QueryParams& query, Services& services);
+StatusOr<Response> HandleConsistencyProof(const QueryParams& query, Services& services);
+// GET /v1/audit/export?from=&to=: the export format (store/log_export.h),
+// streamed as NDJSON, never with keys.
+StatusOr<Response> HandleExport(const QueryParams& query, Services& services);
+// GET /v1/audit/customers/{id} and GET /v1/audit/actors/{actor}: the
+// access audit trail, newest first (projections/audit_projection.h);
+// ?limit=1..1000 (100), ?after=<next_after>.
+void HandleAuditTrail(bool by_actor, const std::string& id, const QueryParams& query,
+                      Services& services, Responder respond);
+// POST /v1/customers/{id}/erase: appends customer.erased to every stream
+// of the person (one request, all or nothing), which destroys their keys;
+// 200 with the seqs, and the streams erased before; 404 for an unknown
+// customer. The physical purge follows in the background.
+void HandleErase(const std::string& id, const Request& request, Services& services,
+                 Responder respond);
+
 // GET /v1/projections and POST /v1/projections/{name}/rebuild (404 for an
 // unknown name).
 StatusOr<Response> HandleProjections(Services& services);

@@ -42,8 +42,8 @@ net::awaitable<Response> Dispatch(Request& request, Services& services) {
         try {
           Route(request, services, respond);
         } catch (const std::exception& e) {
-          spdlog::error("request {} {} failed: {}", request.method, RedactTarget(request.target),
-                        e.what());
+          spdlog::error("request {} failed: {}",
+                        request.route.empty() ? "(unrouted)" : request.route, e.what());
           respond(HttpErrorResponse(500, "internal", "internal error; see the server log"));
         }
       },
@@ -273,6 +273,7 @@ net::awaitable<bool> ServeRequests(Stream& stream, const SessionContext& ctx,
                                request.request_id, opt.write_timeout);
         break;
       }
+      request.actor = admission.principal.name;
       co_await RunWebSocketSession(std::move(stream), parser.release(), ctx, control.get(), request,
                                    admission.principal.role);
       co_return false;  // the WebSocket session closed the connection
@@ -296,9 +297,9 @@ net::awaitable<bool> ServeRequests(Stream& stream, const SessionContext& ctx,
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();
-      spdlog::debug("{} {} -> {} in {} us (request {}, actor {})", request.method,
-                    RedactTarget(request.target), status, us, request.request_id,
-                    request.actor.empty() ? "-" : request.actor);
+      spdlog::debug("{} -> {} in {} us (request {}, actor {})",
+                    request.route.empty() ? request.method + " (unrouted)" : request.route, status,
+                    us, request.request_id, request.actor.empty() ? "-" : request.actor);
     }
     if (!written || !keep_alive) {
       break;

@@ -12,10 +12,13 @@
 #include <algorithm>
 #include <fstream>
 
+#include "api/access_log.h"
 #include "api/auth.h"
 #include "api/server.h"
 #include "api/webhook_client.h"
+#include "projections/audit_projection.h"
 #include "projections/customer_view_projection.h"
+#include "projections/erasure_purger.h"
 #include "projections/projection_runner.h"
 #include "projections/reminder_projection.h"
 #include "projections/reminder_scheduler.h"
@@ -104,6 +107,8 @@ int main(int argc, char** argv) {
   std::size_t max_as_of_events = 200000;
   std::int64_t webhook_timeout_ms = 10000;
   std::string log_format = "text";
+  bool no_integrity = false;
+  std::int64_t checkpoint_interval_ms = store.checkpoint_interval.count();
   touchline::api::AccessOptions access;
   double auth_failures_per_minute = 12;
 
@@ -237,6 +242,25 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", log_format, "text, or json (one object per line)")
       ->check(CLI::IsMember({"text", "json"}))
       ->envname("TOUCHLINE_LOG_FORMAT");
+  app.add_option("--signing-key", store.signing_key_file,
+                 "Ed25519 key file that signs checkpoints (default: audit_signing.key in the "
+                 "data directory, created on first start)")
+      ->check(CLI::ExistingFile)
+      ->envname("TOUCHLINE_SIGNING_KEY");
+  app.add_option("--log-name", store.log_name,
+                 "The log's name in its checkpoints, set when the data directory is created "
+                 "(default: touchline/<16 random hex digits>)")
+      ->envname("TOUCHLINE_LOG_NAME");
+  app.add_option("--checkpoint-events", store.checkpoint_events,
+                 "Sign a checkpoint after this many events (0 = only by time)")
+      ->envname("TOUCHLINE_CHECKPOINT_EVENTS");
+  app.add_option("--checkpoint-interval-ms", checkpoint_interval_ms,
+                 "Sign a checkpoint at least this often while the log grows (0 = only by count)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{86400000}))
+      ->envname("TOUCHLINE_CHECKPOINT_INTERVAL_MS");
+  app.add_flag("--no-integrity", no_integrity,
+               "No Merkle tree, checkpoints or sealing, for a new data directory (for "
+               "benchmarks only: such a log has no proofs and cannot erase anyone)");
   app.add_flag("--no-group-commit", no_group_commit,
                "One fsync per request instead of one per group (for benchmarks only)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
@@ -278,6 +302,11 @@ int main(int argc, char** argv) {
   server.shutdown_timeout = std::chrono::milliseconds(shutdown_ms);
   server.ws_idle_timeout = std::chrono::milliseconds(ws_idle_ms);
   store.block_cache_bytes = block_cache_mb << 20;
+  store.checkpoint_interval = std::chrono::milliseconds(checkpoint_interval_ms);
+  store.integrity = !no_integrity;
+  if (no_integrity) {
+    spdlog::warn("integrity disabled: no Merkle tree, checkpoints or sealing (benchmarks only)");
+  }
   if (no_group_commit) {
     store.max_group_requests = 1;
     spdlog::warn("group commit disabled: every request pays its own fsync");
@@ -351,6 +380,25 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start the reminders: {}", reminders.status().ToString());
     return 1;
   }
+  auto audit = touchline::projections::ProjectionRunner::Create(
+      log->get(), std::make_unique<touchline::projections::AuditProjection>());
+  if (audit.ok()) {
+    if (auto s = (*audit)->Start(); !s.ok()) {
+      audit = s;
+    }
+  }
+  if (!audit.ok()) {
+    spdlog::critical("cannot start the audit trail: {}", audit.status().ToString());
+    return 1;
+  }
+  touchline::projections::ErasurePurger purger(log->get(),
+                                               {customers->get(), reminders->get(), audit->get()});
+  if (auto s = purger.Start(); !s.ok()) {
+    spdlog::critical("cannot start the erasure purger: {}", s.ToString());
+    return 1;
+  }
+  touchline::api::AccessLog access_log(log->get(), touchline::SystemClock::Default());
+  access_log.Start();
   touchline::api::WebhookClient webhooks{std::chrono::milliseconds(webhook_timeout_ms)};
   touchline::projections::ReminderScheduler scheduler(log->get(), reminders->get(),
                                                       touchline::SystemClock::Default(), &webhooks);
@@ -360,7 +408,10 @@ int main(int argc, char** argv) {
   services.log = log->get();
   services.customers = customers->get();
   services.reminders = reminders->get();
-  services.projections = {customers->get(), reminders->get()};
+  services.projections = {customers->get(), reminders->get(), audit->get()};
+  services.audit = audit->get();
+  services.access_log = &access_log;
+  services.purger = &purger;
   services.identity_limits = *limits;
   services.projection_wait = std::chrono::milliseconds(projection_wait_ms);
   services.max_as_of_events = max_as_of_events;
@@ -380,9 +431,14 @@ int main(int argc, char** argv) {
     std::rename((port_file + ".tmp").c_str(), port_file.c_str());
   }
   http.Run();
-  // The scheduler appends and the runners read the log: stop them first,
-  // then close the log.
+  // The access log, the purger and the scheduler use the log and the
+  // runners: stop them first (the access log appends what it holds, the
+  // purger finishes a purge it was asked for), then the runners, then
+  // close the log.
+  access_log.Stop();
+  purger.Stop();
   scheduler.Stop();
+  (*audit)->Stop();
   (*reminders)->Stop();
   (*customers)->Stop();
   (*log)->Close();

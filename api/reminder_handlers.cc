@@ -49,6 +49,10 @@ void AppendRuleEvent(Services& s, StreamVersion version, std::string actor, std:
   e.data = std::move(data);
   store::AppendRequest req;
   req.actor = std::move(actor);
+  req.route = e.type == "reminder_rule.created"   ? "POST /v1/reminder-rules"
+              : e.type == "reminder_rule.deleted" ? "DELETE /v1/reminder-rules/{id}"
+                                                  : "PUT /v1/reminder-rules/{id}";
+  req.system = true;  // the rules live on touchline's own stream
   req.events.push_back(ProposedEvent{std::move(e), ExpectedVersion::Exact(version)});
   s.log->AppendAsync(
       std::move(req), [reply, ok = std::move(ok)](StatusOr<store::AppendResult> r) mutable {
@@ -294,6 +298,7 @@ void HandleCustomerReminders(const std::string& id, Services& services, Responde
         std::sort(all.begin(), all.end(),
                   [](const auto& a, const auto& b) { return a.due_us > b.due_us; });
         Response r;
+        r.accessed = streams;
         r.body = "{\"customer\":" + JsonString(id) + ",\"reminders\":[";
         for (std::size_t i = 0; i < all.size(); ++i) {
           r.body += (i > 0 ? "," : "") + projections::ReminderJson(all[i]);

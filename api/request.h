@@ -30,6 +30,10 @@ struct Request {
   // "anonymous" in open mode), recorded as the actor of what it writes.
   std::string actor;
   store::Role role = store::Role::kAdmin;
+  // Set by the router: the matched route, "GET /v1/customers/{id}" (or
+  // "unmatched"). Logs name this, never the raw target, which may hold an
+  // identity (a personal email address) or a key.
+  std::string route;
 };
 
 struct Response {
@@ -41,6 +45,10 @@ struct Response {
   // a chunked body, calling `stream` until it returns an empty string. An
   // error aborts the connection (the client sees a truncated chunked body).
   std::function<StatusOr<std::string>()> stream;
+  // The customer streams whose data the response holds ("*" for the whole
+  // log), set by read handlers: the router records the read in the access
+  // audit trail (api/access_log.h) when the status is 2xx.
+  std::vector<std::string> accessed;
 };
 
 }  // namespace touchline::api

@@ -97,6 +97,28 @@ const RouteSpec kRoutes[] = {
      [](Call& c) { Reply(c.respond, HandleProjections(c.services)); }},
     {"POST", "/v1/projections/{}/rebuild", Permission::kAdmin,
      [](Call& c) { Reply(c.respond, HandleRebuild(c.params[0], c.services)); }},
+    {"GET", "/v1/audit/checkpoint", Permission::kReadAll,
+     [](Call& c) { Reply(c.respond, HandleCheckpoint(c.services)); }},
+    {"POST", "/v1/audit/checkpoint", Permission::kReadAll,
+     [](Call& c) { Reply(c.respond, HandleSignCheckpoint(c.services)); }},
+    {"GET", "/v1/audit/public-key", Permission::kPublic,
+     [](Call& c) { Reply(c.respond, HandlePublicKey(c.services)); }},
+    {"GET", "/v1/audit/proof/inclusion", Permission::kReadAll,
+     [](Call& c) { Reply(c.respond, HandleInclusionProof(c.query, c.services)); }},
+    {"GET", "/v1/audit/proof/consistency", Permission::kReadAll,
+     [](Call& c) { Reply(c.respond, HandleConsistencyProof(c.query, c.services)); }},
+    {"GET", "/v1/audit/export", Permission::kReadAll,
+     [](Call& c) { Reply(c.respond, HandleExport(c.query, c.services)); }},
+    {"GET", "/v1/audit/customers/{}", Permission::kReadAll,
+     [](Call& c) {
+       HandleAuditTrail(false, c.params[0], c.query, c.services, std::move(c.respond));
+     }},
+    {"GET", "/v1/audit/actors/{}", Permission::kReadAll,
+     [](Call& c) {
+       HandleAuditTrail(true, c.params[0], c.query, c.services, std::move(c.respond));
+     }},
+    {"POST", "/v1/customers/{}/erase", Permission::kAdmin,
+     [](Call& c) { HandleErase(c.params[0], c.request, c.services, std::move(c.respond)); }},
     // A WebSocket upgrade never gets here (the session takes it over after
     // the same admission check, see StreamPermission()).
     {"GET", "/v1/stream", Permission::kReadCustomers,
@@ -110,6 +132,19 @@ const RouteSpec kRoutes[] = {
        c.respond(std::move(r));
      }},
 };
+
+// "GET /v1/customers/{id}": how logs and the access audit trail name a route.
+std::string RouteName(const RouteSpec& r) {
+  std::string out = std::string(r.method) + " ";
+  std::string_view p = r.pattern;
+  for (auto at = p.find("{}"); at != std::string_view::npos; at = p.find("{}")) {
+    out.append(p.substr(0, at));
+    out.append("{id}");
+    p.remove_prefix(at + 2);
+  }
+  out.append(p);
+  return out;
+}
 
 // Matches `segments` against `pattern`, collecting the {} values.
 bool Matches(std::string_view pattern, const std::vector<std::string>& segments,
@@ -258,6 +293,7 @@ void Route(Request& request, Services& services, Responder respond) {
     allow += (allow.empty() ? "" : ", ") + std::string(r.method);
   }
   if (spec == nullptr) {
+    request.route = m.substr(0, 16) + " (no route)";
     if (!allow.empty()) {
       Measured(unmatched, std::move(respond))(MethodNotAllowed(m, allow));
     } else {
@@ -275,8 +311,16 @@ void Route(Request& request, Services& services, Responder respond) {
     }
     return out;
   }();
-  Responder measured =
-      Measured(*by_route[static_cast<std::size_t>(spec - kRoutes)], std::move(respond));
+  static const auto route_names = [] {
+    std::array<std::string, std::size(kRoutes)> out;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      out[i] = RouteName(kRoutes[i]);
+    }
+    return out;
+  }();
+  const std::size_t route_index = static_cast<std::size_t>(spec - kRoutes);
+  request.route = route_names[route_index];
+  Responder measured = Measured(*by_route[route_index], std::move(respond));
   if (services.access != nullptr) {
     Admission a = services.access->Admit(request, spec->permission);
     if (!a.status.ok()) {
@@ -288,6 +332,16 @@ void Route(Request& request, Services& services, Responder respond) {
   } else {
     request.actor = "anonymous";
     request.role = store::Role::kAdmin;
+  }
+  if (services.access_log != nullptr) {
+    // Reads of customer data go to the access audit trail.
+    measured = [log = services.access_log, actor = request.actor, route = request.route,
+                inner = std::move(measured)](Response r) {
+      if (!r.accessed.empty() && r.status >= 200 && r.status < 300) {
+        log->Record(actor, route, std::move(r.accessed));
+      }
+      inner(std::move(r));
+    };
   }
   QueryParams query;
   for (auto param : url->params()) {

@@ -34,6 +34,17 @@
 //   POST /v1/projections/{name}/rebuild    refold a projection from seq 0
 //   GET  /healthz (the process runs), GET /readyz (503 while draining or
 //                                          when the log can no longer write)
+//   GET|POST /v1/audit/checkpoint          the newest signed checkpoint; sign one now
+//   GET  /v1/audit/public-key              the checkpoint signing key
+//   GET  /v1/audit/proof/inclusion?seq=&tree_size=
+//   GET  /v1/audit/proof/consistency?from=&to=
+//   GET  /v1/audit/export?from=&to=        the log in the export format (NDJSON)
+//   GET  /v1/audit/customers/{id}          who read or wrote a customer's data
+//   GET  /v1/audit/actors/{actor}          what an actor read or wrote
+//   POST /v1/customers/{id}/erase          erase a customer (crypto-shredding)
+//
+// Access audit: a 2xx answer whose Response::accessed names customers is
+// recorded (actor, route, customers) in Services::access_log.
 //
 // Reads of customer data wait (up to Services::projection_wait) until the
 // customer view has folded the log's head as of the request's arrival: a
@@ -49,10 +60,12 @@
 #include <string>
 #include <vector>
 
+#include "api/access_log.h"
 #include "api/auth.h"
 #include "api/json_codec.h"
 #include "api/request.h"
 #include "projections/customer_view_projection.h"
+#include "projections/erasure_purger.h"
 #include "projections/projection_runner.h"
 #include "store/event_log.h"
 
@@ -84,6 +97,12 @@ struct Services {
   AccessControl* access = nullptr;
   // The data directory, for backups (empty: POST /v1/admin/backups is 503).
   std::string data_dir;
+  // The audit trail projection (not owned); null: its routes answer 503.
+  projections::ProjectionRunner* audit = nullptr;
+  // Where reads of customer data are recorded (not owned); null: nowhere.
+  AccessLog* access_log = nullptr;
+  // Makes erasures physical (not owned); null: no purge is asked for.
+  projections::ErasurePurger* purger = nullptr;
 };
 
 using Responder = std::function<void(Response)>;

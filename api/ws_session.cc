@@ -58,14 +58,16 @@ struct Subscription {
 
 template <class WsStream>
 struct Session {
-  Session(WsStream& s, SessionContext c, WsFormat f, std::shared_ptr<Wake> w, store::Role r)
-      : ws(s), ctx(c), format(f), wake(std::move(w)), role(r) {}
+  Session(WsStream& s, SessionContext c, WsFormat f, std::shared_ptr<Wake> w, store::Role r,
+          std::string a)
+      : ws(s), ctx(c), format(f), wake(std::move(w)), role(r), actor(std::move(a)) {}
 
   WsStream& ws;
   const SessionContext ctx;
   const WsFormat format;
   const std::shared_ptr<Wake> wake;
-  const store::Role role;  // of the key that opened the session
+  const store::Role role;   // of the key that opened the session
+  const std::string actor;  // its name
   std::deque<std::string> replies;
   std::vector<Subscription> subs;
   std::size_t next_sub = 0;  // round robin
@@ -128,6 +130,20 @@ struct Session {
       Error(feed.status().IsInvalidArgument() ? "bad_command" : "unavailable",
             feed.status().message(), cmd.id);
       return;
+    }
+    if (AccessLog* log = ctx.services->access_log; log != nullptr) {
+      // Following customers reads their data: record whom (the whole log
+      // as "*").
+      std::vector<std::string> read;
+      for (const auto& r : (*feed)->resolved()) {
+        // Ids the view does not know name no one's data yet (and may be an
+        // identity: never record those).
+        read.insert(read.end(), r.streams.begin(), r.streams.end());
+      }
+      if (cmd.filter.customers.empty()) {
+        read = {"*"};
+      }
+      log->Record(actor, "WS /v1/stream subscribe", std::move(read));
     }
     Reply(RenderSubscribed(format, cmd.id, after, head, (*feed)->resolved()));
     subs.push_back(Subscription{cmd.id, std::move(feed).value()});
@@ -347,7 +363,7 @@ net::awaitable<void> ServeWebSocket(Next stream, http::request<http::string_body
   auto wake = std::make_shared<Wake>(co_await net::this_coro::executor);
   Session<WsStream> session(
       ws, ctx, subprotocol == kCloudEventsSubprotocol ? WsFormat::kCloudEvents : WsFormat::kNative,
-      wake, role);
+      wake, role, admitted.actor);
   control->on_shutdown = [&session] {
     session.Close(websocket::close_code::going_away,
                   "server shutting down; resubscribe from your last seq");

@@ -10,16 +10,6 @@ namespace {
 
 constexpr auto Invalid = InvalidAt;
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) {
@@ -87,7 +77,7 @@ Status ValidateIdentityType(std::string_view type, std::string_view path) {
 bool IsBlockedIdentityValue(std::string_view value) {
   static constexpr std::array<std::string_view, 11> kJunk = {
       "", "null", "undefined", "0", "-1", "anonymous", "none", "nil", "n/a", "unknown", "nan"};
-  const std::string v = Lower(Trim(value));
+  const std::string v = Lower(TrimBlanks(value));
   return std::find(kJunk.begin(), kJunk.end(), v) != kJunk.end();
 }
 
@@ -100,7 +90,7 @@ StatusOr<std::string> NormalizeIdentity(std::string_view type, std::string_view 
   if (!IsPrintableUtf8(value)) {
     return Invalid(path, "an identity value must be valid UTF-8 without control characters");
   }
-  const std::string_view trimmed = Trim(value);
+  const std::string_view trimmed = TrimBlanks(value);
   if (IsBlockedIdentityValue(trimmed)) {
     return Lower(trimmed);  // kept as sent (canonically spelled), never linked
   }

@@ -65,6 +65,8 @@ Status ValidateEvent(const Event& event, std::string_view path);
 
 // True if `s` is valid UTF-8 without control characters (C0, DEL, C1).
 bool IsPrintableUtf8(std::string_view s);
+// `s` without leading and trailing spaces and tabs.
+std::string_view TrimBlanks(std::string_view s);
 // `s` with every byte that is not part of well-formed UTF-8 replaced by
 // U+FFFD, so it can be put in a JSON string (error messages that quote
 // what a client sent).

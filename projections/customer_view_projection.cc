@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "core/identity.h"
+#include "store/sealing.h"
 
 namespace touchline::projections {
 namespace {
@@ -106,6 +107,9 @@ struct CustomerViewProjection::EventData {
   static StatusOr<EventData> Parse(const store::Record& rec) {
     thread_local dom::parser parser;
     EventData d;
+    if (rec.erased) {
+      return d;  // its data is gone with its customer's key
+    }
     dom::object data;
     if (parser.parse(DataText(rec.json)).get_object().get(data)) {
       return Status::DataLoss("record " + std::to_string(rec.seq) + " has no readable data");
@@ -206,7 +210,7 @@ CustomerViewProjection::CustomerViewProjection(IdentityLimits limits)
 
 std::string CustomerViewProjection::Version() const {
   // Bump the leading number whenever the fold or the state format changes.
-  return "2;" + limits_.ToString();
+  return "3;" + limits_.ToString();
 }
 
 StatusOr<ProfileState*> CustomerViewProjection::Profile(const std::string& id, StateTx* tx) {
@@ -290,6 +294,9 @@ Status CustomerViewProjection::Apply(const store::Record& rec, StateTx* tx) {
   if (rec.customer.starts_with('~')) {
     return Status::Ok();  // touchline's own streams (~reminder-rules) are nobody
   }
+  if (rec.type == store::kCustomerErasedType) {
+    return Erase(rec, tx);
+  }
   ASSIGN_OR_RETURN(EventData d, EventData::Parse(rec));
   const bool graph_event = rec.type.starts_with("profile.");
   RETURN_IF_ERROR(Link(rec, /*stream_only=*/graph_event, tx));
@@ -299,6 +306,42 @@ Status CustomerViewProjection::Apply(const store::Record& rec, StateTx* tx) {
     RETURN_IF_ERROR(Unmerge(rec, d, tx));
   }
   return UpdateStream(rec, d, tx);
+}
+
+Status CustomerViewProjection::Erase(const store::Record& rec, StateTx* tx) {
+  std::vector<std::string> streams{rec.customer};
+  ASSIGN_OR_RETURN(auto owner, Owner(CustomerIdentity(rec.customer), tx));
+  if (owner.has_value()) {
+    ASSIGN_OR_RETURN(ProfileState * p, Profile(*owner, tx));
+    // Copies: the cache entries they live in are erased below.
+    const std::vector<std::string> identities = p->identities;
+    std::vector<std::string> profiles{p->id};
+    for (const auto& m : p->merged) {
+      profiles.push_back(m.profile);  // stubs that point at p
+    }
+    for (const auto& s : p->Streams()) {
+      streams.push_back(s);
+    }
+    for (const auto& identity : identities) {
+      tx->Delete(IdentityKey(identity));
+      owners_.insert_or_assign(identity, std::nullopt);
+      const std::string type = TypeOf(identity);
+      if (type != kCustomerIdentityType) {
+        tx->Delete(SearchKey(Identity{type, identity.substr(type.size() + 1)}));
+      }
+    }
+    for (const auto& id : profiles) {
+      tx->Delete(ProfileKey(id));
+      profiles_.erase(id);
+      dirty_profiles_.erase(id);
+    }
+  }
+  for (const auto& s : streams) {
+    tx->Delete(StreamStateKey(s));
+    streams_.erase(s);
+    dirty_streams_.erase(s);
+  }
+  return Status::Ok();
 }
 
 Status CustomerViewProjection::Link(const store::Record& rec, bool stream_only, StateTx* tx) {

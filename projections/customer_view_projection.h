@@ -34,6 +34,16 @@
 // Streams whose name starts with '~' are touchline's own (the reminder
 // rules) and are skipped.
 //
+// Erasure: `customer.erased` on a stream (store/sealing.h) drops the whole
+// profile that owns it: every identity (index and search entries), the
+// profile, the stubs of profiles merged into it, and the state of all its
+// streams. POST /v1/customers/{id}/erase erases every stream of the
+// profile in one request, so nothing of the person is left; records of
+// erased customers fold as events without identities or data. (Should a
+// stream join the profile between that request reading the view and its
+// events being folded, its state goes too, and comes back with its next
+// event or a rebuild.)
+//
 // Per-stream aggregates (StreamState), combined across a profile's streams
 // when the view is read:
 //  - counts per type; per channel and per department: count, first, last
@@ -120,6 +130,8 @@ class CustomerViewProjection final : public Projection {
   Status ManualMerge(const store::Record& rec, const EventData& d, StateTx* tx);
   Status Unmerge(const store::Record& rec, const EventData& d, StateTx* tx);
   Status UpdateStream(const store::Record& rec, const EventData& d, StateTx* tx);
+  // customer.erased: the person goes, whole (see the file comment).
+  Status Erase(const store::Record& rec, StateTx* tx);
 
   // Identity owners and decoded profiles and streams kept across batches,
   // at most this many in all (then all are dropped). Measured at 1M events

@@ -268,6 +268,7 @@ void ProjectionRunner::EmitOutbox(std::vector<std::pair<std::string, Event>> ent
     }
     store::AppendRequest request;
     request.actor = "touchline";
+    request.route = "projection " + std::string(projection_->Name());
     request.events.push_back(ProposedEvent{std::move(event), ExpectedVersion::Any()});
     log_->AppendAsync(std::move(request), [this, key = std::move(key)](
                                               StatusOr<store::AppendResult> result) {

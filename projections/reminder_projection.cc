@@ -5,6 +5,7 @@
 
 #include "core/time_format.h"
 #include "core/validation.h"
+#include "store/sealing.h"
 
 namespace touchline::projections {
 namespace {
@@ -319,6 +320,9 @@ Status ReminderProjection::Apply(const store::Record& rec, StateTx* tx) {
   if (rec.type.starts_with("reminder.")) {
     return ApplyReminderEvent(rec, tx);
   }
+  if (rec.type == store::kCustomerErasedType) {
+    return EraseCustomer(rec, tx);
+  }
   if (rules_->empty()) {
     return Status::Ok();
   }
@@ -620,6 +624,35 @@ Status ReminderProjection::Schedule(const ReminderRule& rule, const store::Recor
   CampaignCounts delta;
   delta.scheduled = 1;
   return Count(rule.campaign, delta, tx);
+}
+
+Status ReminderProjection::EraseCustomer(const store::Record& rec, StateTx* tx) {
+  ASSIGN_OR_RETURN(auto all, tx->Scan(CustomerIndexPrefix(rec.customer), "", kScanAll));
+  for (const auto& [k, unused] : all) {
+    ASSIGN_OR_RETURN(auto raw, tx->Get(ReminderKey(IdFromIndexKey(k))));
+    if (!raw.has_value()) {
+      continue;
+    }
+    ASSIGN_OR_RETURN(Reminder m, DecodeReminder(*raw));
+    if (m.status == "pending") {
+      RETURN_IF_ERROR(Cancel(&m, "customer_erased", rec, tx, /*emit=*/false));
+    } else if (m.status == "due") {
+      const Reminder before = m;
+      m.status = "failed";
+      m.reason = "customer erased";
+      m.closed_seq = rec.seq;
+      RETURN_IF_ERROR(Save(before, m, tx));
+      CampaignCounts delta;
+      delta.failed = 1;
+      RETURN_IF_ERROR(Count(m.campaign, delta, tx));
+    }
+  }
+  const std::string zones = PairKey('z', rec.customer, "");
+  ASSIGN_OR_RETURN(auto traits, tx->Scan(zones, "", kScanAll));
+  for (const auto& [k, unused] : traits) {
+    tx->Delete(k);
+  }
+  return Status::Ok();
 }
 
 Status ReminderProjection::Cancel(Reminder* m, std::string_view reason, const store::Record& cause,

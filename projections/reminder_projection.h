@@ -16,6 +16,10 @@
 // appends reminder.cancelled with reason "rule_deleted" for the pending
 // reminders of a deleted rule, which this fold applies.
 //
+// customer.erased (store/sealing.h) closes the customer's open reminders
+// (pending ones cancelled with reason "customer_erased", undelivered ones
+// failed) and drops their time-zone traits.
+//
 // Life cycle: pending -> (reminder.due) due -> sent | failed, where "due"
 // means fired and waiting for webhook delivery (a rule with only an agent
 // queue goes straight to sent: the reminder.due event on the timeline is
@@ -132,7 +136,7 @@ std::int64_t TimeFromIndexKey(std::string_view key);
 class ReminderProjection final : public Projection {
  public:
   std::string_view Name() const override { return kRemindersProjection; }
-  std::string Version() const override { return "2"; }
+  std::string Version() const override { return "3"; }
   Status Apply(const store::Record& record, StateTx* tx) override;
   void Discard() override { rules_.reset(); }
 
@@ -141,6 +145,10 @@ class ReminderProjection final : public Projection {
   Status ApplyRuleEvent(const store::Record& rec, StateTx* tx);
   Status ApplyReminderEvent(const store::Record& rec, StateTx* tx);
   Status ApplyCustomerEvent(const store::Record& rec, StateTx* tx);
+  // customer.erased: the customer's pending reminders are cancelled
+  // ("customer_erased"), those waiting for delivery fail, and the time-zone
+  // traits kept for them are dropped.
+  Status EraseCustomer(const store::Record& rec, StateTx* tx);
   Status Schedule(const ReminderRule& rule, const store::Record& rec, std::int64_t due_us,
                   StateTx* tx);
   // Cancels a pending reminder; `emit` appends reminder.cancelled for it.

@@ -188,6 +188,7 @@ StatusOr<std::size_t> ReminderScheduler::FireDue() {
       Event e = CancelledEvent(m, "conversion", conversion, now);
       store::AppendRequest req;
       req.actor = "touchline";
+      req.route = "reminder scheduler";
       req.events.push_back(ProposedEvent{std::move(e), ExpectedVersion::Exact(*version)});
       reqs.push_back(std::move(req));
       ids.push_back(id);
@@ -208,6 +209,7 @@ StatusOr<std::size_t> ReminderScheduler::FireDue() {
     e.data = json::serialize(data);
     store::AppendRequest req;
     req.actor = "touchline";
+    req.route = "reminder scheduler";
     req.events.push_back(ProposedEvent{std::move(e), ExpectedVersion::Exact(*version)});
     reqs.push_back(std::move(req));
     ids.push_back(id);
@@ -316,6 +318,7 @@ StatusOr<std::size_t> ReminderScheduler::DeliverDue() {
     e.data = json::serialize(data);
     store::AppendRequest req;
     req.actor = "touchline";
+    req.route = "reminder scheduler";
     req.events.push_back(ProposedEvent{std::move(e), ExpectedVersion::Any()});
     auto result = log_->Append(std::move(req));
     if (!result.ok() && result.status().IsAlreadyExists()) {
@@ -351,6 +354,7 @@ StatusOr<std::size_t> ReminderScheduler::SweepDeletedRules() {
       Event e = CancelledEvent(m, "rule_deleted", 0, clock_->NowMicros());
       store::AppendRequest req;
       req.actor = "touchline";
+      req.route = "reminder scheduler";
       req.events.push_back(ProposedEvent{std::move(e), ExpectedVersion::Any()});
       reqs.push_back(std::move(req));
       ids.push_back(id);

@@ -5,7 +5,9 @@
 #include <rocksdb/statistics.h>
 #include <rocksdb/utilities/backup_engine.h>
 #include <rocksdb/utilities/options_util.h>
+#include <sodium.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 #include <limits>
@@ -70,6 +72,9 @@ EventLogImpl::~EventLogImpl() {
 }
 
 Status EventLogImpl::Init() {
+  if (sodium_init() < 0) {
+    return Status::Internal("libsodium failed to initialise");
+  }
   if (options_.max_group_requests == 0 || options_.max_group_events == 0 ||
       options_.subscription_buffer_records == 0) {
     return Status::InvalidArgument(
@@ -122,32 +127,30 @@ Status EventLogImpl::Init() {
       head_.store(DecodeEventKey(it->key().ToStringView()));
     }
   }
-  RETURN_IF_ERROR(CheckFormatVersion());
+  ASSIGN_OR_RETURN(const int stored_format, CheckFormatVersion());
+  RETURN_IF_ERROR(InitIntegrity(stored_format));
+  RETURN_IF_ERROR(MarkFormatVersion());
 
   hub_ = std::make_unique<SubscriptionHub>(
       [this](Seq from, std::size_t max) { return ReadShared(from, max); },
       [this] { return head(); }, options_.subscription_buffer_records);
   if (!options_.read_only) {
     appender_ = std::thread([this] { AppenderLoop(); });
+    if (integrity_) {
+      checkpointer_ = std::thread([this] { CheckpointerLoop(); });
+    }
   }
   return Status::Ok();
 }
 
-Status EventLogImpl::CheckFormatVersion() {
+StatusOr<int> EventLogImpl::CheckFormatVersion() {
   std::string value;
   auto s = db_->Get({}, cf(ColumnFamily::kMeta), std::string(kFormatVersionKey), &value);
   if (s.IsNotFound()) {
     if (head() != 0) {
       return Status::DataLoss("data directory has events but no format version");
     }
-    if (options_.read_only) {
-      return Status::Ok();  // an empty directory; nothing to interpret
-    }
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    return FromRocks(db_->Put(wo, cf(ColumnFamily::kMeta), std::string(kFormatVersionKey),
-                              std::to_string(kFormatVersion)),
-                     "writing the format version");
+    return 0;  // a new directory
   }
   RETURN_IF_ERROR(FromRocks(s, "reading the format version"));
   int version = 0;
@@ -165,15 +168,20 @@ Status EventLogImpl::CheckFormatVersion() {
   if (version < 1) {
     return Status::DataLoss("invalid format version " + value);
   }
-  if (version < kFormatVersion && !options_.read_only) {
-    // Every older format is a subset of this one: mark it upgraded.
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    return FromRocks(db_->Put(wo, cf(ColumnFamily::kMeta), std::string(kFormatVersionKey),
-                              std::to_string(kFormatVersion)),
-                     "upgrading the format version");
+  return version;
+}
+
+Status EventLogImpl::MarkFormatVersion() {
+  if (options_.read_only) {
+    return Status::Ok();
   }
-  return Status::Ok();
+  // Every older format is a subset of this one (InitIntegrity has built
+  // what format 3 adds): mark it upgraded.
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->Put(wo, cf(ColumnFamily::kMeta), std::string(kFormatVersionKey),
+                            std::to_string(kFormatVersion)),
+                   "writing the format version");
 }
 
 StatusOr<std::vector<RecordPtr>> EventLogImpl::ReadShared(Seq from, std::size_t max) const {
@@ -236,7 +244,59 @@ StatusOr<std::vector<Record>> EventLogImpl::ReadEvents(const std::vector<std::st
     }
     out.push_back(std::move(rec));
   }
+  RETURN_IF_ERROR(OpenSealed(&out));
   return out;
+}
+
+Status EventLogImpl::OpenSealed(std::vector<Record>* records) const {
+  // One key read per customer of the batch, all at once.
+  std::vector<std::string> customers;
+  for (const auto& r : *records) {
+    if (!r.sealed.empty()) {
+      customers.push_back(r.customer);
+    }
+  }
+  if (customers.empty()) {
+    return Status::Ok();
+  }
+  std::sort(customers.begin(), customers.end());
+  customers.erase(std::unique(customers.begin(), customers.end()), customers.end());
+  std::vector<rocksdb::Slice> keys;
+  keys.reserve(customers.size());
+  for (const auto& c : customers) {
+    keys.push_back(ToSlice(c));
+  }
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  db_->MultiGet({}, cf(ColumnFamily::kKeys), keys.size(), keys.data(), values.data(),
+                statuses.data(), /*sorted_input=*/true);
+  std::vector<std::optional<KeyEntry>> entries(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) {
+      continue;  // no key (an export imported without keys): as erased
+    }
+    RETURN_IF_ERROR(FromRocks(statuses[i], "reading a customer key"));
+    KeyEntry e;
+    if (!DecodeKeyEntry(values[i].ToStringView(), &e)) {
+      return Status::DataLoss("malformed key entry for a customer");
+    }
+    entries[i] = e;
+  }
+  for (auto& r : *records) {
+    if (r.sealed.empty()) {
+      continue;
+    }
+    const auto at = static_cast<std::size_t>(
+        std::lower_bound(customers.begin(), customers.end(), r.customer) - customers.begin());
+    const auto& e = entries[at];
+    if (!e.has_value() || e->state == KeyEntry::State::kErased) {
+      RETURN_IF_ERROR(OpenRecord(&r, nullptr));
+      continue;
+    }
+    ASSIGN_OR_RETURN(std::string plain, Unseal(e->key, r.seq, r.customer, r.sealed));
+    RETURN_IF_ERROR(OpenRecord(&r, &plain));
+  }
+  return Status::Ok();
 }
 
 StatusOr<std::vector<Record>> EventLogImpl::ReadSeqs(const std::vector<Seq>& seqs) const {

@@ -15,6 +15,17 @@
 // original was written (so a retry succeeds), and the request's next new
 // event for that customer must directly follow the original.
 //
+// Tamper evidence: every record is a leaf of a Merkle tree (store/
+// merkle.h) whose nodes are written in the record's WriteBatch; a
+// checkpointer thread signs the tree's root every `checkpoint_events`
+// events or `checkpoint_interval` (store/checkpoint.h), never a root
+// inconsistent with the last one it signed, and the log refuses to open
+// for writing if it is shorter than, or does not extend, its last signed
+// checkpoint. Erasure: each record's identities and data are sealed under
+// its customer's key (store/sealing.h); a `customer.erased` event destroys
+// the key in its own WriteBatch, and reads then show the customer's
+// records with "data":"[erased]".
+//
 // Layout and record bytes: store/key_format.h and store/record_format.h.
 //
 // Thread safety: every method is thread-safe. Callbacks run on the appender
@@ -23,6 +34,7 @@
 // appends, closes subscriptions and closes the database.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -34,7 +46,10 @@
 #include "core/clock.h"
 #include "core/event.h"
 #include "core/status.h"
+#include "store/checkpoint.h"
+#include "store/merkle.h"
 #include "store/record_format.h"
+#include "store/sealing.h"
 #include "store/state_store.h"
 #include "store/subscription.h"
 
@@ -61,12 +76,35 @@ struct EventLogOptions {
   std::size_t max_group_events = 20000;
   // Live buffer of each subscription before it falls back to disk reads.
   std::size_t subscription_buffer_records = 8192;
+  // The Merkle tree, signed checkpoints and sealing. Off is for benchmarks
+  // that measure their cost, nothing else: such a log has no proofs and
+  // cannot erase anyone. A directory keeps the setting it was created with
+  // (opening it for writing with the other is FailedPrecondition);
+  // read-only opens follow the directory.
+  bool integrity = true;
+  // The Ed25519 key that signs checkpoints. Empty: "<path>/audit_signing.key",
+  // created on first open.
+  std::string signing_key_file;
+  // The log's name in its checkpoints, fixed when the directory is created
+  // (empty: "touchline/" + 16 random hex digits).
+  std::string log_name;
+  // Sign a checkpoint once this many events were appended since the last
+  // one, and at least every checkpoint_interval while the log grows
+  // (0 turns each trigger off).
+  std::uint64_t checkpoint_events = 100000;
+  std::chrono::milliseconds checkpoint_interval{10000};
 };
 
 struct AppendRequest {
   std::vector<ProposedEvent> events;
   // Who is writing (the authenticated key name); stored in every record.
   std::string actor;
+  // How: the HTTP route or the part of touchline that writes (empty: POST
+  // /v1/events); stored in every record (store/record_format.h).
+  std::string route;
+  // touchline's own writes: only they may use streams whose name starts
+  // with '~' and the types customer.erased and audit.*.
+  bool system = false;
 };
 
 struct AppendResult {
@@ -198,6 +236,72 @@ class EventLog {
   // the log is reopened: after a failed fsync nobody knows what the disk
   // holds, so the log does not guess.
   virtual Status WriteHealth() const = 0;
+
+  // --- Tamper evidence. Each returns FailedPrecondition on a log without
+  // integrity.
+
+  // The public half of the checkpoint signing key (its name is the log's
+  // origin). On a read-only log, the newest key registered in the directory.
+  virtual StatusOr<PublicKey> SigningKey() const = 0;
+  // The newest signed checkpoint, or nullopt before the first.
+  virtual StatusOr<std::optional<Checkpoint>> LatestCheckpoint() const = 0;
+  // Signs a checkpoint of the head now, unless the newest one covers it
+  // (then returns that). Unavailable on a read-only log, DataLoss if the
+  // tree no longer matches the last checkpoint (it is then never signed).
+  virtual StatusOr<Checkpoint> SignCheckpoint() = 0;
+  // Stored checkpoints of tree size >= `from_size`, smallest first, at
+  // most `limit`.
+  virtual StatusOr<std::vector<Checkpoint>> Checkpoints(std::uint64_t from_size,
+                                                        std::size_t limit) const = 0;
+  // Every public key registered for this log's checkpoints.
+  virtual StatusOr<std::vector<PublicKey>> CheckpointKeys() const = 0;
+  // The root of the tree of records 1..tree_size. InvalidArgument if
+  // tree_size is above the head.
+  virtual StatusOr<Hash> TreeRoot(std::uint64_t tree_size) const = 0;
+  // A stored perfect subtree (level 0: leaves), or nullopt if there is none.
+  virtual StatusOr<std::optional<Hash>> TreeNode(int level, std::uint64_t index) const = 0;
+  // A forward-only reader of one level of stored perfect subtrees, for
+  // walking the tree in order (tlctl verify): Node(i) returns the stored
+  // node (level, i) or nullopt, for non-decreasing i.
+  class NodeCursor {
+   public:
+    virtual ~NodeCursor() = default;
+    virtual StatusOr<std::optional<Hash>> Node(std::uint64_t index) = 0;
+  };
+  virtual std::unique_ptr<NodeCursor> TreeNodes(int level) const = 0;
+  // RFC 6962 inclusion proof of record `seq` in the tree of `tree_size`
+  // records. InvalidArgument unless 1 <= seq <= tree_size <= head.
+  virtual StatusOr<std::vector<Hash>> InclusionProof(Seq seq, std::uint64_t tree_size) const = 0;
+  // RFC 6962 consistency proof between trees of `from` and `to` records.
+  // InvalidArgument unless from <= to <= head.
+  virtual StatusOr<std::vector<Hash>> ConsistencyProof(std::uint64_t from,
+                                                       std::uint64_t to) const = 0;
+  // The exact stored bytes (sealed) of records from..from+limit-1, capped
+  // at the head; DataLoss if one is missing.
+  virtual StatusOr<std::vector<std::string>> ReadStored(Seq from, std::size_t limit) const = 0;
+  // Walks the events column family in key order from `from`, calling
+  // `visit(key seq, stored bytes)` until it returns false, whatever the
+  // bytes are (the verifier judges them). Storage errors only.
+  virtual Status ScanStored(Seq from,
+                            const std::function<bool(Seq, std::string_view)>& visit) const = 0;
+  // Every entry of the keys column family: (customer, entry), in customer
+  // order; malformed entries are reported as DataLoss.
+  virtual Status ScanKeys(
+      const std::function<void(std::string_view, const KeyEntry&)>& visit) const = 0;
+
+  // --- Erasure.
+
+  // The seq of the customer.erased event of `customer`, or nullopt.
+  virtual StatusOr<std::optional<Seq>> ErasedAt(const std::string& customer) const = 0;
+  // Flushes the memtables and compacts the keys and projections column
+  // families, so destroyed keys and dropped projection state are gone
+  // from the files on disk, not only hidden, then remembers that every
+  // erasure up to `through` is purged. Slow on a big log; erasure runs it
+  // in the background once the projections have folded it
+  // (projections/erasure_purger.h).
+  virtual Status PurgeErased(Seq through) = 0;
+  // What the last PurgeErased() covered (0 if none ran).
+  virtual StatusOr<Seq> PurgedThrough() const = 0;
 
   // Backs the database up into `backup_dir` (RocksDB BackupEngine; created
   // if missing, incremental: files shared with earlier backups there are

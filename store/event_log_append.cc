@@ -11,11 +11,14 @@
 #include "store/internal/event_log_impl.h"
 #include "store/internal/rocks_status.h"
 #include "store/key_format.h"
+#include "store/merkle.h"
+#include "store/sealing.h"
 
 namespace touchline::store::internal {
 namespace {
 
 constexpr std::size_t kVersionCacheLimit = 1'000'000;
+constexpr std::size_t kKeyCacheLimit = 200'000;
 
 std::string EventPath(std::size_t i) { return "events[" + std::to_string(i) + "]"; }
 
@@ -33,6 +36,27 @@ Status IdConflict(std::size_t i, const std::string& id, Seq seq) {
       std::to_string(seq) + "); a retry must resend the same event, a new event needs a new id");
 }
 
+// Streams and types only touchline itself writes.
+Status CheckNotReserved(const Event& e, std::size_t i) {
+  if (IsSystemStream(e.customer)) {
+    return Status::InvalidArgument(EventPath(i) +
+                                   ".customer: customer ids starting with '~' name touchline's own "
+                                   "streams; choose another id");
+  }
+  if (e.type == kCustomerErasedType || TypeMatchesAny(e.type, {"audit"})) {
+    return Status::InvalidArgument(
+        EventPath(i) + ".type: '" + e.type +
+        "' is written by touchline itself (to erase a customer, POST /v1/customers/{id}/erase)");
+  }
+  return Status::Ok();
+}
+
+Status ErasedConflict(std::size_t i, const std::string& customer, Seq erased_seq) {
+  return Status::FailedPrecondition(EventPath(i) + ": customer '" + customer +
+                                    "' was erased (seq " + std::to_string(erased_seq) +
+                                    "); its stream takes no more events");
+}
+
 }  // namespace
 
 void EventLogImpl::AppendAsync(AppendRequest request, AppendCallback done) {
@@ -48,6 +72,9 @@ void EventLogImpl::AppendAsync(AppendRequest request, AppendCallback done) {
   bodies.reserve(request.events.size());
   for (std::size_t i = 0; i < request.events.size(); ++i) {
     Status s = ValidateEvent(request.events[i].event, EventPath(i));
+    if (s.ok() && !request.system) {
+      s = CheckNotReserved(request.events[i].event, i);
+    }
     if (!s.ok()) {
       done(std::move(s));
       return;
@@ -112,6 +139,8 @@ Status EventLogImpl::LookupIds(const std::vector<PendingAppend>& group,
   std::vector<rocksdb::Status> statuses(keys.size());
   db_->MultiGet({}, cf(ColumnFamily::kEventIds), keys.size(), keys.data(), values.data(),
                 statuses.data());
+  std::vector<std::string> event_keys;
+  std::vector<std::string> ids;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (statuses[i].IsNotFound()) {
       continue;
@@ -120,23 +149,50 @@ Status EventLogImpl::LookupIds(const std::vector<PendingAppend>& group,
     if (values[i].size() != 8) {
       return Status::DataLoss("malformed event id index entry for '" + keys[i].ToString() + "'");
     }
-    // The original's body and time come from its record.
-    std::string stored;
-    const auto got = db_->Get({}, cf(ColumnFamily::kEvents), values[i], &stored);
-    if (got.IsNotFound()) {
-      return Status::DataLoss("event id '" + keys[i].ToString() +
-                              "' is indexed at a seq that is not in the log");
-    }
-    RETURN_IF_ERROR(FromRocks(got, "reading the original of a duplicate event id"));
-    ASSIGN_OR_RETURN(auto rec, DecodeRecord(stored));
-    const std::size_t body_at = stored.find(",\"customer\":");
+    event_keys.push_back(values[i].ToString());
+    ids.push_back(keys[i].ToString());
+  }
+  // The originals' bodies and times come from their (opened) records.
+  ASSIGN_OR_RETURN(auto records, ReadEvents(event_keys));
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    Record& rec = records[i];
+    const std::size_t body_at = rec.json.find(",\"customer\":");
     if (body_at == std::string::npos) {
       return Status::DataLoss("record at seq " + std::to_string(rec.seq) + " has no body");
     }
-    storage->push_back(stored.substr(body_at));
-    (*found)[keys[i].ToString()] = IdLookup{rec.seq, rec.version, rec.time_us, storage->back()};
+    storage->push_back(rec.json.substr(body_at));
+    (*found)[ids[i]] = IdLookup{rec.seq, rec.version, rec.time_us, storage->back(), rec.erased};
   }
   return Status::Ok();
+}
+
+StatusOr<std::optional<KeyEntry>> EventLogImpl::KeyFor(
+    const std::string& customer, const std::unordered_map<std::string, KeyEntry>& request_keys,
+    const std::unordered_map<std::string, KeyEntry>& group_keys) {
+  if (auto it = request_keys.find(customer); it != request_keys.end()) {
+    return std::optional<KeyEntry>(it->second);
+  }
+  if (auto it = group_keys.find(customer); it != group_keys.end()) {
+    return std::optional<KeyEntry>(it->second);
+  }
+  if (auto it = key_cache_.find(customer); it != key_cache_.end()) {
+    return std::optional<KeyEntry>(it->second);
+  }
+  std::string value;
+  const auto s = db_->Get({}, cf(ColumnFamily::kKeys), customer, &value);
+  if (s.IsNotFound()) {
+    return std::optional<KeyEntry>();
+  }
+  RETURN_IF_ERROR(FromRocks(s, "reading a customer key"));
+  KeyEntry e;
+  if (!DecodeKeyEntry(value, &e)) {
+    return Status::DataLoss("malformed key entry for customer '" + customer + "'");
+  }
+  if (key_cache_.size() > kKeyCacheLimit) {
+    key_cache_.clear();
+  }
+  key_cache_[customer] = e;  // committed state: the appender is the only writer
+  return std::optional<KeyEntry>(e);
 }
 
 void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
@@ -161,6 +217,10 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
   std::deque<std::string> stored_bodies;
   const Status lookup = LookupIds(*group, &group_ids, &stored_bodies);
   std::unordered_map<std::string, StreamVersion> group_versions;
+  // Keys created and customers erased by the requests that succeeded, and
+  // the leaf hashes of their records, in seq order.
+  std::unordered_map<std::string, KeyEntry> group_keys;
+  std::vector<Hash> group_leaves;
 
   for (auto& pending : *group) {
     AppendRequest& req = pending.request;
@@ -171,12 +231,14 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
     }
     batch.SetSavePoint();
     const Seq request_first = next;
-    const RecordEncoder encoder(now, req.actor);
+    const RecordEncoder encoder(now, req.actor, req.route);
     std::unordered_map<std::string, StreamVersion> versions;  // this request only
     std::unordered_map<std::string, IdLookup> ids;
     // Customers whose next new event must directly follow a duplicate that
     // carried an expected_version: the request asserted that position.
     std::unordered_map<std::string_view, StreamVersion> follows;
+    std::unordered_map<std::string, KeyEntry> request_keys;
+    std::vector<Hash> leaves;
     std::vector<RecordPtr> records;
     AppendResult result;
     result.events.reserve(req.events.size());
@@ -194,7 +256,11 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
         }
         if (seen != nullptr) {
           const ExpectedVersion& expected = req.events[i].expected_version;
-          if (!SameEvent(e, body, seen->body, seen->time_us)) {
+          if (seen->erased) {
+            status = Status::FailedPrecondition(EventPath(i) + ": event id '" + e.id +
+                                                "' was appended (seq " + std::to_string(seen->seq) +
+                                                ") for a customer who has since been erased");
+          } else if (!SameEvent(e, body, seen->body, seen->time_us)) {
             status = IdConflict(i, e.id, seen->seq);
           } else if (!expected.IsAny() && !expected.Matches(seen->version - 1)) {
             // A retry satisfies its precondition only if the original did.
@@ -234,6 +300,21 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
         }
         follows.erase(f);
       }
+      // Sealing: the stream's key (created with its first sealed record),
+      // or the tombstone that refuses it anything more.
+      std::optional<KeyEntry> key;
+      if (integrity_ && !IsSystemStream(e.customer)) {
+        auto k = KeyFor(e.customer, request_keys, group_keys);
+        if (!k.ok()) {
+          status = k.status();
+          continue;
+        }
+        key = *k;
+        if (key.has_value() && key->state == KeyEntry::State::kErased) {
+          status = ErasedConflict(i, e.customer, key->erased_seq);
+          continue;
+        }
+      }
       if (!expected.Matches(current)) {
         status = Status::FailedPrecondition(EventPath(i) + ": expected_version " +
                                             expected.ToString() + " but customer '" + e.customer +
@@ -245,7 +326,33 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
       const std::int64_t time_us = e.time_us.value_or(now);
       std::string json = encoder.Encode(seq, version, time_us, e.id, body);
       const std::string event_key = EventKey(seq);
-      batch.Put(cf(ColumnFamily::kEvents), event_key, json);
+      std::string sealed_record;
+      if (integrity_ && !IsSystemStream(e.customer)) {
+        if (e.type == kCustomerErasedType) {
+          // Destroys the key in this batch; the erasure event itself holds
+          // nothing private and stays readable.
+          KeyEntry tombstone;
+          tombstone.state = KeyEntry::State::kErased;
+          tombstone.erased_seq = seq;
+          batch.Put(cf(ColumnFamily::kKeys), e.customer, EncodeKeyEntry(tombstone));
+          request_keys[e.customer] = tombstone;
+        } else {
+          if (!key.has_value()) {
+            key = KeyEntry{KeyEntry::State::kActive, NewDataKey(), 0};
+            batch.Put(cf(ColumnFamily::kKeys), e.customer, EncodeKeyEntry(*key));
+            request_keys[e.customer] = *key;
+          }
+          const std::size_t private_at = json.size() - body.size() + PrivatePartOffset(body);
+          sealed_record =
+              SealedRecord(json, private_at,
+                           Seal(key->key, seq, e.customer, PrivatePlaintext(json, private_at)));
+        }
+      }
+      const std::string& stored = sealed_record.empty() ? json : sealed_record;
+      batch.Put(cf(ColumnFamily::kEvents), event_key, stored);
+      if (integrity_) {
+        leaves.push_back(LeafHash(stored));
+      }
       batch.Put(cf(ColumnFamily::kStreams), StreamKey(e.customer, version),
                 StreamEntry(seq, e.type, e.channel));
       if (!e.id.empty()) {
@@ -263,6 +370,8 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
       rec->department = e.department;
       rec->time_us = time_us;
       rec->recorded_at_us = now;
+      rec->actor = req.actor;
+      rec->route = req.route;
       rec->identities = e.identities;
       rec->json = std::move(json);
       records.push_back(std::move(rec));
@@ -288,9 +397,24 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
     while (!ids.empty()) {
       group_ids.insert(ids.extract(ids.begin()));  // ids are new to the group
     }
+    for (auto& [customer, entry] : request_keys) {
+      group_keys[customer] = entry;
+    }
+    group_leaves.insert(group_leaves.end(), leaves.begin(), leaves.end());
     committed->insert(committed->end(), std::make_move_iterator(records.begin()),
                       std::make_move_iterator(records.end()));
     results.emplace_back(std::move(result));
+  }
+
+  // The tree grows by the group's records, in seq order, in the same batch.
+  CompactRange tree = tree_;
+  if (integrity_) {
+    for (const Hash& leaf : group_leaves) {
+      tree.Append(leaf, [&](int level, std::uint64_t index, const Hash& h) {
+        batch.Put(cf(ColumnFamily::kMerkle), TreeNodeKey(level, index),
+                  rocksdb::Slice(reinterpret_cast<const char*>(h.data()), h.size()));
+      });
+    }
   }
 
   if (batch.Count() > 0) {
@@ -350,6 +474,22 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
       for (auto& [customer, v] : group_versions) {
         version_cache_[customer] = v;
       }
+      if (key_cache_.size() > kKeyCacheLimit) {
+        key_cache_.clear();
+      }
+      for (auto& [customer, entry] : group_keys) {
+        key_cache_[customer] = entry;
+      }
+      if (integrity_ && !group_leaves.empty()) {
+        tree_ = std::move(tree);
+        MutexLock lock(&checkpoint_mu_);
+        events_since_checkpoint_ += group_leaves.size();
+        if (options_.checkpoint_events > 0 &&
+            events_since_checkpoint_ >= options_.checkpoint_events) {
+          checkpoint_wanted_ = true;
+          checkpoint_cv_.Signal();
+        }
+      }
       // Invariant: committed records are exactly head+1 .. next-1, in order.
       head_.store(next - 1, std::memory_order_release);
       commit_groups_.fetch_add(1, std::memory_order_relaxed);
@@ -407,6 +547,14 @@ void EventLogImpl::Close() {
   }
   if (appender_.joinable()) {
     appender_.join();  // drains the queue first
+  }
+  {
+    MutexLock lock(&checkpoint_mu_);
+    stop_checkpointer_ = true;
+    checkpoint_cv_.SignalAll();
+  }
+  if (checkpointer_.joinable()) {
+    checkpointer_.join();  // signs what the drained queue added, then stops
   }
   if (hub_) {
     hub_->Close();

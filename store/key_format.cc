@@ -95,4 +95,38 @@ std::string StateMetaKey(std::string_view name, std::string_view field) {
   return out;
 }
 
+std::string TreeNodeKey(int level, std::uint64_t index) {
+  std::string key(1, kTreeNodeTag);
+  key.push_back(static_cast<char>(level));
+  PutFixed64BE(&key, index);
+  return key;
+}
+
+bool DecodeTreeNodeKey(std::string_view key, int* level, std::uint64_t* index) {
+  if (key.size() != 10 || key[0] != kTreeNodeTag) {
+    return false;
+  }
+  *level = static_cast<unsigned char>(key[1]);
+  *index = DecodeFixed64BE(key.data() + 2);
+  return true;
+}
+
+std::string CheckpointKey(std::uint64_t tree_size) {
+  std::string key(1, kCheckpointTag);
+  PutFixed64BE(&key, tree_size);
+  return key;
+}
+
+bool DecodeCheckpointKey(std::string_view key, std::uint64_t* tree_size) {
+  if (key.size() != 9 || key[0] != kCheckpointTag) {
+    return false;
+  }
+  *tree_size = DecodeFixed64BE(key.data() + 1);
+  return true;
+}
+
+std::string SigningKeyMetaKey(std::string_view key_id_hex) {
+  return "signing_key/" + std::string(key_id_hex);
+}
+
 }  // namespace touchline::store

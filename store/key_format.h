@@ -24,13 +24,31 @@
 //               keys and values are specified by each projection's header
 //               (projections/customer_view_projection.h). The checkpoint is
 //               written in the same WriteBatch as the state it covers.
-//   timers, merkle, keys
-//               Reserved for reminder timers, the Merkle tree and
-//               per-customer keys (later issues). Created empty so that
-//               adding them never needs a migration.
+//   merkle      'n' + Level(1) + Index(8, big-endian)  -> 32-byte SHA-256
+//               Every complete perfect subtree of the Merkle tree over the
+//               records (store/merkle.h): level 0 are the leaf hashes, the
+//               node (L, i) covers leaves i*2^L .. (i+1)*2^L - 1, leaf k
+//               being the record with seq k+1. Written in the append's
+//               WriteBatch; never changed.
+//               'c' + TreeSize(8, big-endian)            -> signed checkpoint
+//               The signed note (store/checkpoint.h) for that tree size.
+//   keys        customer id bytes                      -> KeyEntry
+//               'K' + 32-byte data key, or 'E' + Seq(8) once the customer
+//               was erased at that seq (store/sealing.h). A tombstone is
+//               never replaced.
+//   meta        "log_origin"                           -> the log's name
+//               "integrity"                            -> "on" or "off"
+//               "signing_key/<8 hex>"                  -> 32-byte Ed25519
+//               public key: every key whose checkpoints are stored here.
+//               "purged_through"                       -> Seq(8): every
+//               erasure up to it is compacted out of the files.
+//   timers      Reserved (the reminders keep their timers in their
+//               projection state). Created empty so that using it never
+//               needs a migration.
 //
-// Every append writes its events, streams and event_ids entries in one
-// WriteBatch with one synced write, so the three are always consistent.
+// Every append writes its events, streams, event_ids, keys and merkle
+// entries in one WriteBatch with one synced write, so they are always
+// consistent.
 //
 // Thread safety: pure functions.
 #pragma once
@@ -49,8 +67,15 @@ namespace touchline::store {
 //   2: records may carry "identities"; the projections column family holds
 //      read models (projections/README.md). A version-1 directory is read
 //      as is and marked 2 when opened for writing.
-inline constexpr int kFormatVersion = 2;
+//   3: the Merkle tree and signed checkpoints (merkle), sealed private
+//      parts and per-customer keys (keys). An older directory opened for
+//      writing gets its tree built over the records it has (they stay
+//      unsealed) and is marked 3.
+inline constexpr int kFormatVersion = 3;
 inline constexpr std::string_view kFormatVersionKey = "format_version";
+inline constexpr std::string_view kLogOriginKey = "log_origin";
+inline constexpr std::string_view kIntegrityKey = "integrity";
+inline constexpr std::string_view kPurgedThroughKey = "purged_through";
 
 // events: the 8-byte big-endian seq.
 std::string EventKey(Seq seq);
@@ -74,6 +99,18 @@ struct StreamEntryView {
 };
 // Returns false if `value` is malformed.
 bool DecodeStreamEntry(std::string_view value, StreamEntryView* out);
+
+// merkle: the perfect subtree (level, index), and the checkpoint of a tree
+// size. Decoders return false for another kind of key.
+std::string TreeNodeKey(int level, std::uint64_t index);
+bool DecodeTreeNodeKey(std::string_view key, int* level, std::uint64_t* index);
+std::string CheckpointKey(std::uint64_t tree_size);
+bool DecodeCheckpointKey(std::string_view key, std::uint64_t* tree_size);
+inline constexpr char kTreeNodeTag = 'n';
+inline constexpr char kCheckpointTag = 'c';
+
+// meta: where a signing public key is kept, by its id in hex.
+std::string SigningKeyMetaKey(std::string_view key_id_hex);
 
 // projections: the key of state `key` of projection `name`.
 std::string StateKey(std::string_view name, std::string_view key);

@@ -20,6 +20,42 @@ Status Corrupt(std::string_view what) {
   return Status::DataLoss("corrupt record: " + std::string(what));
 }
 
+// The "identities" object: type -> string or array of strings.
+Status ParseIdentities(simdjson::simdjson_result<simdjson::ondemand::value> value,
+                       std::vector<Identity>* out) {
+  simdjson::ondemand::object ids;
+  if (value.get_object().get(ids)) {
+    return Corrupt("identities");
+  }
+  std::string_view s;
+  for (auto id : ids) {
+    std::string_view type;
+    if (id.unescaped_key().get(type)) {
+      return Corrupt("identities");
+    }
+    const std::string type_s(type);
+    auto v = id.value();
+    simdjson::ondemand::json_type jt;
+    if (v.type().get(jt)) {
+      return Corrupt("identities");
+    }
+    if (jt == simdjson::ondemand::json_type::array) {
+      for (auto item : v.get_array()) {
+        if (item.get_string().get(s)) {
+          return Corrupt("identities");
+        }
+        out->push_back(Identity{type_s, std::string(s)});
+      }
+    } else {
+      if (v.get_string().get(s)) {
+        return Corrupt("identities");
+      }
+      out->push_back(Identity{type_s, std::string(s)});
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string EncodeRecordBody(const Event& event) {
@@ -74,19 +110,30 @@ std::string EncodeRecordBody(const Event& event) {
 }
 
 std::string EncodeRecord(const RecordHeader& header, std::string_view id, std::string_view body) {
-  return RecordEncoder(header.recorded_at_us, header.actor)
+  return RecordEncoder(header.recorded_at_us, header.actor, header.route)
       .Encode(header.seq, header.version, header.time_us, id, body);
 }
 
-RecordEncoder::RecordEncoder(std::int64_t recorded_at_us, std::string_view actor)
+RecordEncoder::RecordEncoder(std::int64_t recorded_at_us, std::string_view actor,
+                             std::string_view route)
     : recorded_at_us_(recorded_at_us),
       recorded_at_(FormatRfc3339(recorded_at_us)),
-      actor_json_(boost::json::serialize(boost::json::string_view(actor.data(), actor.size()))) {}
+      actor_json_(boost::json::serialize(boost::json::string_view(actor.data(), actor.size()))),
+      route_field_(route.empty() ? std::string()
+                                 : ",\"route\":" + boost::json::serialize(boost::json::string_view(
+                                                       route.data(), route.size()))) {}
 
 std::string RecordEncoder::Encode(Seq seq, StreamVersion version, std::int64_t time_us,
                                   std::string_view id, std::string_view body) const {
+  std::string out = Header(seq, version, time_us, id);
+  out.append(body);
+  return out;
+}
+
+std::string RecordEncoder::Header(Seq seq, StreamVersion version, std::int64_t time_us,
+                                  std::string_view id) const {
   std::string out;
-  out.reserve(body.size() + actor_json_.size() + id.size() + 128);
+  out.reserve(actor_json_.size() + route_field_.size() + id.size() + 128);
   out.append("{\"seq\":");
   out.append(std::to_string(seq));
   out.append(",\"version\":");
@@ -95,6 +142,7 @@ std::string RecordEncoder::Encode(Seq seq, StreamVersion version, std::int64_t t
   out.append(recorded_at_);  // RFC 3339 never needs escaping
   out.append("\",\"actor\":");
   out.append(actor_json_);
+  out.append(route_field_);
   out.append(",\"time\":\"");
   out.append(time_us == recorded_at_us_ ? recorded_at_ : FormatRfc3339(time_us));
   out.push_back('"');
@@ -102,8 +150,27 @@ std::string RecordEncoder::Encode(Seq seq, StreamVersion version, std::int64_t t
     out.push_back(',');
     AppendString(&out, "id", id);
   }
-  out.append(body);
   return out;
+}
+
+std::size_t PrivatePartOffset(std::string_view body) {
+  const auto ids = body.find(",\"identities\":");
+  return ids != std::string_view::npos ? ids : body.find(",\"data\":");
+}
+
+std::string SealedRecord(std::string_view record, std::size_t private_at, std::string_view sealed) {
+  std::string out;
+  out.reserve(private_at + sealed.size() + 16);
+  out.append(record.substr(0, private_at));
+  out.append(",\"sealed\":\"");
+  out.append(sealed);  // base64 never needs escaping
+  out.append("\"}");
+  return out;
+}
+
+std::string_view PrivatePlaintext(std::string_view record, std::size_t private_at) {
+  // Skip the comma before the private part and the record's closing brace.
+  return record.substr(private_at + 1, record.size() - private_at - 2);
 }
 
 StatusOr<Record> DecodeRecord(std::string_view json) {
@@ -184,38 +251,26 @@ StatusOr<Record> DecodeRecord(std::string_view json) {
         return Corrupt("department");
       }
       rec.department = s;
+    } else if (key == "actor") {
+      if (value.get_string().get(s)) {
+        return Corrupt("actor");
+      }
+      rec.actor = s;
+    } else if (key == "route") {
+      if (value.get_string().get(s)) {
+        return Corrupt("route");
+      }
+      rec.route = s;
     } else if (key == "identities") {
-      simdjson::ondemand::object ids;
-      if (value.get_object().get(ids)) {
-        return Corrupt("identities");
-      }
-      for (auto id : ids) {
-        std::string_view type;
-        if (id.unescaped_key().get(type)) {
-          return Corrupt("identities");
-        }
-        const std::string type_s(type);
-        auto v = id.value();
-        simdjson::ondemand::json_type jt;
-        if (v.type().get(jt)) {
-          return Corrupt("identities");
-        }
-        if (jt == simdjson::ondemand::json_type::array) {
-          for (auto item : v.get_array()) {
-            if (item.get_string().get(s)) {
-              return Corrupt("identities");
-            }
-            rec.identities.push_back(Identity{type_s, std::string(s)});
-          }
-        } else {
-          if (v.get_string().get(s)) {
-            return Corrupt("identities");
-          }
-          rec.identities.push_back(Identity{type_s, std::string(s)});
-        }
-      }
+      RETURN_IF_ERROR(ParseIdentities(value, &rec.identities));
     } else if (key == "data") {
       break;  // last field by construction; nothing after it is needed
+    } else if (key == "sealed") {
+      if (value.get_string().get(s)) {
+        return Corrupt("sealed");
+      }
+      rec.sealed = s;
+      break;  // last field of a sealed record
     }
   }
   if (rec.seq == 0 || rec.version == 0 || rec.customer.empty() || rec.type.empty() || !have_time) {
@@ -223,6 +278,55 @@ StatusOr<Record> DecodeRecord(std::string_view json) {
   }
   rec.json = std::move(buffer);
   return rec;
+}
+
+Status OpenRecord(Record* rec, const std::string* plaintext) {
+  const auto at = rec->json.rfind(",\"sealed\":\"");
+  if (rec->sealed.empty() || at == std::string::npos) {
+    return Corrupt("no sealed part to open");
+  }
+  rec->json.resize(at);
+  rec->sealed.clear();
+  if (plaintext == nullptr) {
+    rec->erased = true;
+    rec->identities.clear();
+    rec->json.append(",\"data\":\"[erased]\"}");
+    return Status::Ok();
+  }
+  // The private part is `"identities":{...},"data":{...}`: parse it as the
+  // members of an object to read the identities.
+  thread_local simdjson::ondemand::parser parser;
+  std::string buffer;
+  buffer.reserve(plaintext->size() + 2 + simdjson::SIMDJSON_PADDING);
+  buffer.push_back('{');
+  buffer.append(*plaintext);
+  buffer.push_back('}');
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object obj;
+  if (parser.iterate(buffer.data(), buffer.size(), buffer.capacity()).get(doc) ||
+      doc.get_object().get(obj)) {
+    return Corrupt("the sealed part is not JSON");
+  }
+  bool have_data = false;
+  for (auto field : obj) {
+    std::string_view key;
+    if (field.unescaped_key().get(key)) {
+      return Corrupt("sealed part");
+    }
+    if (key == "identities") {
+      RETURN_IF_ERROR(ParseIdentities(field.value(), &rec->identities));
+    } else if (key == "data") {
+      have_data = true;
+      break;
+    }
+  }
+  if (!have_data) {
+    return Corrupt("the sealed part has no data");
+  }
+  rec->json.push_back(',');
+  rec->json.append(*plaintext);
+  rec->json.push_back('}');
+  return Status::Ok();
 }
 
 }  // namespace touchline::store

@@ -73,6 +73,19 @@ StatusOr<std::unique_ptr<EventLog>> OpenReadOnly(const std::string& dir) {
   return EventLog::Open(options);
 }
 
+// Opens an existing data directory for writing (the server must be stopped:
+// RocksDB's lock keeps a second writer out). NotFound if there is none.
+StatusOr<std::unique_ptr<EventLog>> OpenWritable(const std::string& dir,
+                                                 std::size_t block_cache_bytes) {
+  if (!std::filesystem::exists(dir + "/CURRENT")) {
+    return Status::NotFound("no touchline data directory at '" + dir + "'");
+  }
+  EventLogOptions options;
+  options.path = dir;
+  options.block_cache_bytes = block_cache_bytes;
+  return EventLog::Open(options);
+}
+
 int Fail(const Status& s) {
   std::fprintf(stderr, "tlctl: %s\n", s.ToString().c_str());
   return 1;
@@ -241,13 +254,7 @@ int Rebuild(const std::string& name, const std::string& dir, const std::string& 
   if (!limits.ok()) {
     return Fail(limits.status().WithPrefix("--identity-limits"));
   }
-  EventLogOptions options;
-  options.path = dir;
-  options.block_cache_bytes = 256u << 20;
-  if (!std::filesystem::exists(dir + "/CURRENT")) {
-    return Fail(Status::NotFound("no touchline data directory at '" + dir + "'"));
-  }
-  auto log = EventLog::Open(options);
+  auto log = OpenWritable(dir, 256u << 20);
   if (!log.ok()) {
     std::fprintf(stderr,
                  "tlctl: %s\n(is touchlined running on this directory? stop it first, or "
@@ -416,13 +423,7 @@ int Backup(const std::string& backup_dir, const std::string& server, std::string
     std::printf("%s\n", r->second.c_str());
     return 0;
   }
-  EventLogOptions options;
-  options.path = data_dir;
-  options.block_cache_bytes = 64u << 20;
-  if (!std::filesystem::exists(data_dir + "/CURRENT")) {
-    return Fail(Status::NotFound("no touchline data directory at '" + data_dir + "'"));
-  }
-  auto log = EventLog::Open(options);
+  auto log = OpenWritable(data_dir, 64u << 20);
   if (!log.ok()) {
     return Fail(log.status().WithPrefix(
         "opening the data directory (if touchlined is running, use --server instead)"));

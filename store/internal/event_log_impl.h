@@ -1,6 +1,7 @@
 // EventLogImpl: the RocksDB implementation of store::EventLog. Split by
 // concern: event_log.cc (open, reads, stats), event_log_append.cc (the
-// appender thread and group commit).
+// appender thread and group commit), event_log_audit.cc (the tree,
+// checkpoints, proofs, erasure purge).
 //
 // Thread safety: as EventLog. Appender-only state is touched only by the
 // appender thread and carries no lock.
@@ -19,9 +20,11 @@
 #include <vector>
 
 #include "core/mutex.h"
+#include "store/checkpoint.h"
 #include "store/event_log.h"
 #include "store/internal/column_families.h"
 #include "store/internal/subscription_hub.h"
+#include "store/merkle.h"
 
 namespace touchline::store::internal {
 
@@ -52,6 +55,31 @@ class EventLogImpl final : public EventLog {
   Status WriteHealth() const override;
   StatusOr<BackupInfo> Backup(const std::string& backup_dir) override;
 
+  StatusOr<PublicKey> SigningKey() const override;
+  StatusOr<std::optional<Checkpoint>> LatestCheckpoint() const override;
+  StatusOr<Checkpoint> SignCheckpoint() override;
+  StatusOr<std::vector<Checkpoint>> Checkpoints(std::uint64_t from_size,
+                                                std::size_t limit) const override;
+  StatusOr<std::vector<PublicKey>> CheckpointKeys() const override;
+  StatusOr<Hash> TreeRoot(std::uint64_t tree_size) const override;
+  StatusOr<std::optional<Hash>> TreeNode(int level, std::uint64_t index) const override;
+  std::unique_ptr<NodeCursor> TreeNodes(int level) const override;
+  StatusOr<std::vector<Hash>> InclusionProof(Seq seq, std::uint64_t tree_size) const override;
+  StatusOr<std::vector<Hash>> ConsistencyProof(std::uint64_t from, std::uint64_t to) const override;
+  StatusOr<std::vector<std::string>> ReadStored(Seq from, std::size_t limit) const override;
+  Status ScanStored(Seq from,
+                    const std::function<bool(Seq, std::string_view)>& visit) const override;
+  Status ScanKeys(
+      const std::function<void(std::string_view, const KeyEntry&)>& visit) const override;
+  StatusOr<std::optional<Seq>> ErasedAt(const std::string& customer) const override;
+  Status PurgeErased(Seq through) override;
+  StatusOr<Seq> PurgedThrough() const override;
+
+  // The raw database, for the importer (event_log_import.cc).
+  rocksdb::DB* db() const { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* handle(ColumnFamily c) const { return cf(c); }
+  bool integrity() const { return integrity_; }
+
   // Tests only: while paused, the appender takes no new group, so requests
   // queued meanwhile are committed together as one group after resume.
   void TEST_PauseAppender(bool paused);
@@ -68,7 +96,20 @@ class EventLogImpl final : public EventLog {
   rocksdb::ColumnFamilyHandle* cf(ColumnFamily c) const {
     return handles_[static_cast<std::size_t>(c)];
   }
-  Status CheckFormatVersion();
+  // The stored format version (0 for a new directory). Refuses newer ones.
+  StatusOr<int> CheckFormatVersion();
+  Status MarkFormatVersion();
+  // Integrity set-up at open (event_log_audit.cc): the mode, the origin,
+  // the tree's right edge (building the tree over an older directory's
+  // records), the signer and the last checkpoint's checks.
+  Status InitIntegrity(int stored_format);
+  Status BuildTree();
+  // Opens the sealed records of `records` with their customers' keys.
+  Status OpenSealed(std::vector<Record>* records) const;
+  // The checkpointer thread, and one signing (REQUIRES: sign_mu_ held).
+  void CheckpointerLoop();
+  StatusOr<Checkpoint> SignLocked() REQUIRES(sign_mu_);
+  StatusOr<std::optional<Checkpoint>> ReadLastCheckpoint() const;
   StatusOr<std::vector<RecordPtr>> ReadShared(Seq from, std::size_t max) const;
   // The records under `keys` (EventKey()s), in that order; DataLoss if one
   // is missing or does not match its key.
@@ -94,6 +135,7 @@ class EventLogImpl final : public EventLog {
     // EncodeRecordBody() of the original, owned by the group being committed
     // (a PendingAppend or the bodies read back by LookupIds).
     std::string_view body;
+    bool erased = false;  // the original's customer was erased
   };
 
   // Appender thread (event_log_append.cc).
@@ -130,6 +172,32 @@ class EventLogImpl final : public EventLog {
   // Appender-only: cache of stream versions, coherent because every write
   // goes through the appender. Cleared when it grows past a bound.
   std::unordered_map<std::string, StreamVersion> version_cache_;
+  // Appender-only: customers' key entries (the same argument), and the
+  // right edge of the Merkle tree at the head.
+  std::unordered_map<std::string, KeyEntry> key_cache_;
+  CompactRange tree_;
+  // Appender-only: the key entry of `customer` as of the staged
+  // `request_keys` and `group_keys`, the cache, then the database
+  // (nullopt: the customer has no key yet).
+  StatusOr<std::optional<KeyEntry>> KeyFor(
+      const std::string& customer, const std::unordered_map<std::string, KeyEntry>& request_keys,
+      const std::unordered_map<std::string, KeyEntry>& group_keys);
+
+  // Integrity, fixed by Init.
+  bool integrity_ = false;
+  std::string origin_;
+  std::optional<CheckpointSigner> signer_;  // writable logs only
+
+  // Checkpoints: one signing at a time (the thread or SignCheckpoint()).
+  Mutex sign_mu_;
+  mutable Mutex checkpoint_mu_;
+  CondVar checkpoint_cv_;
+  std::optional<Checkpoint> latest_checkpoint_ GUARDED_BY(checkpoint_mu_);
+  bool stop_checkpointer_ GUARDED_BY(checkpoint_mu_) = false;
+  bool checkpoint_wanted_ GUARDED_BY(checkpoint_mu_) = false;
+  std::uint64_t events_since_checkpoint_ GUARDED_BY(checkpoint_mu_) = 0;
+  std::thread checkpointer_;
+  Mutex purge_mu_;  // one purge at a time
 
   mutable Mutex health_mu_;
   Status write_error_ GUARDED_BY(health_mu_);  // the first failed write

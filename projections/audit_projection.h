@@ -1,0 +1,60 @@
+// AuditProjection ("audit"): who wrote or read each customer's data, and
+// what each actor did, newest first. Compliance asks both questions; the
+// answers come from the log itself, so they are as tamper-evident as the
+// events (every entry below is folded from a record the Merkle tree
+// covers).
+//
+// Writes: every record is a write by its `actor` through its `route`
+// (store/record_format.h), at its recorded_at, to its customer.
+// Reads: the API records every read of customer data (a view, a timeline, a
+// lookup, a search, a customer's reminders, a WebSocket subscription; and
+// whole-log reads, as customer "*") with its actor, route and the
+// customer streams it returned, and appends them in batches as
+// `audit.access` events on touchline's own stream "~access"
+// (api/access_log.h), whose data is
+//   {"accesses":[{"at":"<RFC 3339>","actor":"agent-1",
+//                 "route":"GET /v1/customers/{id}","customers":["c-42"]}, ...]}
+// Why in the log rather than a column family of their own: the log already
+// is append-only, hashed into the tree, checkpointed, replicated by
+// backups and exported; a second structure would need all of that again.
+// Erasure leaves these entries (they name customer ids, never personal
+// data), so the trail survives the data it is about.
+//
+// State keys (values are compact JSON entries, below):
+//   c/<customer>\0<inverted seq:20>.<inverted i:4>   by customer
+//   a/<actor>\0<inverted seq:20>.<inverted i:4>      by actor
+// with inverted = max - value, zero-padded, so a forward scan is newest
+// first; i numbers the accesses inside one audit.access event (0 for a
+// write). An entry is
+//   {"seq":N,"at":"<RFC 3339>","actor":"...","action":"write","route":"...",
+//    "customer":"c-42","type":"ticket.opened"}
+//   {"seq":N,"at":"...","actor":"...","action":"read","route":"...",
+//    "customers":["c-42","c-43"]}
+//
+// Thread safety: as Projection.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "projections/projection.h"
+
+namespace touchline::projections {
+
+inline constexpr std::string_view kAuditProjection = "audit";
+// touchline's own stream of read records, and their event type.
+inline constexpr std::string_view kAccessStream = "~access";
+inline constexpr std::string_view kAccessEventType = "audit.access";
+
+class AuditProjection final : public Projection {
+ public:
+  std::string_view Name() const override { return kAuditProjection; }
+  std::string Version() const override { return "1"; }
+  Status Apply(const store::Record& record, StateTx* tx) override;
+};
+
+// The state key prefixes of one customer's and one actor's entries.
+std::string AuditCustomerPrefix(std::string_view customer);
+std::string AuditActorPrefix(std::string_view actor);
+
+}  // namespace touchline::projections

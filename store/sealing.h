@@ -1,0 +1,65 @@
+// Sealing: the encryption at rest that makes erasure possible by
+// destroying a key (crypto-shredding).
+//
+// Every customer stream (a customer id not starting with '~') has its own
+// 32-byte data key, created by the appender with the stream's first event
+// and stored in the `keys` column family (store/key_format.h). The private
+// part of each record, its identities and data, is sealed under that key
+// with XChaCha20-Poly1305 (libsodium; a random 24-byte nonce per record);
+// the associated data binds the ciphertext to its seq and customer, so a
+// sealed part moved to another record does not open. The record keeps
+// everything else in the clear (store/record_format.h), and the Merkle leaf
+// covers the sealed bytes, so destroying the key later changes nothing an
+// auditor hashes.
+//
+// Erasure replaces the key with a tombstone naming the seq of the
+// `customer.erased` event, in the same WriteBatch as that event. A
+// tombstone is never replaced: an erased customer's stream takes no more
+// events, and its key can never be re-created.
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/event.h"
+#include "core/status.h"
+
+namespace touchline::store {
+
+using DataKey = std::array<unsigned char, 32>;
+
+// A fresh random key.
+DataKey NewDataKey();
+
+// base64(nonce || ciphertext || tag) of `plaintext` for (seq, customer).
+std::string Seal(const DataKey& key, Seq seq, std::string_view customer,
+                 std::string_view plaintext);
+
+// The plaintext, or DataLoss if `sealed` is malformed or does not open with
+// `key` for (seq, customer) (the record was altered, or moved).
+StatusOr<std::string> Unseal(const DataKey& key, Seq seq, std::string_view customer,
+                             std::string_view sealed);
+
+// A value of the `keys` column family.
+struct KeyEntry {
+  enum class State : std::uint8_t { kActive, kErased };
+  State state = State::kActive;
+  DataKey key{};       // kActive
+  Seq erased_seq = 0;  // kErased: the seq of the customer.erased event
+};
+std::string EncodeKeyEntry(const KeyEntry& entry);
+// Returns false if `value` is malformed.
+bool DecodeKeyEntry(std::string_view value, KeyEntry* out);
+
+// The event that erases a customer (written only by touchline).
+inline constexpr std::string_view kCustomerErasedType = "customer.erased";
+
+// True for touchline's own streams ("~reminder-rules", "~access"), whose
+// records are never sealed: they hold no one's personal data.
+inline bool IsSystemStream(std::string_view customer) { return customer.starts_with('~'); }
+
+}  // namespace touchline::store
