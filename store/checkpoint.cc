@@ -108,10 +108,11 @@ PublicKey MakePublicKey(std::string name, const std::array<unsigned char, 32>& k
 }
 
 StatusOr<PublicKey> ParseVerifierKey(std::string_view text) {
-  const auto last = text.rfind('+');
-  const auto mid = last == std::string_view::npos ? last : text.rfind('+', last - 1);
+  // The name may not hold '+' (as in Go's note package); base64 may.
+  const auto mid = text.find('+');
+  const auto last = mid == std::string_view::npos ? mid : mid + 9;
   unsigned char typed[33];
-  if (mid == std::string_view::npos || mid == 0 ||
+  if (mid == std::string_view::npos || mid == 0 || text.size() <= last || text[last] != '+' ||
       !FromBase64(text.substr(last + 1), typed, sizeof(typed)) || typed[0] != 0x01) {
     return Status::InvalidArgument(
         "a verifier key looks like <name>+<8 hex digits>+<base64 of 0x01 and 32 key bytes>, "

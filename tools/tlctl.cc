@@ -4,8 +4,20 @@
 //
 //   tlctl replay --data-dir D [--from SEQ] [--to SEQ] [--customer C]
 //                [--type T] [--since TIME] [--until TIME]
-//       prints stored records as NDJSON, in seq order, byte-for-byte as
-//       stored (the bytes the audit trail hashes).
+//       prints records as NDJSON, in seq order, opened as the API returns
+//       them (identities and data decrypted; "[erased]" for erased
+//       customers).
+//   tlctl verify (--data-dir D | --export FILE | --server URL [--key K])
+//                [--against CHECKPOINT_FILE] [--public-key KEY] [--json]
+//       recomputes every leaf and the whole Merkle tree, checks every
+//       checkpoint's signature and root, gap-free seqs and stream versions,
+//       and prints a report naming the first bad seq (store/log_verifier.h);
+//       exit code 1 on any finding.
+//   tlctl export --data-dir D [--from SEQ] [--to SEQ] [--with-keys] [--out F]
+//       the log as NDJSON: stored (sealed) bytes, checkpoints, what is
+//       needed to verify a range (store/log_export.h).
+//   tlctl import FILE --data-dir NEW
+//       a whole export into a new directory: same seqs, same root.
 //   tlctl stats --data-dir D [--scan] [--json]
 //       head seq, format version, RocksDB sizes per column family; --scan
 //       also counts customers and events per type and channel.
@@ -37,12 +49,7 @@
 // Exit codes: 0 ok, 1 error (message on stderr), 2 bad usage.
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/json.hpp>
-#include <boost/url/parse.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -56,6 +63,8 @@
 #include "store/api_keys.h"
 #include "store/backup.h"
 #include "store/event_log.h"
+#include "tools/tlctl_audit.h"
+#include "tools/tlctl_common.h"
 
 namespace {
 
@@ -64,32 +73,12 @@ using touchline::Status;
 using touchline::StatusOr;
 using touchline::store::EventLog;
 using touchline::store::EventLogOptions;
-
-StatusOr<std::unique_ptr<EventLog>> OpenReadOnly(const std::string& dir) {
-  EventLogOptions options;
-  options.path = dir;
-  options.read_only = true;
-  options.block_cache_bytes = 64u << 20;
-  return EventLog::Open(options);
-}
-
-// Opens an existing data directory for writing (the server must be stopped:
-// RocksDB's lock keeps a second writer out). NotFound if there is none.
-StatusOr<std::unique_ptr<EventLog>> OpenWritable(const std::string& dir,
-                                                 std::size_t block_cache_bytes) {
-  if (!std::filesystem::exists(dir + "/CURRENT")) {
-    return Status::NotFound("no touchline data directory at '" + dir + "'");
-  }
-  EventLogOptions options;
-  options.path = dir;
-  options.block_cache_bytes = block_cache_bytes;
-  return EventLog::Open(options);
-}
-
-int Fail(const Status& s) {
-  std::fprintf(stderr, "tlctl: %s\n", s.ToString().c_str());
-  return 1;
-}
+using touchline::tools::Fail;
+using touchline::tools::HttpRequest;
+using touchline::tools::KeyOrEnvironment;
+using touchline::tools::OpenReadOnly;
+using touchline::tools::OpenWritable;
+using touchline::tools::PrintProgress;
 
 bool TypeMatches(const std::string& type, const std::string& filter) {
   return filter.empty() || type == filter ||
@@ -226,24 +215,6 @@ int Stats(const std::string& dir, bool scan, bool as_json) {
   return 0;
 }
 
-void PrintProgress(Seq done, Seq total, std::chrono::steady_clock::time_point start, bool last) {
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
-  const double frac = total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total);
-  const int width = 30;
-  const int filled = static_cast<int>(frac * width);
-  std::string bar(static_cast<std::size_t>(filled), '#');
-  bar.append(static_cast<std::size_t>(width - filled), '.');
-  const double eta = rate > 0 ? static_cast<double>(total - done) / rate : 0;
-  std::fprintf(stderr, "\r[%s] %llu/%llu events  %.0f events/s  %s %.0fs   ", bar.c_str(),
-               static_cast<unsigned long long>(done), static_cast<unsigned long long>(total), rate,
-               last ? "took" : "ETA", last ? secs : eta);
-  if (last) {
-    std::fprintf(stderr, "\n");
-  }
-}
-
 int Rebuild(const std::string& name, const std::string& dir, const std::string& limits_text) {
   if (name != touchline::projections::kCustomersProjection) {
     std::fprintf(stderr, "tlctl: no projection named '%s'; the projections are: customers\n",
@@ -356,71 +327,22 @@ int ListKeys(const std::string& dir, bool as_json) {
   return 0;
 }
 
-// POSTs `body` to `url` (http only) and returns the status and body.
-StatusOr<std::pair<int, std::string>> HttpPost(const std::string& url, const std::string& key,
-                                               const std::string& body) {
-  namespace beast = boost::beast;
-  namespace http = beast::http;
-  using tcp = boost::asio::ip::tcp;
-  auto parsed = boost::urls::parse_uri(url);
-  if (!parsed || parsed->scheme() != "http" || parsed->host().empty()) {
-    return Status::InvalidArgument(
-        "--server must look like http://127.0.0.1:8080 (tlctl speaks "
-        "plain HTTP; for a TLS server use curl)");
-  }
-  const std::string host(parsed->host());
-  const std::string port = parsed->has_port() ? std::string(parsed->port()) : "80";
-  boost::asio::io_context ioc;
-  beast::tcp_stream stream(ioc);
-  beast::error_code ec;
-  auto endpoints = tcp::resolver(ioc).resolve(host, port, ec);
-  if (!ec) {
-    stream.connect(endpoints, ec);
-  }
-  if (ec) {
-    return Status::Unavailable("cannot reach " + url + ": " + ec.message());
-  }
-  http::request<http::string_body> req{
-      http::verb::post, std::string(parsed->encoded_path()) + "/v1/admin/backups", 11};
-  req.set(http::field::host, host);
-  req.set(http::field::content_type, "application/json");
-  if (!key.empty()) {
-    req.set(http::field::authorization, "Bearer " + key);
-  }
-  req.body() = body;
-  req.prepare_payload();
-  http::write(stream, req, ec);
-  beast::flat_buffer buffer;
-  http::response<http::string_body> res;
-  if (!ec) {
-    http::read(stream, buffer, res, ec);
-  }
-  if (ec) {
-    return Status::Unavailable("talking to " + url + ": " + ec.message());
-  }
-  return std::make_pair(static_cast<int>(res.result_int()), std::move(res.body()));
-}
-
 int Backup(const std::string& backup_dir, const std::string& server, std::string key,
            const std::string& data_dir) {
   const std::string dir = std::filesystem::absolute(backup_dir).string();
   if (!server.empty()) {
-    if (key.empty()) {
-      if (const char* env = std::getenv("TOUCHLINE_API_KEY")) {
-        key = env;
-      }
-    }
     boost::json::object body;
     body["dir"] = dir;
-    auto r = HttpPost(server, key, boost::json::serialize(body));
+    auto r = HttpRequest(server, "POST", "/v1/admin/backups", KeyOrEnvironment(std::move(key)),
+                         boost::json::serialize(body));
     if (!r.ok()) {
       return Fail(r.status());
     }
-    if (r->first != 201) {
-      std::fprintf(stderr, "tlctl: the server answered %d: %s\n", r->first, r->second.c_str());
+    if (r->status != 201) {
+      std::fprintf(stderr, "tlctl: the server answered %d: %s\n", r->status, r->body.c_str());
       return 1;
     }
-    std::printf("%s\n", r->second.c_str());
+    std::printf("%s\n", r->body.c_str());
     return 0;
   }
   auto log = OpenWritable(data_dir, 64u << 20);
@@ -520,11 +442,61 @@ int main(int argc, char** argv) {
   rs->add_option("dir", restore_dir, "Backup directory")->required();
   rs->add_option("--data-dir", restore_data, "Data directory to create")->required();
 
+  touchline::tools::VerifyArgs verify;
+  auto* vf = app.add_subcommand("verify", "Check that nothing in a log was altered or removed");
+  auto* vf_data = vf->add_option("--data-dir", verify.data_dir, "A data directory (read-only)");
+  auto* vf_export =
+      vf->add_option("--export", verify.export_file, "An export file (tlctl export; - for stdin)");
+  auto* vf_server = vf->add_option("--server", verify.server, "A running server, http://host:port");
+  vf_data->excludes(vf_export)->excludes(vf_server);
+  vf_export->excludes(vf_server);
+  vf->add_option("--key", verify.key, "An auditor API key (default: $TOUCHLINE_API_KEY)");
+  vf->add_option("--from", verify.from, "--server: first seq")->check(CLI::PositiveNumber);
+  vf->add_option("--to", verify.to, "--server: last seq (default: head)");
+  vf->add_option("--against", verify.against_file,
+                 "A checkpoint saved earlier (GET /v1/audit/checkpoint's answer, or its note): "
+                 "the log must still extend it")
+      ->check(CLI::ExistingFile);
+  vf->add_option("--public-key", verify.public_key,
+                 "The key to trust for signatures: a verifier key, or a file holding one");
+  vf->add_flag("--json", verify.json, "Print the report as JSON");
+
+  touchline::tools::ExportArgs exporting;
+  auto* ex = app.add_subcommand("export", "Write the log as NDJSON for auditors or import");
+  ex->add_option("--data-dir", exporting.data_dir, "Data directory (read-only)")->required();
+  ex->add_option("--from", exporting.from, "First seq")->check(CLI::PositiveNumber);
+  ex->add_option("--to", exporting.to, "Last seq (default: head)");
+  ex->add_flag("--with-keys", exporting.with_keys,
+               "Include the customers' data keys (the export can then be read: guard it)");
+  ex->add_option("--out", exporting.out, "Output file (default: standard output)");
+
+  std::string import_file, import_dir;
+  auto* im = app.add_subcommand("import", "Import a whole export into a new data directory");
+  im->add_option("file", import_file, "The export (- for standard input)")->required();
+  im->add_option("--data-dir", import_dir, "Data directory to create")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help prints and succeeds; every usage error is exit code 2.
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (vf->parsed()) {
+    if (verify.data_dir.empty() + verify.export_file.empty() + verify.server.empty() != 2) {
+      std::fprintf(stderr, "tlctl: verify needs one of --data-dir, --export or --server\n");
+      return 2;
+    }
+    return touchline::tools::Verify(verify);
+  }
+  if (ex->parsed()) {
+    if (exporting.to != 0 && exporting.to < exporting.from) {
+      std::fprintf(stderr, "tlctl: --to must not be below --from\n");
+      return 2;
+    }
+    return touchline::tools::Export(exporting);
+  }
+  if (im->parsed()) {
+    return touchline::tools::Import(import_file, import_dir);
   }
   if (bk->parsed()) {
     if (backup_server.empty() == backup_data.empty()) {
