@@ -108,6 +108,7 @@ int main(int argc, char** argv) {
   std::int64_t webhook_timeout_ms = 10000;
   std::string log_format = "text";
   bool no_integrity = false;
+  bool no_read_audit = false;
   std::int64_t checkpoint_interval_ms = store.checkpoint_interval.count();
   touchline::api::AccessOptions access;
   double auth_failures_per_minute = 12;
@@ -258,6 +259,10 @@ int main(int argc, char** argv) {
                  "Sign a checkpoint at least this often while the log grows (0 = only by count)")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{86400000}))
       ->envname("TOUCHLINE_CHECKPOINT_INTERVAL_MS");
+  app.add_flag("--no-read-audit", no_read_audit,
+               "Do not record reads of customer data in the access audit trail (writes are "
+               "always recorded: every event names its actor and route)")
+      ->envname("TOUCHLINE_NO_READ_AUDIT");
   app.add_flag("--no-integrity", no_integrity,
                "No Merkle tree, checkpoints or sealing, for a new data directory (for "
                "benchmarks only: such a log has no proofs and cannot erase anyone)");
@@ -398,7 +403,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   touchline::api::AccessLog access_log(log->get(), touchline::SystemClock::Default());
-  access_log.Start();
+  if (!no_read_audit) {
+    access_log.Start();
+  }
   touchline::api::WebhookClient webhooks{std::chrono::milliseconds(webhook_timeout_ms)};
   touchline::projections::ReminderScheduler scheduler(log->get(), reminders->get(),
                                                       touchline::SystemClock::Default(), &webhooks);
@@ -410,7 +417,7 @@ int main(int argc, char** argv) {
   services.reminders = reminders->get();
   services.projections = {customers->get(), reminders->get(), audit->get()};
   services.audit = audit->get();
-  services.access_log = &access_log;
+  services.access_log = no_read_audit ? nullptr : &access_log;
   services.purger = &purger;
   services.identity_limits = *limits;
   services.projection_wait = std::chrono::milliseconds(projection_wait_ms);

@@ -15,11 +15,14 @@ namespace json = boost::json;
 
 constexpr std::size_t kMaxAccessesPerEvent = 9999;
 
-// "<max - seq, 20 digits>.<max - i, 4 digits>": ascending keys are newest
-// first.
-std::string Suffix(Seq seq, std::size_t i) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%020llu.%04zu",
+// "<max - at>.<max - seq>.<max - i>", zero-padded: ascending keys are
+// newest first, by when it happened (a read is appended up to 100 ms after
+// it was served, so after writes that came later), then by position.
+std::string Suffix(std::int64_t at_us, Seq seq, std::size_t i) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%020llu.%020llu.%04zu",
+                static_cast<unsigned long long>(std::numeric_limits<std::int64_t>::max() -
+                                                std::max<std::int64_t>(at_us, 0)),
                 static_cast<unsigned long long>(std::numeric_limits<Seq>::max() - seq),
                 kMaxAccessesPerEvent - i);
   return buf;
@@ -66,15 +69,21 @@ Status AuditProjection::Apply(const store::Record& rec, StateTx* tx) {
           !customers->is_array()) {
         continue;
       }
+      std::int64_t at_us = rec.recorded_at_us;
+      if (const json::value* at = o->if_contains("at"); at != nullptr && at->is_string()) {
+        if (auto t = ParseRfc3339(at->as_string()); t.ok()) {
+          at_us = *t;
+        }
+      }
       json::object entry;
       entry["seq"] = rec.seq;
-      entry["at"] = o->contains("at") ? o->at("at") : json::value(FormatRfc3339(rec.time_us));
+      entry["at"] = FormatRfc3339(at_us);
       entry["actor"] = *actor;
       entry["action"] = "read";
       entry["route"] = o->contains("route") ? o->at("route") : json::value("");
       entry["customers"] = *customers;
       const std::string value = json::serialize(entry);
-      const std::string suffix = Suffix(rec.seq, i++);
+      const std::string suffix = Suffix(at_us, rec.seq, i++);
       tx->Put(AuditActorPrefix(actor->as_string()) + suffix, value);
       for (const json::value& c : customers->as_array()) {
         if (c.is_string()) {
@@ -93,7 +102,7 @@ Status AuditProjection::Apply(const store::Record& rec, StateTx* tx) {
   entry["customer"] = rec.customer;
   entry["type"] = rec.type;
   const std::string value = json::serialize(entry);
-  const std::string suffix = Suffix(rec.seq, 0);
+  const std::string suffix = Suffix(rec.recorded_at_us, rec.seq, 0);
   tx->Put(AuditActorPrefix(rec.actor) + suffix, value);
   if (!store::IsSystemStream(rec.customer)) {
     tx->Put(AuditCustomerPrefix(rec.customer) + suffix, value);

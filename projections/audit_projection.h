@@ -21,11 +21,12 @@
 // data), so the trail survives the data it is about.
 //
 // State keys (values are compact JSON entries, below):
-//   c/<customer>\0<inverted seq:20>.<inverted i:4>   by customer
-//   a/<actor>\0<inverted seq:20>.<inverted i:4>      by actor
-// with inverted = max - value, zero-padded, so a forward scan is newest
-// first; i numbers the accesses inside one audit.access event (0 for a
-// write). An entry is
+//   c/<customer>\0<inv at:20>.<inv seq:20>.<inv i:4>   by customer
+//   a/<actor>\0<inv at:20>.<inv seq:20>.<inv i:4>      by actor
+// with inv = max - value, zero-padded, so a forward scan is newest first by
+// when the read or write happened (a read is appended a little after it
+// was served), then by position; `at` is in microseconds; i numbers the
+// accesses inside one audit.access event (0 for a write). An entry is
 //   {"seq":N,"at":"<RFC 3339>","actor":"...","action":"write","route":"...",
 //    "customer":"c-42","type":"ticket.opened"}
 //   {"seq":N,"at":"...","actor":"...","action":"read","route":"...",

@@ -326,9 +326,7 @@ Status CustomerViewProjection::Erase(const store::Record& rec, StateTx* tx) {
       tx->Delete(IdentityKey(identity));
       owners_.insert_or_assign(identity, std::nullopt);
       const std::string type = TypeOf(identity);
-      if (type != kCustomerIdentityType) {
-        tx->Delete(SearchKey(Identity{type, identity.substr(type.size() + 1)}));
-      }
+      tx->Delete(SearchKey(Identity{type, identity.substr(type.size() + 1)}));
     }
     for (const auto& id : profiles) {
       tx->Delete(ProfileKey(id));

@@ -101,7 +101,7 @@ struct AppendRequest {
   std::string actor;
   // How: the HTTP route or the part of touchline that writes (empty: POST
   // /v1/events); stored in every record (store/record_format.h).
-  std::string route;
+  std::string route{};
   // touchline's own writes: only they may use streams whose name starts
   // with '~' and the types customer.erased and audit.*.
   bool system = false;

@@ -69,6 +69,7 @@ void EventLogImpl::AppendAsync(AppendRequest request, AppendCallback done) {
     return;
   }
   std::vector<std::string> bodies;
+  std::vector<std::size_t> private_at(request.events.size());
   bodies.reserve(request.events.size());
   for (std::size_t i = 0; i < request.events.size(); ++i) {
     Status s = ValidateEvent(request.events[i].event, EventPath(i));
@@ -79,7 +80,7 @@ void EventLogImpl::AppendAsync(AppendRequest request, AppendCallback done) {
       done(std::move(s));
       return;
     }
-    bodies.push_back(EncodeRecordBody(request.events[i].event));
+    bodies.push_back(EncodeRecordBody(request.events[i].event, &private_at[i]));
   }
   if (request.actor.empty()) {
     request.actor = "anonymous";
@@ -87,7 +88,8 @@ void EventLogImpl::AppendAsync(AppendRequest request, AppendCallback done) {
   {
     MutexLock lock(&mu_);
     if (!closing_) {
-      queue_.push_back(PendingAppend{std::move(request), std::move(bodies), std::move(done)});
+      queue_.push_back(PendingAppend{std::move(request), std::move(bodies), std::move(private_at),
+                                     std::move(done)});
       queue_cv_.Signal();
       return;
     }
@@ -342,7 +344,7 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
             batch.Put(cf(ColumnFamily::kKeys), e.customer, EncodeKeyEntry(*key));
             request_keys[e.customer] = *key;
           }
-          const std::size_t private_at = json.size() - body.size() + PrivatePartOffset(body);
+          const std::size_t private_at = json.size() - body.size() + pending.private_at[i];
           sealed_record =
               SealedRecord(json, private_at,
                            Seal(key->key, seq, e.customer, PrivatePlaintext(json, private_at)));

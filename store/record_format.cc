@@ -58,7 +58,7 @@ Status ParseIdentities(simdjson::simdjson_result<simdjson::ondemand::value> valu
 
 }  // namespace
 
-std::string EncodeRecordBody(const Event& event) {
+std::string EncodeRecordBody(const Event& event, std::size_t* private_at) {
   std::string out;
   out.reserve(event.data.size() + event.customer.size() + event.type.size() + event.channel.size() +
               event.department.size() + 64);
@@ -73,6 +73,9 @@ std::string EncodeRecordBody(const Event& event) {
   if (!event.department.empty()) {
     out.push_back(',');
     AppendString(&out, "department", event.department);
+  }
+  if (private_at != nullptr) {
+    *private_at = out.size();
   }
   if (!event.identities.empty()) {
     out.append(",\"identities\":{");
@@ -151,11 +154,6 @@ std::string RecordEncoder::Header(Seq seq, StreamVersion version, std::int64_t t
     AppendString(&out, "id", id);
   }
   return out;
-}
-
-std::size_t PrivatePartOffset(std::string_view body) {
-  const auto ids = body.find(",\"identities\":");
-  return ids != std::string_view::npos ? ids : body.find(",\"data\":");
 }
 
 std::string SealedRecord(std::string_view record, std::size_t private_at, std::string_view sealed) {

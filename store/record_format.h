@@ -91,20 +91,17 @@ struct Record {
 using RecordPtr = std::shared_ptr<const Record>;
 
 // The body of `event` (see above); ignores event.id and event.time_us.
-std::string EncodeRecordBody(const Event& event);
+// `private_at`, if given, receives the offset in the body where its private
+// part (`,"identities":` or else `,"data":`) starts.
+std::string EncodeRecordBody(const Event& event, std::size_t* private_at = nullptr);
 
 // The full opened record: header fields, the event id (omitted when
 // empty), then `body` from EncodeRecordBody.
 std::string EncodeRecord(const RecordHeader& header, std::string_view id, std::string_view body);
 
-// Where the private part of `body` (from EncodeRecordBody) starts: the
-// offset of its `,"identities":` or else its `,"data":`. No such raw text
-// can occur earlier, inside an escaped string.
-std::size_t PrivatePartOffset(std::string_view body);
-
 // The stored record of an opened `record` whose private part is sealed:
-// everything up to `private_at` (an offset into `record`, see
-// PrivatePartOffset), then `,"sealed":"<sealed>"}`.
+// everything up to `private_at` (an offset into `record`: the header's
+// length plus EncodeRecordBody's), then `,"sealed":"<sealed>"}`.
 std::string SealedRecord(std::string_view record, std::size_t private_at, std::string_view sealed);
 
 // EncodeRecord for many records that share recorded_at, actor and route

@@ -88,8 +88,10 @@ class EventLogImpl final : public EventLog {
   struct PendingAppend {
     AppendRequest request;
     // EncodeRecordBody() of each event, computed by the caller's thread so
-    // the appender only adds the header.
+    // the appender only adds the header, and where each body's private part
+    // starts.
     std::vector<std::string> bodies;
+    std::vector<std::size_t> private_at;
     AppendCallback done;
   };
 

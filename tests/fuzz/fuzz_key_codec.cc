@@ -1,14 +1,18 @@
-// libFuzzer target: the RocksDB key and value codecs (store/key_format.h)
-// and the stored-record decoder (store/record_format.h), on bytes as they
-// might come off a damaged disk. Decoders must reject garbage without
-// crashing, and whatever decodes must re-encode to the same bytes.
+// libFuzzer target: the RocksDB key and value codecs (store/key_format.h,
+// store/sealing.h), the stored-record decoder and opener (store/
+// record_format.h) and the checkpoint and verifier-key parsers (store/
+// checkpoint.h), on bytes as they might come off a damaged disk or from a
+// tampered file. Decoders must reject garbage without crashing, and
+// whatever decodes must re-encode to the same bytes.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
 
+#include "store/checkpoint.h"
 #include "store/key_format.h"
 #include "store/record_format.h"
+#include "store/sealing.h"
 
 using namespace touchline;  // NOLINT(build/namespaces)
 
@@ -34,6 +38,35 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   auto record = store::DecodeRecord(bytes);
   if (record.ok() && record->json != bytes) {
+    std::abort();
+  }
+  if (record.ok() && !record->sealed.empty()) {
+    // A sealed part that does not open (no key here) renders as erased.
+    const store::DataKey key{};
+    if (store::Unseal(key, record->seq, record->customer, record->sealed).ok() ||
+        !store::OpenRecord(&*record, nullptr).ok() || !record->erased) {
+      std::abort();
+    }
+  }
+  store::KeyEntry entry;
+  if (store::DecodeKeyEntry(bytes, &entry) && store::EncodeKeyEntry(entry) != bytes) {
+    std::abort();
+  }
+  int level = 0;
+  std::uint64_t index = 0;
+  if (store::DecodeTreeNodeKey(bytes, &level, &index) &&
+      store::TreeNodeKey(level, index) != bytes) {
+    std::abort();
+  }
+  if (store::DecodeCheckpointKey(bytes, &index) && store::CheckpointKey(index) != bytes) {
+    std::abort();
+  }
+  auto checkpoint = store::CheckpointFromText(bytes);
+  if (checkpoint.ok() && checkpoint->origin.empty()) {
+    std::abort();
+  }
+  auto verifier = store::ParseVerifierKey(bytes);
+  if (verifier.ok() && verifier->name.empty()) {
     std::abort();
   }
   return 0;

@@ -1,7 +1,8 @@
 // libFuzzer target: the HTTP request path after parsing, in memory with no
 // sockets: access control (a key file with one key per role), routing,
 // query parsing and every handler, over an in-memory event log with the
-// customer view and reminders projections running. Input: method, target,
+// customer view, reminders and audit projections running, reads recorded
+// by the access log and erasures purged. Input: method, target,
 // Authorization and Content-Type on the first four lines, then the body.
 // Every answer must be one response with a valid status, and every JSON
 // answer must parse.
@@ -16,9 +17,12 @@
 #include <map>
 #include <string_view>
 
+#include "api/access_log.h"
 #include "api/auth.h"
 #include "api/router.h"
+#include "projections/audit_projection.h"
 #include "projections/customer_view_projection.h"
+#include "projections/erasure_purger.h"
 #include "projections/projection_runner.h"
 #include "projections/reminder_projection.h"
 
@@ -30,6 +34,9 @@ struct World {
   std::unique_ptr<store::EventLog> log;
   std::unique_ptr<projections::ProjectionRunner> customers;
   std::unique_ptr<projections::ProjectionRunner> reminders;
+  std::unique_ptr<projections::ProjectionRunner> audit;
+  std::unique_ptr<projections::ErasurePurger> purger;
+  std::unique_ptr<api::AccessLog> access_log;
   std::unique_ptr<store::KeyRing> keys;
   std::unique_ptr<api::AccessControl> access;
   std::atomic<bool> draining{false};
@@ -48,9 +55,20 @@ struct World {
     reminders = std::move(projections::ProjectionRunner::Create(
                               log.get(), std::make_unique<projections::ReminderProjection>()))
                     .value();
-    if (!customers->Start().ok() || !reminders->Start().ok()) {
+    audit = std::move(projections::ProjectionRunner::Create(
+                          log.get(), std::make_unique<projections::AuditProjection>()))
+                .value();
+    if (!customers->Start().ok() || !reminders->Start().ok() || !audit->Start().ok()) {
       std::abort();
     }
+    purger = std::make_unique<projections::ErasurePurger>(
+        log.get(),
+        std::vector<projections::ProjectionRunner*>{customers.get(), reminders.get(), audit.get()});
+    if (!purger->Start().ok()) {
+      std::abort();
+    }
+    access_log = std::make_unique<api::AccessLog>(log.get(), SystemClock::Default());
+    access_log->Start();
     // One key per role in a fresh key file. An Authorization line that
     // names a role ("Bearer admin") is replaced by that role's real key, so
     // the fuzzer reaches every route past authentication.
@@ -75,7 +93,10 @@ struct World {
     services.log = log.get();
     services.customers = customers.get();
     services.reminders = reminders.get();
-    services.projections = {customers.get(), reminders.get()};
+    services.projections = {customers.get(), reminders.get(), audit.get()};
+    services.audit = audit.get();
+    services.purger = purger.get();
+    services.access_log = access_log.get();
     services.projection_wait = std::chrono::milliseconds(200);
     services.draining = &draining;
     services.access = access.get();

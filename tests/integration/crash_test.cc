@@ -123,6 +123,9 @@ class CrashTest : public ::testing::Test {
       auto rec = json::parse(line).as_object();
       ASSERT_EQ(rec.at("seq").as_int64(), expected_seq) << "gap or reorder in the log";
       ++expected_seq;
+      if (rec.at("customer").as_string().starts_with("~")) {
+        continue;  // touchline's own: the access audit trail of these reads
+      }
       const std::string id(rec.at("id").as_string());
       ASSERT_TRUE(by_id.emplace(id, std::make_pair(rec.at("seq").as_int64(), line)).second)
           << "event " << id << " stored twice";

@@ -120,6 +120,14 @@ TEST_F(SecurityTest, EveryRoleAgainstEveryRoute) {
       {"GET", "/v1/stream", "", readers},
       {"GET", "/metrics", "", auditors},
       {"GET", "/v1/auth/whoami", "", all},
+      {"GET", "/v1/audit/checkpoint", "", auditors},
+      {"POST", "/v1/audit/checkpoint", "", auditors},
+      {"GET", "/v1/audit/proof/inclusion?seq=1&tree_size=1", "", auditors},
+      {"GET", "/v1/audit/proof/consistency?from=1&to=1", "", auditors},
+      {"GET", "/v1/audit/export?from=1&to=1", "", auditors},
+      {"GET", "/v1/audit/customers/c-1", "", auditors},
+      {"GET", "/v1/audit/actors/agent", "", auditors},
+      {"POST", "/v1/customers/c-none/erase", "", admin},
   };
   HttpClient client(server_->port());
   // The event the reads look at exists first.
@@ -157,7 +165,8 @@ TEST_F(SecurityTest, EveryRoleAgainstEveryRoute) {
     }
   }
   // Public routes need no key.
-  for (const char* target : {"/healthz", "/readyz", "/", "/console/console.js"}) {
+  for (const char* target :
+       {"/healthz", "/readyz", "/", "/console/console.js", "/v1/audit/public-key"}) {
     auto r = client.Get(target);
     ASSERT_OK(r);
     EXPECT_EQ(r->status, 200) << target;

@@ -27,7 +27,11 @@ namespace json = boost::json;
 
 class WebSocketTest : public ::testing::Test {
  protected:
+  // These tests count whole-log deliveries exactly; the access audit
+  // trail would add its own events to the log (tests/integration/
+  // audit_test.cc covers it, subscriptions included).
   void Start(std::vector<std::string> args = {}) {
+    args.push_back("--no-read-audit");
     server_ = std::make_unique<ServerProcess>(dir_.Sub("data"), std::move(args));
     ASSERT_OK(server_->Start());
     http_ = std::make_unique<HttpClient>(server_->port());

@@ -464,3 +464,52 @@ TEST(CustomerRebuildTest, LiveFoldEqualsRebuildByteForByte) {
 
 }  // namespace
 }  // namespace touchline::projections
+
+namespace touchline::projections {
+namespace {
+
+TEST_F(CustomerFoldTest, ErasureDropsThePersonWholeAndAColdFoldAgrees) {
+  Append("crm-1", "identify", {"email:zq@example.org", "phone:+6281299887766"},
+         R"({"traits":{"name":"Zebulon"}})");
+  Append("shop-2", "ticket.opened", {"email:zq@example.org"}, R"({"subject":"parcel"})");
+  Append("c-other", "ticket.opened", {"email:other@example.org"});
+  Fold();
+  const std::string person = ProfileOf("crm-1");
+  ASSERT_EQ(ProfileOf("shop-2"), person);
+  ASSERT_EQ(View("email:zq@example.org").at("traits").at("name").at("value"), "Zebulon");
+
+  store::AppendRequest erase;
+  erase.actor = "admin";
+  erase.system = true;
+  for (const char* s : {"crm-1", "shop-2"}) {
+    Event e;
+    e.customer = s;
+    e.type = std::string(store::kCustomerErasedType);
+    erase.events.push_back(ProposedEvent{e, {}});
+  }
+  ASSERT_OK(log_->Append(std::move(erase)));
+  Fold();
+
+  for (const char* id : {"crm-1", "shop-2", "email:zq@example.org", "phone:+6281299887766"}) {
+    auto pid = ResolveProfileId(*tx_, id);
+    ASSERT_OK(pid);
+    EXPECT_FALSE(pid->has_value()) << id;
+  }
+  auto pid = ResolveProfileId(*tx_, person);
+  ASSERT_OK(pid);
+  EXPECT_FALSE(pid->has_value());
+  auto state = tx_->Scan("", "", SIZE_MAX);
+  ASSERT_OK(state);
+  for (const auto& [k, v] : *state) {
+    EXPECT_EQ((k + v).find("zq@"), std::string::npos) << k;
+    EXPECT_EQ((k + v).find("Zebulon"), std::string::npos) << k;
+    EXPECT_EQ((k + v).find("6281299887766"), std::string::npos) << k;
+  }
+  EXPECT_EQ(ProfileOf("email:other@example.org"), ProfileOf("c-other"));
+  // Folding the log again (its erased records now carry no identities or
+  // data) ends in the same state.
+  ExpectColdFoldEqual();
+}
+
+}  // namespace
+}  // namespace touchline::projections

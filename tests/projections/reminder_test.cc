@@ -113,7 +113,10 @@ class ReminderTest : public ::testing::Test {
     if (!email.empty()) {
       e.identities.push_back(Identity{"email", email});
     }
-    auto r = log_->Append(store::AppendRequest{{ProposedEvent{e, {}}}, "test"});
+    store::AppendRequest req{{ProposedEvent{e, {}}}, "test"};
+    // The rules live on touchline's own stream, and erasures are its own.
+    req.system = store::IsSystemStream(customer) || type == store::kCustomerErasedType;
+    auto r = log_->Append(std::move(req));
     EXPECT_OK(r);
     return r.ok() ? r->events[0].seq : 0;
   }
@@ -498,6 +501,42 @@ TEST_F(ReminderTest, RebuildReproducesTheState) {
   auto rebuilt = tx.Scan("", "", 100000);
   ASSERT_OK(rebuilt);
   EXPECT_EQ(*rebuilt, *live);
+}
+
+}  // namespace
+}  // namespace touchline::projections
+
+namespace touchline::projections {
+namespace {
+
+TEST_F(ReminderTest, ErasureClosesTheCustomersReminders) {
+  Rule(kCartRule);
+  Rule(R"({"id":"tz","campaign":"windowed","offset":"2d","trigger":{"event":"cart.abandoned"},
+           "window":{"start":"09:00","end":"17:00","timezone_trait":"timezone"},
+           "deliver":{"queue":"sales"},"message":"m"})");
+  Post("c-1", "profile.updated", R"({"traits":{"timezone":"Asia/Jakarta"}})");
+  const Seq cart = Post("c-1", "cart.abandoned");
+  const Seq other = Post("c-2", "cart.abandoned");
+  Settle();
+  const std::string id = "cart." + std::to_string(cart);
+  ASSERT_EQ(Get(id).status, "pending");
+  auto zone = runner_->state().Scan(std::string("z/c-1") + '\0', "", 10);
+  ASSERT_OK(zone);
+  ASSERT_EQ(zone->size(), 1u);
+
+  Post("c-1", std::string(store::kCustomerErasedType));
+  Settle();
+  EXPECT_EQ(Get(id).status, "cancelled");
+  EXPECT_EQ(Get(id).reason, "customer_erased");
+  EXPECT_EQ(Get("tz." + std::to_string(cart)).status, "cancelled");
+  EXPECT_EQ(Get("cart." + std::to_string(other)).status, "pending");  // not theirs
+  zone = runner_->state().Scan(std::string("z/c-1") + '\0', "", 10);
+  ASSERT_OK(zone);
+  EXPECT_TRUE(zone->empty());
+  // Nothing fires for them later.
+  clock_.Advance(3 * kDay);
+  Pass();
+  EXPECT_EQ(Get(id).status, "cancelled");
 }
 
 }  // namespace

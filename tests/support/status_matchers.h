@@ -55,3 +55,14 @@ MATCHER_P(IsOkAndHolds, matcher, "is OK and holds a matching value") {
     ASSERT_TRUE(::touchline::testing::GetStatus(tl_ok_).ok())  \
         << ::touchline::testing::GetStatus(tl_ok_).ToString(); \
   } while (false)
+
+#define TL_STATUS_CONCAT_INNER(a, b) a##b
+#define TL_STATUS_CONCAT(a, b) TL_STATUS_CONCAT_INNER(a, b)
+// Declares or assigns `lhs` from a StatusOr `expr`, failing the test (and
+// returning) if it holds an error.
+#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
+  TL_ASSERT_OK_AND_ASSIGN_IMPL(TL_STATUS_CONCAT(tl_status_or_, __LINE__), lhs, expr)
+#define TL_ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                                 \
+  ASSERT_TRUE(tmp.ok()) << tmp.status().ToString();  \
+  lhs = std::move(tmp).value()

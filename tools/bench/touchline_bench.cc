@@ -10,6 +10,15 @@
 //   raw_rocksdb_batch      the ceiling: the same event bytes written straight
 //                          into RocksDB, one WriteBatch of --batch events per
 //                          synced write, from as many threads as connections
+//   ingest_batch_nointegrity
+//                          ingest_batch against a server started with
+//                          --no-integrity: no Merkle tree, no sealing; the
+//                          ratio to ingest_batch is what tamper evidence
+//                          and erasure cost
+//   verify                 ingest_batch's events written through the server,
+//                          which is then stopped; then the auditor's check
+//                          of the whole directory in this process (what
+//                          tlctl verify --data-dir runs): records/s
 //   ingest_single          POST /v1/events, one event per request,
 //                          --single-connections connections (group commit)
 //   ingest_single_nogroup  the same against a server started with
@@ -74,6 +83,7 @@
 #include "projections/customer_view_projection.h"
 #include "projections/projection_runner.h"
 #include "store/event_log.h"
+#include "store/log_verifier.h"
 #include "tools/bench/http_load.h"
 #include "tools/bench/workload.h"
 #include "tools/bench/ws_fanout.h"
@@ -85,8 +95,9 @@ namespace {
 struct Config {
   std::string server_bin = TOUCHLINED_DEFAULT_PATH;
   std::string benchmarks =
-      "ingest_batch,raw_rocksdb_batch,ingest_single,ingest_single_nogroup,raw_rocksdb_single,"
-      "read_timeline,customer_view,ws_fanout,reminders_scale";
+      "ingest_batch,ingest_batch_nointegrity,raw_rocksdb_batch,verify,ingest_single,"
+      "ingest_single_nogroup,raw_rocksdb_single,read_timeline,customer_view,ws_fanout,"
+      "reminders_scale";
   std::size_t batch_events = 300000;
   std::size_t batch = 1000;
   std::size_t batch_connections = 2;
@@ -200,6 +211,53 @@ Row IngestHttp(const Config& c, const std::string& name, const Workload& warmup,
                            static_cast<double>(std::max<std::size_t>(1, w.events().size()));
     server->Stop();
   }
+  std::filesystem::remove_all(dir);
+  return row;
+}
+
+// Writes `w` through a server, stops it, then verifies the directory as
+// tlctl verify --data-dir does, timing only the verification.
+Row VerifyRate(const Config& c, const Workload& w) {
+  const std::string dir = MakeTempDir(c.dir);
+  {
+    auto server = StartServer(c, dir);
+    if (!server) {
+      std::fprintf(stderr, "verify needs its own server (not --port)\n");
+      std::exit(2);
+    }
+    RunHttpLoad(server->port(), c.batch_connections, Posts(w, c.batch));
+    server->Stop();
+  }
+  store::EventLogOptions options;
+  options.path = dir + "/data";
+  options.read_only = true;
+  auto log = store::EventLog::Open(options);
+  if (!log.ok()) {
+    std::fprintf(stderr, "verify: %s\n", log.status().ToString().c_str());
+    std::exit(1);
+  }
+  const std::uint64_t cpu0 = ProcessCpuMicros();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto report = store::VerifyLog(**log, {});
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  Row row;
+  row.name = "verify";
+  if (!report.ok() || !report->ok()) {
+    row.errors = 1;
+    row.note = report.ok() ? "FINDINGS: " + report->Render() : report.status().ToString();
+  } else {
+    row.samples = report->records;
+    row.events_per_s = static_cast<double>(report->records) / secs;
+    row.cpu_us_per_event = static_cast<double>(ProcessCpuMicros() - cpu0) /
+                           static_cast<double>(std::max<std::uint64_t>(1, report->records));
+    char note[160];
+    std::snprintf(note, sizeof(note),
+                  "%llu records and %llu checkpoints verified in %.2f s, every tree node compared",
+                  static_cast<unsigned long long>(report->records),
+                  static_cast<unsigned long long>(report->checkpoints), secs);
+    row.note = note;
+  }
+  log->reset();
   std::filesystem::remove_all(dir);
   return row;
 }
@@ -845,10 +903,19 @@ int main(int argc, char** argv) {
       return IngestHttp(c, batch_name, batch_warm, batch_load, c.batch, c.batch_connections);
     }));
   }
+  if (Wanted(c, "ingest_batch_nointegrity")) {
+    add(Median(c, [&] {
+      return IngestHttp(c, "ingest_batch_nointegrity", batch_warm, batch_load, c.batch,
+                        c.batch_connections, {"--no-integrity"});
+    }));
+  }
   if (Wanted(c, "raw_rocksdb_batch")) {
     add(Median(c, [&] {
       return RawRocks(c, "raw_rocksdb_batch", batch_warm, batch_load, c.batch, c.batch_connections);
     }));
+  }
+  if (Wanted(c, "verify")) {
+    add(Median(c, [&] { return VerifyRate(c, batch_load); }));
   }
   if (Wanted(c, "ingest_single")) {
     add(Median(c, [&] {
@@ -913,6 +980,8 @@ int main(int argc, char** argv) {
     }
   };
   md << "\nRatios (same run, same bytes, fsync on every acknowledged write):\n";
+  ratio("ingest_batch", "ingest_batch_nointegrity",
+        "batched ingest with the Merkle tree and sealing vs without");
   ratio("ingest_batch", "raw_rocksdb_batch", "batched ingest vs the raw-RocksDB ceiling");
   ratio("ingest_single", "ingest_single_nogroup", "group commit vs one fsync per request");
   ratio("ingest_single", "raw_rocksdb_single", "single-event ingest vs raw RocksDB sync Puts");
