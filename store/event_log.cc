@@ -135,6 +135,9 @@ Status EventLogImpl::Init() {
       [this](Seq from, std::size_t max) { return ReadShared(from, max); },
       [this] { return head(); }, options_.subscription_buffer_records);
   if (!options_.read_only) {
+    if (integrity_) {
+      helper_ = std::make_unique<HelperThread>();
+    }
     appender_ = std::thread([this] { AppenderLoop(); });
     if (integrity_) {
       checkpointer_ = std::thread([this] { CheckpointerLoop(); });

@@ -260,15 +260,16 @@ class EventLog {
   virtual StatusOr<Hash> TreeRoot(std::uint64_t tree_size) const = 0;
   // A stored perfect subtree (level 0: leaves), or nullopt if there is none.
   virtual StatusOr<std::optional<Hash>> TreeNode(int level, std::uint64_t index) const = 0;
-  // A forward-only reader of one level of stored perfect subtrees, for
-  // walking the tree in order (tlctl verify): Node(i) returns the stored
-  // node (level, i) or nullopt, for non-decreasing i.
-  class NodeCursor {
+  // A forward-only reader of the stored tree, for walking it in order
+  // (tlctl verify): Entry(i) returns leaf i's stored entry (its hash, then
+  // the subtrees it completed; store/merkle.h) or nullopt, for
+  // non-decreasing i.
+  class TreeCursor {
    public:
-    virtual ~NodeCursor() = default;
-    virtual StatusOr<std::optional<Hash>> Node(std::uint64_t index) = 0;
+    virtual ~TreeCursor() = default;
+    virtual StatusOr<std::optional<std::string>> Entry(std::uint64_t leaf) = 0;
   };
-  virtual std::unique_ptr<NodeCursor> TreeNodes(int level) const = 0;
+  virtual std::unique_ptr<TreeCursor> ScanTree() const = 0;
   // RFC 6962 inclusion proof of record `seq` in the tree of `tree_size`
   // records. InvalidArgument unless 1 <= seq <= tree_size <= head.
   virtual StatusOr<std::vector<Hash>> InclusionProof(Seq seq, std::uint64_t tree_size) const = 0;

@@ -4,6 +4,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <array>
 #include <deque>
 
 #include "core/metrics.h"
@@ -222,7 +223,8 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
   // Keys created and customers erased by the requests that succeeded, and
   // the leaf hashes of their records, in seq order.
   std::unordered_map<std::string, KeyEntry> group_keys;
-  std::vector<Hash> group_leaves;
+  std::vector<StoredForm> group_forms;  // parallel to *committed
+  const NonceSalt salt = integrity_ ? NewNonceSalt() : NonceSalt{};
 
   for (auto& pending : *group) {
     AppendRequest& req = pending.request;
@@ -240,8 +242,8 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
     // carried an expected_version: the request asserted that position.
     std::unordered_map<std::string_view, StreamVersion> follows;
     std::unordered_map<std::string, KeyEntry> request_keys;
-    std::vector<Hash> leaves;
     std::vector<RecordPtr> records;
+    std::vector<StoredForm> forms;  // one per record
     AppendResult result;
     result.events.reserve(req.events.size());
     Status status;
@@ -328,7 +330,7 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
       const std::int64_t time_us = e.time_us.value_or(now);
       std::string json = encoder.Encode(seq, version, time_us, e.id, body);
       const std::string event_key = EventKey(seq);
-      std::string sealed_record;
+      StoredForm form;
       if (integrity_ && !IsSystemStream(e.customer)) {
         if (e.type == kCustomerErasedType) {
           // Destroys the key in this batch; the erasure event itself holds
@@ -344,16 +346,9 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
             batch.Put(cf(ColumnFamily::kKeys), e.customer, EncodeKeyEntry(*key));
             request_keys[e.customer] = *key;
           }
-          const std::size_t private_at = json.size() - body.size() + pending.private_at[i];
-          sealed_record =
-              SealedRecord(json, private_at,
-                           Seal(key->key, seq, e.customer, PrivatePlaintext(json, private_at)));
+          form.key = key->key;
+          form.private_at = json.size() - body.size() + pending.private_at[i];
         }
-      }
-      const std::string& stored = sealed_record.empty() ? json : sealed_record;
-      batch.Put(cf(ColumnFamily::kEvents), event_key, stored);
-      if (integrity_) {
-        leaves.push_back(LeafHash(stored));
       }
       batch.Put(cf(ColumnFamily::kStreams), StreamKey(e.customer, version),
                 StreamEntry(seq, e.type, e.channel));
@@ -377,6 +372,7 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
       rec->identities = e.identities;
       rec->json = std::move(json);
       records.push_back(std::move(rec));
+      forms.push_back(form);
       result.events.push_back({seq, version, false});
     }
 
@@ -402,20 +398,59 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
     for (auto& [customer, entry] : request_keys) {
       group_keys[customer] = entry;
     }
-    group_leaves.insert(group_leaves.end(), leaves.begin(), leaves.end());
+    group_forms.insert(group_forms.end(), forms.begin(), forms.end());
     committed->insert(committed->end(), std::make_move_iterator(records.begin()),
                       std::make_move_iterator(records.end()));
     results.emplace_back(std::move(result));
   }
 
-  // The tree grows by the group's records, in seq order, in the same batch.
-  CompactRange tree = tree_;
+  // The records' stored bytes: sealed where they have a private part,
+  // hashed into leaves; the costly part, so split with the helper thread.
+  // Each worker writes the sealed records into one buffer of its own (one
+  // allocation per group, not one per record).
+  const std::size_t n = committed->size();
+  std::vector<std::pair<std::size_t, std::size_t>> sealed(n);  // worker buffer offset, size
+  std::vector<int> sealed_by(n, -1);
+  std::vector<Hash> leaves(integrity_ ? n : 0);
+  auto& buffers = seal_buffers_;
   if (integrity_) {
-    for (const Hash& leaf : group_leaves) {
-      tree.Append(leaf, [&](int level, std::uint64_t index, const Hash& h) {
-        batch.Put(cf(ColumnFamily::kMerkle), TreeNodeKey(level, index),
-                  rocksdb::Slice(reinterpret_cast<const char*>(h.data()), h.size()));
-      });
+    for (auto& b : buffers) {
+      b.clear();  // keeps its capacity: no fresh pages to fault in per group
+    }
+    helper_->ParallelFor(n, [&](std::size_t j, int worker) {
+      const Record& r = *(*committed)[j];
+      const StoredForm& f = group_forms[j];
+      if (!f.key.has_value()) {
+        leaves[j] = LeafHash(r.json);
+        return;
+      }
+      std::string& out = buffers[static_cast<std::size_t>(worker)];
+      const std::size_t at = out.size();
+      out.append(r.json, 0, f.private_at);
+      out.append(kSealedOpen);
+      SealAppend(*f.key, salt, r.seq, r.customer, PrivatePlaintext(r.json, f.private_at), &out);
+      out.append(kSealedClose);
+      sealed[j] = {at, out.size() - at};
+      sealed_by[j] = worker;
+      leaves[j] = LeafHash(std::string_view(out).substr(at));
+    });
+  }
+  // Then, in seq order: the records, and the tree they grow (one entry per
+  // record), in the same batch.
+  CompactRange tree = tree_;
+  std::string tree_entry;
+  for (std::size_t j = 0; j < n; ++j) {
+    const Record& r = *(*committed)[j];
+    const rocksdb::Slice stored =
+        sealed_by[j] < 0 ? rocksdb::Slice(r.json)
+                         : rocksdb::Slice(buffers[static_cast<std::size_t>(sealed_by[j])].data() +
+                                              sealed[j].first,
+                                          sealed[j].second);
+    batch.Put(cf(ColumnFamily::kEvents), EventKey(r.seq), stored);
+    if (integrity_) {
+      const std::uint64_t index = tree.size();
+      tree.AppendEntry(leaves[j], &tree_entry);
+      batch.Put(cf(ColumnFamily::kMerkle), TreeLeafKey(index), tree_entry);
     }
   }
 
@@ -482,10 +517,10 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
       for (auto& [customer, entry] : group_keys) {
         key_cache_[customer] = entry;
       }
-      if (integrity_ && !group_leaves.empty()) {
+      if (integrity_ && n > 0) {
         tree_ = std::move(tree);
         MutexLock lock(&checkpoint_mu_);
-        events_since_checkpoint_ += group_leaves.size();
+        events_since_checkpoint_ += n;
         if (options_.checkpoint_events > 0 &&
             events_since_checkpoint_ >= options_.checkpoint_events) {
           checkpoint_wanted_ = true;

@@ -23,18 +23,19 @@ class StoredNodes final : public NodeReader {
   StoredNodes(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf) : db_(db), cf_(cf) {}
   StatusOr<Hash> Node(int level, std::uint64_t index) const override {
     std::string value;
-    const auto s = db_->Get({}, cf_, TreeNodeKey(level, index), &value);
+    const auto s = db_->Get({}, cf_, TreeLeafKey(LeafHoldingNode(level, index)), &value);
     if (s.IsNotFound()) {
       return Status::NotFound("the Merkle tree has no node (level " + std::to_string(level) +
                               ", index " + std::to_string(index) + ")");
     }
     RETURN_IF_ERROR(FromRocks(s, "reading the Merkle tree"));
-    if (value.size() != 32) {
-      return Status::DataLoss("the Merkle tree node (level " + std::to_string(level) + ", index " +
-                              std::to_string(index) + ") is not 32 bytes");
+    const std::size_t at = NodeOffsetInEntry(level);
+    if (value.size() % 32 != 0 || value.size() < at + 32) {
+      return Status::DataLoss("the Merkle tree entry holding node (level " + std::to_string(level) +
+                              ", index " + std::to_string(index) + ") is malformed");
     }
     Hash h{};
-    std::memcpy(h.data(), value.data(), h.size());
+    std::memcpy(h.data(), value.data() + at, h.size());
     return h;
   }
 
@@ -199,10 +200,8 @@ Status EventLogImpl::BuildTree() {
       return false;
     }
     ++expect;
-    tree.Append(LeafHash(bytes), [&](int level, std::uint64_t index, const Hash& h) {
-      batch.Put(cf(ColumnFamily::kMerkle), TreeNodeKey(level, index),
-                rocksdb::Slice(reinterpret_cast<const char*>(h.data()), h.size()));
-    });
+    const std::uint64_t index = tree.size();
+    batch.Put(cf(ColumnFamily::kMerkle), TreeLeafKey(index), tree.AppendEntry(LeafHash(bytes)));
     if (batch.Count() >= 100000) {
       status = FromRocks(db_->Write({}, &batch), "building the Merkle tree");
       batch.Clear();
@@ -414,54 +413,43 @@ StatusOr<std::optional<Hash>> EventLogImpl::TreeNode(int level, std::uint64_t in
 
 namespace {
 
-class RocksNodeCursor final : public EventLog::NodeCursor {
+class RocksTreeCursor final : public EventLog::TreeCursor {
  public:
-  RocksNodeCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, int level) : level_(level) {
+  RocksTreeCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf) {
     rocksdb::ReadOptions ro;
     ro.readahead_size = 1u << 20;
     ro.fill_cache = false;
     it_.reset(db->NewIterator(ro, cf));
   }
-  StatusOr<std::optional<Hash>> Node(std::uint64_t index) override {
-    int level = 0;
+  StatusOr<std::optional<std::string>> Entry(std::uint64_t leaf) override {
     std::uint64_t at = 0;
-    // Step forward a little; seek when the target is far (or first time).
-    for (int steps = 0;
-         steps < 8 && positioned_ && it_->Valid() &&
-         DecodeTreeNodeKey(it_->key().ToStringView(), &level, &at) && level == level_ && at < index;
-         ++steps) {
+    const auto here = [&] {
+      return it_->Valid() && DecodeTreeLeafKey(it_->key().ToStringView(), &at);
+    };
+    // Entries are read in order: step forward a little, seek when far.
+    for (int steps = 0; steps < 8 && positioned_ && here() && at < leaf; ++steps) {
       it_->Next();
     }
-    if (!positioned_ || !it_->Valid() ||
-        !DecodeTreeNodeKey(it_->key().ToStringView(), &level, &at) || level != level_ ||
-        at < index) {
-      it_->Seek(TreeNodeKey(level_, index));
+    if (!positioned_ || !here() || at < leaf) {
+      it_->Seek(TreeLeafKey(leaf));
       positioned_ = true;
     }
     RETURN_IF_ERROR(FromRocks(it_->status(), "reading the Merkle tree"));
-    if (!it_->Valid() || !DecodeTreeNodeKey(it_->key().ToStringView(), &level, &at) ||
-        level != level_ || at != index) {
-      return std::optional<Hash>();
+    if (!here() || at != leaf) {
+      return std::optional<std::string>();
     }
-    if (it_->value().size() != 32) {
-      return Status::DataLoss("the Merkle tree node (level " + std::to_string(level_) + ", index " +
-                              std::to_string(index) + ") is not 32 bytes");
-    }
-    Hash h{};
-    std::memcpy(h.data(), it_->value().data(), h.size());
-    return std::optional<Hash>(h);
+    return std::optional<std::string>(it_->value().ToString());
   }
 
  private:
-  const int level_;
   std::unique_ptr<rocksdb::Iterator> it_;
   bool positioned_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<EventLog::NodeCursor> EventLogImpl::TreeNodes(int level) const {
-  return std::make_unique<RocksNodeCursor>(db_.get(), cf(ColumnFamily::kMerkle), level);
+std::unique_ptr<EventLog::TreeCursor> EventLogImpl::ScanTree() const {
+  return std::make_unique<RocksTreeCursor>(db_.get(), cf(ColumnFamily::kMerkle));
 }
 
 StatusOr<std::vector<Hash>> EventLogImpl::InclusionProof(Seq seq, std::uint64_t tree_size) const {

@@ -95,19 +95,17 @@ std::string StateMetaKey(std::string_view name, std::string_view field) {
   return out;
 }
 
-std::string TreeNodeKey(int level, std::uint64_t index) {
-  std::string key(1, kTreeNodeTag);
-  key.push_back(static_cast<char>(level));
-  PutFixed64BE(&key, index);
+std::string TreeLeafKey(std::uint64_t leaf) {
+  std::string key(1, kTreeLeafTag);
+  PutFixed64BE(&key, leaf);
   return key;
 }
 
-bool DecodeTreeNodeKey(std::string_view key, int* level, std::uint64_t* index) {
-  if (key.size() != 10 || key[0] != kTreeNodeTag) {
+bool DecodeTreeLeafKey(std::string_view key, std::uint64_t* leaf) {
+  if (key.size() != 9 || key[0] != kTreeLeafTag) {
     return false;
   }
-  *level = static_cast<unsigned char>(key[1]);
-  *index = DecodeFixed64BE(key.data() + 2);
+  *leaf = DecodeFixed64BE(key.data() + 1);
   return true;
 }
 

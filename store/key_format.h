@@ -24,12 +24,15 @@
 //               keys and values are specified by each projection's header
 //               (projections/customer_view_projection.h). The checkpoint is
 //               written in the same WriteBatch as the state it covers.
-//   merkle      'n' + Level(1) + Index(8, big-endian)  -> 32-byte SHA-256
-//               Every complete perfect subtree of the Merkle tree over the
-//               records (store/merkle.h): level 0 are the leaf hashes, the
-//               node (L, i) covers leaves i*2^L .. (i+1)*2^L - 1, leaf k
-//               being the record with seq k+1. Written in the append's
-//               WriteBatch; never changed.
+//   merkle      'l' + LeafIndex(8, big-endian)         -> n x 32-byte SHA-256
+//               The Merkle tree over the records (store/merkle.h), one
+//               entry per leaf (leaf i is the record with seq i+1): the
+//               leaf hash, then the hash of every perfect subtree that
+//               leaf completed, by level (leaf i completes levels 1..t, t
+//               the number of trailing one bits of i). The node of level L
+//               covering leaves j*2^L .. (j+1)*2^L - 1 is thus at offset
+//               32*L in the entry of leaf (j+1)*2^L - 1. Written in the
+//               append's WriteBatch; never changed.
 //               'c' + TreeSize(8, big-endian)            -> signed checkpoint
 //               The signed note (store/checkpoint.h) for that tree size.
 //   keys        customer id bytes                      -> KeyEntry
@@ -100,13 +103,13 @@ struct StreamEntryView {
 // Returns false if `value` is malformed.
 bool DecodeStreamEntry(std::string_view value, StreamEntryView* out);
 
-// merkle: the perfect subtree (level, index), and the checkpoint of a tree
-// size. Decoders return false for another kind of key.
-std::string TreeNodeKey(int level, std::uint64_t index);
-bool DecodeTreeNodeKey(std::string_view key, int* level, std::uint64_t* index);
+// merkle: the tree entry of a leaf, and the checkpoint of a tree size.
+// Decoders return false for another kind of key.
+std::string TreeLeafKey(std::uint64_t leaf);
+bool DecodeTreeLeafKey(std::string_view key, std::uint64_t* leaf);
 std::string CheckpointKey(std::uint64_t tree_size);
 bool DecodeCheckpointKey(std::string_view key, std::uint64_t* tree_size);
-inline constexpr char kTreeNodeTag = 'n';
+inline constexpr char kTreeLeafTag = 'l';
 inline constexpr char kCheckpointTag = 'c';
 
 // meta: where a signing public key is kept, by its id in hex.

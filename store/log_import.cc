@@ -63,10 +63,6 @@ class RawDb {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };
 
-rocksdb::Slice HashSlice(const Hash& h) {
-  return {reinterpret_cast<const char*>(h.data()), h.size()};
-}
-
 }  // namespace
 
 namespace {
@@ -159,9 +155,8 @@ StatusOr<ImportReport> Import(const std::string& data_dir,
     if (!rec.id.empty()) {
       batch.Put(db.cf(ColumnFamily::kEventIds), rec.id, key);
     }
-    tree.Append(LeafHash(line), [&](int level, std::uint64_t index, const Hash& node) {
-      batch.Put(db.cf(ColumnFamily::kMerkle), TreeNodeKey(level, index), HashSlice(node));
-    });
+    const std::uint64_t index = tree.size();
+    batch.Put(db.cf(ColumnFamily::kMerkle), TreeLeafKey(index), tree.AppendEntry(LeafHash(line)));
     if (auto c = checkpoints.find(tree.size());
         c != checkpoints.end() && c->second.root != tree.Root()) {
       return Bad("the records do not match the checkpoint of tree size " +

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cstring>
 #include <set>
 #include <unordered_map>
 
@@ -66,7 +67,10 @@ class Verifier {
     CheckPendingAtSize();
   }
 
-  void UseStoredTree(const EventLog* log) { stored_ = log; }
+  void UseStoredTree(const EventLog* log) {
+    stored_ = log;
+    cursor_ = log->ScanTree();
+  }
 
   void Record(Seq key_seq, std::string_view bytes) {
     ++report_->records;
@@ -105,34 +109,39 @@ class Verifier {
         sealed_customers_.insert(rec->customer);
       }
     }
+    std::optional<std::string> entry;  // the stored tree's entry of this leaf
     if (stored_ != nullptr) {
-      auto stored = Cursor(0)->Node(key_seq - 1);
-      if (!stored.ok()) {
-        error_ = stored.status();
-      } else if (!stored->has_value()) {
+      auto got = cursor_->Entry(key_seq - 1);
+      if (!got.ok()) {
+        error_ = got.status();
+      } else if (!got->has_value()) {
         Find(key_seq, "the record has no leaf in the Merkle tree");
-      } else if (**stored != leaf) {
-        Find(key_seq,
-             "the record's bytes differ from its leaf in the Merkle tree: it was altered "
-             "after it was written");
+      } else if ((*got)->size() < 32 || (*got)->size() % 32 != 0) {
+        Find(key_seq, "the record's entry in the Merkle tree is malformed");
+      } else {
+        entry = std::move(*got);
+        if (std::memcmp(entry->data(), leaf.data(), 32) != 0) {
+          Find(key_seq,
+               "the record's bytes differ from its leaf in the Merkle tree: it was altered "
+               "after it was written");
+        }
       }
     }
     if (tree_broken_) {
       return;
     }
     tree_.Append(leaf, [&](int level, std::uint64_t index, const Hash& h) {
-      if (stored_ == nullptr || level == 0) {
+      if (stored_ == nullptr || level == 0 || !entry.has_value()) {
         return;
       }
       const Seq lo = (index << level) + 1;
       const Seq hi = (index + 1) << level;
-      auto stored = Cursor(level)->Node(index);
-      if (!stored.ok()) {
-        error_ = stored.status();
-      } else if ((!stored->has_value() || **stored != h) && !FindingWithin(lo, hi)) {
-        Find(lo,
-             "the Merkle tree node over " + SeqRange(lo, hi) +
-                 (stored->has_value() ? " differs from the one the records make" : " is missing"));
+      const std::size_t at = NodeOffsetInEntry(level);
+      const bool missing = entry->size() < at + 32;
+      if ((missing || std::memcmp(entry->data() + at, h.data(), 32) != 0) &&
+          !FindingWithin(lo, hi)) {
+        Find(lo, "the Merkle tree node over " + SeqRange(lo, hi) +
+                     (missing ? " is missing" : " differs from the one the records make"));
       }
     });
     CheckPendingAtSize();
@@ -239,21 +248,10 @@ class Verifier {
   }
   Seq FirstFindingFrom(Seq lo) const { return *finding_seqs_.lower_bound(lo); }
 
-  EventLog::NodeCursor* Cursor(int level) {
-    if (static_cast<std::size_t>(level) >= cursors_.size()) {
-      cursors_.resize(static_cast<std::size_t>(level) + 1);
-    }
-    auto& c = cursors_[static_cast<std::size_t>(level)];
-    if (!c) {
-      c = stored_->TreeNodes(level);
-    }
-    return c.get();
-  }
-
   VerifyReport* const report_;
   const VerifyOptions& options_;
   const EventLog* stored_ = nullptr;
-  std::vector<std::unique_ptr<EventLog::NodeCursor>> cursors_;
+  std::unique_ptr<EventLog::TreeCursor> cursor_;
   Seq expected_ = 1;
   CompactRange tree_;
   bool tree_broken_ = false;

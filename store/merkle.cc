@@ -184,6 +184,17 @@ void CompactRange::Append(
   ++size_;
 }
 
+std::string CompactRange::AppendEntry(const Hash& leaf) {
+  std::string entry;
+  AppendEntry(leaf, &entry);
+  return entry;
+}
+
+void CompactRange::AppendEntry(const Hash& leaf, std::string* entry) {
+  entry->clear();
+  Append(leaf, [entry](int, std::uint64_t, const Hash& h) { entry->append(View(h)); });
+}
+
 Hash CompactRange::Root() const {
   if (nodes_.empty()) {
     return EmptyRoot();

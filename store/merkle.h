@@ -6,10 +6,12 @@
 // library, against the bytes `tlctl export` writes.
 //
 // Storage: every perfect subtree is stored once it is complete (a leaf is
-// the perfect subtree of level 0), keyed by (level, index), where index is
-// the subtree's first leaf divided by 2^level (store/key_format.h). They are
-// written by the appender in the same WriteBatch as the records they cover,
-// and never change. Any other subtree hash, the root of a tree of any size
+// the perfect subtree of level 0), in one entry per leaf: the leaf's hash
+// followed by those of the subtrees its append completed, by level
+// (CompactRange::AppendEntry; store/key_format.h). A subtree (level, index)
+// covers leaves index*2^level .. (index+1)*2^level - 1. The appender writes
+// each entry in the same WriteBatch as its record, one key per record, and
+// entries never change. Any other subtree hash, the root of a tree of any size
 // included, is computed from O(log n) stored ones, so proofs for any
 // earlier tree size can be answered without snapshots.
 //
@@ -61,6 +63,11 @@ class CompactRange {
   void Append(
       const Hash& leaf,
       const std::function<void(int level, std::uint64_t index, const Hash& hash)>& completed);
+  // Adds the next leaf and returns its stored entry: the leaf's hash and the
+  // hashes of the subtrees it completed, by level. The second form reuses
+  // `entry`'s buffer.
+  std::string AppendEntry(const Hash& leaf);
+  void AppendEntry(const Hash& leaf, std::string* entry);
 
   // The tree's root (EmptyRoot() for no leaves).
   Hash Root() const;
@@ -72,6 +79,13 @@ class CompactRange {
   std::uint64_t size_ = 0;
   std::vector<Hash> nodes_;
 };
+
+// The leaf whose stored entry holds the subtree (level, index), and the
+// subtree's offset there.
+inline std::uint64_t LeafHoldingNode(int level, std::uint64_t index) {
+  return ((index + 1) << level) - 1;
+}
+inline std::size_t NodeOffsetInEntry(int level) { return 32 * static_cast<std::size_t>(level); }
 
 // The level and index of each perfect subtree that makes up a tree of
 // `size` leaves, largest first (what CompactRange::FromNodes needs).

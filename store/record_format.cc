@@ -160,9 +160,9 @@ std::string SealedRecord(std::string_view record, std::size_t private_at, std::s
   std::string out;
   out.reserve(private_at + sealed.size() + 16);
   out.append(record.substr(0, private_at));
-  out.append(",\"sealed\":\"");
+  out.append(kSealedOpen);
   out.append(sealed);  // base64 never needs escaping
-  out.append("\"}");
+  out.append(kSealedClose);
   return out;
 }
 
@@ -279,7 +279,7 @@ StatusOr<Record> DecodeRecord(std::string_view json) {
 }
 
 Status OpenRecord(Record* rec, const std::string* plaintext) {
-  const auto at = rec->json.rfind(",\"sealed\":\"");
+  const auto at = rec->json.rfind(kSealedOpen);
   if (rec->sealed.empty() || at == std::string::npos) {
     return Corrupt("no sealed part to open");
   }

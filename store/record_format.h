@@ -101,7 +101,10 @@ std::string EncodeRecord(const RecordHeader& header, std::string_view id, std::s
 
 // The stored record of an opened `record` whose private part is sealed:
 // everything up to `private_at` (an offset into `record`: the header's
-// length plus EncodeRecordBody's), then `,"sealed":"<sealed>"}`.
+// length plus EncodeRecordBody's), then `,"sealed":"<sealed>"}`
+// (kSealedOpen, the base64, kSealedClose).
+inline constexpr std::string_view kSealedOpen = ",\"sealed\":\"";
+inline constexpr std::string_view kSealedClose = "\"}";
 std::string SealedRecord(std::string_view record, std::size_t private_at, std::string_view sealed);
 
 // EncodeRecord for many records that share recorded_at, actor and route

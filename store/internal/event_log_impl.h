@@ -10,6 +10,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -23,6 +24,7 @@
 #include "store/checkpoint.h"
 #include "store/event_log.h"
 #include "store/internal/column_families.h"
+#include "store/internal/helper_thread.h"
 #include "store/internal/subscription_hub.h"
 #include "store/merkle.h"
 
@@ -63,7 +65,7 @@ class EventLogImpl final : public EventLog {
   StatusOr<std::vector<PublicKey>> CheckpointKeys() const override;
   StatusOr<Hash> TreeRoot(std::uint64_t tree_size) const override;
   StatusOr<std::optional<Hash>> TreeNode(int level, std::uint64_t index) const override;
-  std::unique_ptr<NodeCursor> TreeNodes(int level) const override;
+  std::unique_ptr<TreeCursor> ScanTree() const override;
   StatusOr<std::vector<Hash>> InclusionProof(Seq seq, std::uint64_t tree_size) const override;
   StatusOr<std::vector<Hash>> ConsistencyProof(std::uint64_t from, std::uint64_t to) const override;
   StatusOr<std::vector<std::string>> ReadStored(Seq from, std::size_t limit) const override;
@@ -129,6 +131,13 @@ class EventLogImpl final : public EventLog {
   StatusOr<StreamVersion> LastVersionBelow(const std::string& customer, StreamVersion hi,
                                            Seq before_seq) const;
 
+  // How a record is stored: sealed under `key` from `private_at` (an
+  // offset into the opened record), or as it is (no key).
+  struct StoredForm {
+    std::optional<DataKey> key;
+    std::size_t private_at = 0;
+  };
+
   // What the log already holds for an event id.
   struct IdLookup {
     Seq seq = 0;
@@ -178,6 +187,9 @@ class EventLogImpl final : public EventLog {
   // right edge of the Merkle tree at the head.
   std::unordered_map<std::string, KeyEntry> key_cache_;
   CompactRange tree_;
+  // Appender-only: where the appender and its helper write a group's sealed
+  // records (kept between groups so their pages stay mapped).
+  std::array<std::string, 2> seal_buffers_;
   // Appender-only: the key entry of `customer` as of the staged
   // `request_keys` and `group_keys`, the cache, then the database
   // (nullopt: the customer has no key yet).
@@ -189,6 +201,7 @@ class EventLogImpl final : public EventLog {
   bool integrity_ = false;
   std::string origin_;
   std::optional<CheckpointSigner> signer_;  // writable logs only
+  std::unique_ptr<HelperThread> helper_;    // seals and hashes with the appender
 
   // Checkpoints: one signing at a time (the thread or SignCheckpoint()).
   Mutex sign_mu_;

@@ -52,10 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (store::DecodeKeyEntry(bytes, &entry) && store::EncodeKeyEntry(entry) != bytes) {
     std::abort();
   }
-  int level = 0;
   std::uint64_t index = 0;
-  if (store::DecodeTreeNodeKey(bytes, &level, &index) &&
-      store::TreeNodeKey(level, index) != bytes) {
+  if (store::DecodeTreeLeafKey(bytes, &index) && store::TreeLeafKey(index) != bytes) {
     std::abort();
   }
   if (store::DecodeCheckpointKey(bytes, &index) && store::CheckpointKey(index) != bytes) {

@@ -197,10 +197,11 @@ TEST_F(EventLogAuditTest, AlteredTreeIsRefusedAtStart) {
   ASSERT_OK(log_->SignCheckpoint());
   log_.reset();
   {
+    // Leaf 1's entry holds leaf 1 and the node over leaves 0..1.
     RawDb raw(dir_.Sub("db"));
-    const std::string bogus(32, 'x');
+    const std::string bogus(64, 'x');
     ASSERT_TRUE(
-        raw.db()->Put({}, raw.cf(internal::ColumnFamily::kMerkle), TreeNodeKey(1, 0), bogus).ok());
+        raw.db()->Put({}, raw.cf(internal::ColumnFamily::kMerkle), TreeLeafKey(1), bogus).ok());
   }
   EXPECT_THAT(TryReopen(), StatusIs(StatusCode::kDataLoss, HasSubstr("no longer matches")));
 }

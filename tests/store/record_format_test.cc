@@ -113,7 +113,8 @@ TEST(RecordFormatTest, SealedPartOpensBackToTheRecord) {
   const std::string plain(PrivatePlaintext(opened, at));
   EXPECT_THAT(plain, ::testing::StartsWith(R"("identities":{"email":"a@b.c"},"data":)"));
   const DataKey key = NewDataKey();
-  const std::string stored = SealedRecord(opened, at, Seal(key, 3, e.customer, plain));
+  const std::string stored =
+      SealedRecord(opened, at, Seal(key, NewNonceSalt(), 3, e.customer, plain));
   EXPECT_THAT(stored, ::testing::Not(::testing::HasSubstr("a@b.c")));
   ASSERT_OK_AND_ASSIGN(Record rec, DecodeRecord(stored));
   ASSERT_FALSE(rec.sealed.empty());

@@ -217,13 +217,11 @@ TEST_F(TlctlVerifyTest, RewrittenHistoryFailsTheSavedCheckpoint) {
     store::CompactRange tree;
     for (Seq s = 1; s <= kEvents; ++s) {
       ASSERT_TRUE(raw.db()->Get({}, events, store::EventKey(s), &value).ok());
-      tree.Append(
-          store::LeafHash(value), [&](int level, std::uint64_t index, const store::Hash& h) {
-            ASSERT_TRUE(raw.db()
-                            ->Put({}, merkle, store::TreeNodeKey(level, index),
-                                  std::string(reinterpret_cast<const char*>(h.data()), h.size()))
-                            .ok());
-          });
+      const std::uint64_t leaf = tree.size();
+      ASSERT_TRUE(
+          raw.db()
+              ->Put({}, merkle, store::TreeLeafKey(leaf), tree.AppendEntry(store::LeafHash(value)))
+              .ok());
     }
     // And removes the stored checkpoints that would give it away.
     for (std::uint64_t size : {8u, 12u}) {
