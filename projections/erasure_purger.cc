@@ -13,12 +13,7 @@ ErasurePurger::~ErasurePurger() { Stop(); }
 Status ErasurePurger::Start() {
   // An erasure acknowledged before a crash may not have been purged yet.
   ASSIGN_OR_RETURN(const Seq done, log_->PurgedThrough());
-  Seq newest = 0;
-  RETURN_IF_ERROR(log_->ScanKeys([&](std::string_view, const store::KeyEntry& e) {
-    if (e.state == store::KeyEntry::State::kErased) {
-      newest = std::max(newest, e.erased_seq);
-    }
-  }));
+  ASSIGN_OR_RETURN(const Seq newest, log_->NewestErasure());
   purged_.store(done, std::memory_order_release);
   if (newest > done) {
     PurgeAfter(newest);

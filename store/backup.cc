@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "store/api_keys.h"
+#include "store/checkpoint.h"
 #include "store/internal/rocks_status.h"
 
 namespace touchline::store {
@@ -42,6 +43,9 @@ StatusOr<BackupInfo> BackupDataDir(EventLog* log, const std::string& data_dir,
   // After the database: a key created meanwhile is in the copy, and a key
   // in the copy never names events the backup lacks.
   RETURN_IF_ERROR(CopyFileAtomically(ApiKeyFilePath(data_dir), ApiKeyFilePath(backup_dir)));
+  // The checkpoint signing key, so the restored log signs as it did (a key
+  // kept elsewhere with --signing-key is the operator's to keep).
+  RETURN_IF_ERROR(CopyFileAtomically(SigningKeyFilePath(data_dir), SigningKeyFilePath(backup_dir)));
   return info;
 }
 
@@ -72,6 +76,7 @@ StatusOr<Seq> RestoreDataDir(const std::string& backup_dir, const std::string& d
   RETURN_IF_ERROR(FromRocks(engine->RestoreDBFromBackup(latest, data_dir, data_dir),
                             "restoring backup " + std::to_string(latest)));
   RETURN_IF_ERROR(CopyFileAtomically(ApiKeyFilePath(backup_dir), ApiKeyFilePath(data_dir)));
+  RETURN_IF_ERROR(CopyFileAtomically(SigningKeyFilePath(backup_dir), SigningKeyFilePath(data_dir)));
   EventLogOptions options;
   options.path = data_dir;
   options.read_only = true;

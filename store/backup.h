@@ -1,10 +1,13 @@
 // Backups of a whole data directory: the event log (RocksDB BackupEngine,
 // incremental, consistent while the server appends) plus the API key file
-// beside it. Used by POST /v1/admin/backups (a running server) and tlctl
-// backup/restore.
+// and the checkpoint signing key beside it. Used by POST /v1/admin/backups (a running server) and
+// tlctl backup/restore.
 //
 // A backup directory holds RocksDB's private/, shared_checksum/ and meta/
-// folders and a copy of api_keys.json taken after the database backup.
+// folders and copies of api_keys.json and audit_signing.key taken after the
+// database backup. Backups hold customers' data keys as they were when
+// taken: a customer erased later can still be read from an older backup,
+// so expire backups as the erasure policy requires.
 //
 // Thread safety: BackupDataDir may run beside appends; one backup into a
 // given directory at a time (BackupEngine locks it).

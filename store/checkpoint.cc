@@ -226,6 +226,10 @@ StatusOr<Checkpoint> CheckpointFromText(std::string_view text) {
   return ParseCheckpoint(text);
 }
 
+std::string SigningKeyFilePath(const std::string& data_dir) {
+  return data_dir + "/audit_signing.key";
+}
+
 StatusOr<CheckpointSigner> CheckpointSigner::Load(const std::string& path, std::string origin,
                                                   bool create) {
   if (sodium_init() < 0) {

@@ -76,6 +76,9 @@ std::string CheckpointJson(const Checkpoint& c);
 // Reads what CheckpointJson wrote (only "note" is needed), or a raw note.
 StatusOr<Checkpoint> CheckpointFromText(std::string_view text);
 
+// Where a data directory keeps its own signing key.
+std::string SigningKeyFilePath(const std::string& data_dir);
+
 class CheckpointSigner {
  public:
   // Loads the key at `path`; with `create`, makes one first if the file does

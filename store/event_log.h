@@ -263,11 +263,11 @@ class EventLog {
   // A forward-only reader of the stored tree, for walking it in order
   // (tlctl verify): Entry(i) returns leaf i's stored entry (its hash, then
   // the subtrees it completed; store/merkle.h) or nullopt, for
-  // non-decreasing i.
+  // non-decreasing i. The bytes stay valid until the next call.
   class TreeCursor {
    public:
     virtual ~TreeCursor() = default;
-    virtual StatusOr<std::optional<std::string>> Entry(std::uint64_t leaf) = 0;
+    virtual StatusOr<std::optional<std::string_view>> Entry(std::uint64_t leaf) = 0;
   };
   virtual std::unique_ptr<TreeCursor> ScanTree() const = 0;
   // RFC 6962 inclusion proof of record `seq` in the tree of `tree_size`
@@ -301,8 +301,11 @@ class EventLog {
   // in the background once the projections have folded it
   // (projections/erasure_purger.h).
   virtual Status PurgeErased(Seq through) = 0;
-  // What the last PurgeErased() covered (0 if none ran).
+  // What the last PurgeErased() covered (0 if none ran), and the seq of the
+  // newest customer.erased event (0 if none): a purge is owed while the
+  // second is above the first.
   virtual StatusOr<Seq> PurgedThrough() const = 0;
+  virtual StatusOr<Seq> NewestErasure() const = 0;
 
   // Backs the database up into `backup_dir` (RocksDB BackupEngine; created
   // if missing, incremental: files shared with earlier backups there are

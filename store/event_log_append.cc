@@ -7,6 +7,7 @@
 #include <array>
 #include <deque>
 
+#include "core/coding.h"
 #include "core/metrics.h"
 #include "core/validation.h"
 #include "store/internal/event_log_impl.h"
@@ -339,6 +340,9 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
           tombstone.state = KeyEntry::State::kErased;
           tombstone.erased_seq = seq;
           batch.Put(cf(ColumnFamily::kKeys), e.customer, EncodeKeyEntry(tombstone));
+          std::string newest;
+          PutFixed64BE(&newest, seq);
+          batch.Put(cf(ColumnFamily::kMeta), std::string(kNewestErasureKey), newest);
           request_keys[e.customer] = tombstone;
         } else {
           if (!key.has_value()) {

@@ -138,10 +138,9 @@ Status EventLogImpl::InitIntegrity(int stored_format) {
       signer_ = CheckpointSigner::Generate(origin_);
     } else {
       const bool own = options_.signing_key_file.empty();
-      ASSIGN_OR_RETURN(auto signer,
-                       CheckpointSigner::Load(
-                           own ? options_.path + "/audit_signing.key" : options_.signing_key_file,
-                           origin_, /*create=*/own));
+      ASSIGN_OR_RETURN(auto signer, CheckpointSigner::Load(own ? SigningKeyFilePath(options_.path)
+                                                               : options_.signing_key_file,
+                                                           origin_, /*create=*/own));
       signer_ = std::move(signer);
     }
     const PublicKey& pk = signer_->public_key();
@@ -421,7 +420,7 @@ class RocksTreeCursor final : public EventLog::TreeCursor {
     ro.fill_cache = false;
     it_.reset(db->NewIterator(ro, cf));
   }
-  StatusOr<std::optional<std::string>> Entry(std::uint64_t leaf) override {
+  StatusOr<std::optional<std::string_view>> Entry(std::uint64_t leaf) override {
     std::uint64_t at = 0;
     const auto here = [&] {
       return it_->Valid() && DecodeTreeLeafKey(it_->key().ToStringView(), &at);
@@ -436,9 +435,9 @@ class RocksTreeCursor final : public EventLog::TreeCursor {
     }
     RETURN_IF_ERROR(FromRocks(it_->status(), "reading the Merkle tree"));
     if (!here() || at != leaf) {
-      return std::optional<std::string>();
+      return std::optional<std::string_view>();
     }
-    return std::optional<std::string>(it_->value().ToString());
+    return std::optional<std::string_view>(it_->value().ToStringView());
   }
 
  private:
@@ -580,15 +579,19 @@ Status EventLogImpl::PurgeErased(Seq through) {
                    "recording a purge");
 }
 
-StatusOr<Seq> EventLogImpl::PurgedThrough() const {
+StatusOr<Seq> EventLogImpl::PurgedThrough() const { return ReadSeqMeta(kPurgedThroughKey); }
+
+StatusOr<Seq> EventLogImpl::NewestErasure() const { return ReadSeqMeta(kNewestErasureKey); }
+
+StatusOr<Seq> EventLogImpl::ReadSeqMeta(std::string_view key) const {
   std::string value;
-  const auto s = db_->Get({}, cf(ColumnFamily::kMeta), std::string(kPurgedThroughKey), &value);
+  const auto s = db_->Get({}, cf(ColumnFamily::kMeta), std::string(key), &value);
   if (s.IsNotFound()) {
     return Seq{0};
   }
-  RETURN_IF_ERROR(FromRocks(s, "reading the purge mark"));
+  RETURN_IF_ERROR(FromRocks(s, "reading " + std::string(key)));
   if (value.size() != 8) {
-    return Status::DataLoss("the purge mark is not 8 bytes");
+    return Status::DataLoss("meta " + std::string(key) + " is not 8 bytes");
   }
   return DecodeFixed64BE(value.data());
 }

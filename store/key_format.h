@@ -45,6 +45,8 @@
 //               public key: every key whose checkpoints are stored here.
 //               "purged_through"                       -> Seq(8): every
 //               erasure up to it is compacted out of the files.
+//               "newest_erasure"                       -> Seq(8): the newest
+//               customer.erased event, written in its batch.
 //   timers      Reserved (the reminders keep their timers in their
 //               projection state). Created empty so that using it never
 //               needs a migration.
@@ -79,6 +81,7 @@ inline constexpr std::string_view kFormatVersionKey = "format_version";
 inline constexpr std::string_view kLogOriginKey = "log_origin";
 inline constexpr std::string_view kIntegrityKey = "integrity";
 inline constexpr std::string_view kPurgedThroughKey = "purged_through";
+inline constexpr std::string_view kNewestErasureKey = "newest_erasure";
 
 // events: the 8-byte big-endian seq.
 std::string EventKey(Seq seq);

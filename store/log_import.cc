@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 
+#include "core/coding.h"
 #include "store/checkpoint.h"
 #include "store/event_log.h"
 #include "store/internal/column_families.h"
@@ -178,6 +179,7 @@ StatusOr<ImportReport> Import(const std::string& data_dir,
   report.checkpoints = checkpoints.size();
 
   bool ended = false;
+  Seq newest_erasure = 0;
   for (; have; have = next_line(&line)) {
     const json::value v = json::parse(line, jec);
     const json::object* o = jec ? nullptr : v.if_object();
@@ -192,6 +194,7 @@ StatusOr<ImportReport> Import(const std::string& data_dir,
       batch.Put(db.cf(ColumnFamily::kKeys), std::string(eo.at("customer").as_string()),
                 EncodeKeyEntry(entry));
       ++report.erased;
+      newest_erasure = std::max(newest_erasure, entry.erased_seq);
     } else if (const auto* k = o->if_contains("key")) {
       const auto& ko = k->as_object();
       const std::string b64(ko.at("key").as_string());
@@ -217,6 +220,13 @@ StatusOr<ImportReport> Import(const std::string& data_dir,
   }
   if (!ended) {
     return Bad("the export has no end line: it was cut short");
+  }
+  if (newest_erasure > 0) {
+    // Nothing of the erased customers came in: no purge is owed.
+    std::string seq;
+    PutFixed64BE(&seq, newest_erasure);
+    batch.Put(db.cf(ColumnFamily::kMeta), std::string(kNewestErasureKey), seq);
+    batch.Put(db.cf(ColumnFamily::kMeta), std::string(kPurgedThroughKey), seq);
   }
   RETURN_IF_ERROR(db.Write(&batch, /*sync=*/true));
   report.root = tree.Root();

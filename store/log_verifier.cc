@@ -109,7 +109,7 @@ class Verifier {
         sealed_customers_.insert(rec->customer);
       }
     }
-    std::optional<std::string> entry;  // the stored tree's entry of this leaf
+    std::optional<std::string_view> entry;  // the stored tree's entry of this leaf
     if (stored_ != nullptr) {
       auto got = cursor_->Entry(key_seq - 1);
       if (!got.ok()) {
@@ -119,7 +119,7 @@ class Verifier {
       } else if ((*got)->size() < 32 || (*got)->size() % 32 != 0) {
         Find(key_seq, "the record's entry in the Merkle tree is malformed");
       } else {
-        entry = std::move(*got);
+        entry = *got;
         if (std::memcmp(entry->data(), leaf.data(), 32) != 0) {
           Find(key_seq,
                "the record's bytes differ from its leaf in the Merkle tree: it was altered "

@@ -279,16 +279,28 @@ StatusOr<Record> DecodeRecord(std::string_view json) {
 }
 
 Status OpenRecord(Record* rec, const std::string* plaintext) {
-  const auto at = rec->json.rfind(kSealedOpen);
-  if (rec->sealed.empty() || at == std::string::npos) {
+  // The sealed part is the last field, and base64 needs no escaping: it is
+  // the record's last sealed.size() + 2 bytes, after kSealedOpen.
+  const std::size_t tail = kSealedOpen.size() + rec->sealed.size() + kSealedClose.size();
+  if (rec->sealed.empty() || rec->json.size() < tail ||
+      std::string_view(rec->json).substr(rec->json.size() - tail, kSealedOpen.size()) !=
+          kSealedOpen) {
     return Corrupt("no sealed part to open");
   }
+  const std::size_t at = rec->json.size() - tail;
   rec->json.resize(at);
   rec->sealed.clear();
   if (plaintext == nullptr) {
     rec->erased = true;
     rec->identities.clear();
     rec->json.append(",\"data\":\"[erased]\"}");
+    return Status::Ok();
+  }
+  if (plaintext->starts_with("\"data\":")) {
+    // No identities: nothing to read out of it.
+    rec->json.push_back(',');
+    rec->json.append(*plaintext);
+    rec->json.push_back('}');
     return Status::Ok();
   }
   // The private part is `"identities":{...},"data":{...}`: parse it as the

@@ -30,9 +30,8 @@ const unsigned char* Bytes(std::string_view s) {
 // HChaCha20 over the first 16 nonce bytes (libsodium), then
 // ChaCha20-Poly1305 with the nonce 0x00000000 || the last 8 nonce bytes
 // (OpenSSL, whose vector code is faster here). The output is byte for byte
-// what crypto_aead_xchacha20poly1305_ietf_encrypt produces, which Unseal
-// uses (tests/store/record_format_test.cc seals with one and opens with the
-// other).
+// what crypto_aead_xchacha20poly1305_ietf_encrypt produces
+// (tests/store/record_format_test.cc checks against libsodium both ways).
 void Encrypt(const DataKey& key, const unsigned char* nonce, std::string_view plaintext,
              std::string_view ad, unsigned char* out) {
   static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
@@ -55,6 +54,32 @@ void Encrypt(const DataKey& key, const unsigned char* nonce, std::string_view pl
   EVP_EncryptFinal_ex(ctx, out + len, &len);
   EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, kTagBytes, out + plaintext.size());
   sodium_memzero(subkey, sizeof(subkey));
+}
+
+// The inverse of Encrypt: false if the tag does not match.
+bool Decrypt(const DataKey& key, const unsigned char* nonce, const unsigned char* ciphertext,
+             std::size_t size, const unsigned char* tag, std::string_view ad, unsigned char* out) {
+  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
+  struct Context {
+    EVP_CIPHER_CTX* const ctx = EVP_CIPHER_CTX_new();
+    ~Context() { EVP_CIPHER_CTX_free(ctx); }
+  };
+  thread_local Context context;
+  EVP_CIPHER_CTX* const ctx = context.ctx;
+  unsigned char subkey[32];
+  crypto_core_hchacha20(subkey, nonce, key.data(), nullptr);
+  unsigned char ietf_nonce[12] = {0, 0, 0, 0};
+  std::memcpy(ietf_nonce + 4, nonce + 16, 8);
+  int len = 0;
+  const bool ok =
+      EVP_DecryptInit_ex2(ctx, cipher, subkey, ietf_nonce, nullptr) == 1 &&
+      EVP_DecryptUpdate(ctx, nullptr, &len, Bytes(ad), static_cast<int>(ad.size())) == 1 &&
+      EVP_DecryptUpdate(ctx, out, &len, ciphertext, static_cast<int>(size)) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, kTagBytes, const_cast<unsigned char*>(tag)) ==
+          1 &&
+      EVP_DecryptFinal_ex(ctx, out + len, &len) == 1;
+  sodium_memzero(subkey, sizeof(subkey));
+  return ok;
 }
 
 }  // namespace
@@ -126,15 +151,13 @@ StatusOr<std::string> Unseal(const DataKey& key, Seq seq, std::string_view custo
   const std::size_t raw_len = static_cast<std::size_t>(n) - pad;
   const std::string ad = AssociatedData(seq, customer);
   const auto* in = reinterpret_cast<const unsigned char*>(raw.data());
-  std::string plain(raw_len - kNonceBytes - kTagBytes, '\0');
-  unsigned long long len = 0;
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-          reinterpret_cast<unsigned char*>(plain.data()), &len, nullptr, in + kNonceBytes,
-          raw_len - kNonceBytes, Bytes(ad), ad.size(), in, key.data()) != 0) {
+  const std::size_t size = raw_len - kNonceBytes - kTagBytes;
+  std::string plain(size, '\0');
+  if (!Decrypt(key, in, in + kNonceBytes, size, in + kNonceBytes + size, ad,
+               reinterpret_cast<unsigned char*>(plain.data()))) {
     return Status::DataLoss("the sealed data of seq " + std::to_string(seq) +
                             " does not open with its customer's key (altered or moved)");
   }
-  plain.resize(len);
   return plain;
 }
 

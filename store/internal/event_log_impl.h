@@ -76,6 +76,7 @@ class EventLogImpl final : public EventLog {
   StatusOr<std::optional<Seq>> ErasedAt(const std::string& customer) const override;
   Status PurgeErased(Seq through) override;
   StatusOr<Seq> PurgedThrough() const override;
+  StatusOr<Seq> NewestErasure() const override;
 
   // The raw database, for the importer (event_log_import.cc).
   rocksdb::DB* db() const { return db_.get(); }
@@ -114,6 +115,8 @@ class EventLogImpl final : public EventLog {
   void CheckpointerLoop();
   StatusOr<Checkpoint> SignLocked() REQUIRES(sign_mu_);
   StatusOr<std::optional<Checkpoint>> ReadLastCheckpoint() const;
+  // An 8-byte seq kept in meta (0 if absent).
+  StatusOr<Seq> ReadSeqMeta(std::string_view key) const;
   StatusOr<std::vector<RecordPtr>> ReadShared(Seq from, std::size_t max) const;
   // The records under `keys` (EventKey()s), in that order; DataLoss if one
   // is missing or does not match its key.

@@ -243,6 +243,8 @@ TEST_F(EventLogAuditTest, ErasureDestroysTheKeyForGood) {
   }
   ASSERT_OK_AND_ASSIGN(Hash root, log_->TreeRoot(3));
   EXPECT_EQ(root, mine.Root());
+  EXPECT_THAT(log_->NewestErasure(), testing::IsOkAndHolds(erased_at));
+  EXPECT_THAT(log_->PurgedThrough(), testing::IsOkAndHolds(Seq{0}));
   EXPECT_OK(log_->PurgeErased(erased_at));
   EXPECT_THAT(log_->PurgedThrough(), testing::IsOkAndHolds(erased_at));
 }

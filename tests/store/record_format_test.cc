@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sodium.h>
 
 #include <boost/json.hpp>
 
@@ -134,6 +135,63 @@ TEST(RecordFormatTest, SealedPartOpensBackToTheRecord) {
   ASSERT_OK(OpenRecord(&again, nullptr));
   EXPECT_TRUE(again.erased);
   EXPECT_EQ(again.json, opened.substr(0, at) + R"(,"data":"[erased]"})");
+}
+
+TEST(RecordFormatTest, NoncesNeverRepeatUnderOneKey) {
+  const DataKey key = NewDataKey();
+  const NonceSalt salt = NewNonceSalt();
+  // The nonce is the group's salt and the seq: another seq or another group
+  // gives another ciphertext, the same pair the same one.
+  EXPECT_NE(Seal(key, salt, 1, "c", "\"data\":{}"), Seal(key, salt, 2, "c", "\"data\":{}"));
+  EXPECT_NE(Seal(key, salt, 1, "c", "\"data\":{}"),
+            Seal(key, NewNonceSalt(), 1, "c", "\"data\":{}"));
+  EXPECT_EQ(Seal(key, salt, 1, "c", "\"data\":{}"), Seal(key, salt, 1, "c", "\"data\":{}"));
+  ASSERT_OK_AND_ASSIGN(std::string plain,
+                       Unseal(key, 2, "c", Seal(key, salt, 2, "c", "\"data\":{\"x\":1}")));
+  EXPECT_EQ(plain, "\"data\":{\"x\":1}");
+}
+
+// Our XChaCha20-Poly1305 (OpenSSL's ChaCha20-Poly1305 under libsodium's
+// HChaCha20 subkey) is libsodium's, byte for byte, both ways.
+TEST(RecordFormatTest, SealingIsLibsodiumXChaCha20Poly1305) {
+  ASSERT_GE(sodium_init(), 0);
+  const DataKey key = NewDataKey();
+  const std::string plain = R"("identities":{"email":"a@b.c"},"data":{"n":1})";
+  const std::string sealed = Seal(key, NewNonceSalt(), 9, "c-1", plain);
+  std::string raw(sealed.size(), '\0');
+  std::size_t len = 0;
+  ASSERT_EQ(
+      sodium_base642bin(reinterpret_cast<unsigned char*>(raw.data()), raw.size(), sealed.data(),
+                        sealed.size(), nullptr, &len, nullptr, sodium_base64_VARIANT_ORIGINAL),
+      0);
+  std::string ad = "touchline.sealed.v1";
+  for (int b = 7; b >= 0; --b) {
+    ad.push_back(static_cast<char>((9ull >> (8 * b)) & 0xff));
+  }
+  ad += "c-1";
+  const auto* in = reinterpret_cast<const unsigned char*>(raw.data());
+  std::string opened(len, '\0');
+  unsigned long long opened_len = 0;
+  ASSERT_EQ(
+      crypto_aead_xchacha20poly1305_ietf_decrypt(
+          reinterpret_cast<unsigned char*>(opened.data()), &opened_len, nullptr, in + 24, len - 24,
+          reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), in, key.data()),
+      0);
+  opened.resize(opened_len);
+  EXPECT_EQ(opened, plain);
+  // And what libsodium seals, we open.
+  std::string theirs(24 + plain.size() + 16, '\0');
+  auto* out = reinterpret_cast<unsigned char*>(theirs.data());
+  randombytes_buf(out, 24);
+  unsigned long long theirs_len = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      out + 24, &theirs_len, reinterpret_cast<const unsigned char*>(plain.data()), plain.size(),
+      reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nullptr, out, key.data());
+  std::string b64(sodium_base64_encoded_len(theirs.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(b64.data(), b64.size(), out, theirs.size(), sodium_base64_VARIANT_ORIGINAL);
+  b64.pop_back();
+  ASSERT_OK_AND_ASSIGN(std::string mine, Unseal(key, 9, "c-1", b64));
+  EXPECT_EQ(mine, plain);
 }
 
 TEST(RecordFormatTest, KeyEntriesRoundTrip) {

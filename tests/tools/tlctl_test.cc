@@ -73,7 +73,7 @@ class TlctlTest : public ::testing::Test {
   std::unique_ptr<store::EventLog> log_;
 };
 
-TEST_F(TlctlTest, ReplayPrintsStoredBytesInOrder) {
+TEST_F(TlctlTest, ReplayPrintsRecordsInOrder) {
   ToolRun r = Tlctl("replay --data-dir " + dir_.Sub("data"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   auto lines = Lines(r.out);
@@ -261,6 +261,9 @@ TEST(TlctlBackupTest, BackupOfARunningServerRestoresEveryAcknowledgedEvent) {
 
   // Without an admin key the server refuses.
   EXPECT_EQ(Tlctl("backup " + dir.Sub("b2") + " --server " + url).exit_code, 1);
+  HttpClient original_client(server->port());
+  auto signing_key = original_client.Get("/v1/audit/public-key");
+  ASSERT_OK(signing_key);
   ASSERT_EQ(server->Stop(), 0);
 
   ToolRun restored = Tlctl("restore " + dir.Sub("backup") + " --data-dir " + dir.Sub("restored"));
@@ -281,7 +284,13 @@ TEST(TlctlBackupTest, BackupOfARunningServerRestoresEveryAcknowledgedEvent) {
   auto r = c.Get("/v1/events?after=0&limit=1", {{"Authorization", auth}});
   ASSERT_OK(r);
   EXPECT_EQ(r->status, 200) << r->body;
+  // So did the checkpoint signing key, and the restored log verifies.
+  auto restored_key = c.Get("/v1/audit/public-key");
+  ASSERT_OK(restored_key);
+  EXPECT_EQ(restored_key->body, signing_key->body);
   ASSERT_EQ(again.Stop(), 0);
+  ToolRun verified = Tlctl("verify --data-dir " + dir.Sub("restored"));
+  EXPECT_EQ(verified.exit_code, 0) << verified.out;
 
   // Offline: a stopped server's directory, incrementally into the same
   // backup directory; a restore never overwrites a directory with data.
