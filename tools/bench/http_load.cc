@@ -93,6 +93,47 @@ LoadResult RunHttpLoad(std::uint16_t port, std::size_t connections,
   return result;
 }
 
+std::uint64_t CountNdjsonLines(std::uint16_t port, const std::string& target, std::string* error) {
+  net::io_context ioc(1);
+  beast::tcp_stream stream(ioc);
+  beast::error_code ec;
+  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
+  if (ec) {
+    *error = "connect: " + ec.message();
+    return 0;
+  }
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::accept, "application/x-ndjson");
+  http::write(stream, req, ec);
+  beast::flat_buffer buffer;
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(boost::none);
+  if (!ec) {
+    http::read_header(stream, buffer, parser, ec);
+  }
+  if (!ec && parser.get().result_int() / 100 != 2) {
+    *error = "HTTP " + std::to_string(parser.get().result_int());
+    return 0;
+  }
+  std::uint64_t lines = 0;
+  std::vector<char> piece(64 * 1024);
+  while (!ec && !parser.is_done()) {
+    parser.get().body().data = piece.data();
+    parser.get().body().size = piece.size();
+    http::read(stream, buffer, parser, ec);
+    if (ec == http::error::need_buffer) {
+      ec = {};
+    }
+    const std::size_t got = piece.size() - parser.get().body().size;
+    lines += static_cast<std::uint64_t>(std::count(piece.data(), piece.data() + got, '\n'));
+  }
+  if (ec) {
+    *error = ec.message();
+  }
+  return lines;
+}
+
 double Percentile(std::vector<double>* v, double q) {
   if (v->empty()) {
     return 0;

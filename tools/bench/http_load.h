@@ -31,6 +31,11 @@ struct LoadResult {
 LoadResult RunHttpLoad(std::uint16_t port, std::size_t connections,
                        const std::vector<HttpRequestSpec>& requests);
 
+// GETs `target` with Accept: application/x-ndjson and reads the streamed
+// body in 64 KiB pieces, counting its lines (records). Sets *error and
+// returns what it counted so far when the request fails.
+std::uint64_t CountNdjsonLines(std::uint16_t port, const std::string& target, std::string* error);
+
 // The q-quantile (0..1) of `v` (sorted in place).
 double Percentile(std::vector<double>* v, double q);
 

@@ -84,6 +84,7 @@
 #include "projections/projection_runner.h"
 #include "store/event_log.h"
 #include "store/log_verifier.h"
+#include "tools/bench/bench_util.h"
 #include "tools/bench/http_load.h"
 #include "tools/bench/workload.h"
 #include "tools/bench/ws_fanout.h"
@@ -137,22 +138,6 @@ struct Row {
   double cpu_us_per_event = 0;  // server (or baseline process) CPU time
   std::string note;
 };
-
-std::string MakeTempDir(const std::string& base) {
-  std::string tmpl = (std::filesystem::path(base) / "round-XXXXXX").string();
-  if (::mkdtemp(tmpl.data()) == nullptr) {
-    std::perror("mkdtemp");
-    std::exit(1);
-  }
-  return tmpl;
-}
-
-std::uint64_t ProcessCpuMicros() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<std::uint64_t>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1'000'000 +
-         static_cast<std::uint64_t>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
 
 Row FromLoad(const std::string& name, LoadResult r, std::size_t events_per_request) {
   Row row;
@@ -505,7 +490,6 @@ std::string CustomerOf(const std::string& event) {
   return event.substr(start, event.find('"', start) - start);
 }
 
-// The log's head, from GET /v1/events.
 // The log's head, from /readyz (which, unlike a read of the log, is not
 // recorded in the access audit trail: no event is appended by asking).
 Seq HeadOf(std::uint16_t port) {
@@ -754,26 +738,6 @@ Row RemindersScale(const Config& c) {
     row.note += "; errors: " + load.first_error;
   }
   return row;
-}
-
-std::string Machine() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line, model = "unknown CPU";
-  while (std::getline(cpuinfo, line)) {
-    if (line.starts_with("model name")) {
-      model = line.substr(line.find(':') + 2);
-      break;
-    }
-  }
-  std::ifstream meminfo("/proc/meminfo");
-  std::string mem;
-  std::getline(meminfo, mem);
-  utsname u{};
-  ::uname(&u);
-  std::ostringstream s;
-  s << model << ", " << std::thread::hardware_concurrency() << " cores, "
-    << mem.substr(mem.find_first_of("0123456789")) << " RAM, Linux " << u.release;
-  return s.str();
 }
 
 bool Wanted(const Config& c, const std::string& name) {

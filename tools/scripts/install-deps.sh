@@ -5,13 +5,22 @@
 # --tests also installs what the browser test needs: Debian's chromium and,
 # when the machine has no Node.js, Debian's nodejs and npm; then the npm
 # packages pinned in tests/browser/package-lock.json (playwright-core, ws).
+#
+# --bench installs what tools/bench/compare needs: the PostgreSQL and Redis
+# servers it compares against, their client libraries and gnuplot. The test
+# suite needs them too (a small comparison run is one of its tests).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 with_tests=0
-if [[ "${1:-}" == "--tests" ]]; then
-  with_tests=1
-fi
+with_bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --tests) with_tests=1 with_bench=1 ;;
+    --bench) with_bench=1 ;;
+    *) echo "install-deps: unknown argument '$arg' (use --tests or --bench)" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
@@ -21,6 +30,12 @@ packages=(
 )
 # The libFuzzer targets (tools/scripts/fuzz.sh) build with clang.
 fuzz_packages=(clang libclang-rt-14-dev)
+if ((with_bench)); then
+  packages+=(postgresql redis-server libpq-dev libhiredis-dev)
+  if ((!with_tests)); then
+    packages+=(gnuplot-nox)
+  fi
+fi
 if ((with_tests)); then
   packages+=(chromium "${fuzz_packages[@]}")
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
