@@ -171,6 +171,23 @@ std::string_view PrivatePlaintext(std::string_view record, std::size_t private_a
   return record.substr(private_at + 1, record.size() - private_at - 2);
 }
 
+namespace {
+
+// Whether `json` ends with the sealed part holding `sealed`: the sealed part
+// is the last field, and base64 needs no escaping, so it is the record's last
+// kSealedOpen.size() + sealed.size() + kSealedClose.size() bytes.
+bool EndsWithSealedPart(std::string_view json, std::string_view sealed) {
+  const std::size_t tail = kSealedOpen.size() + sealed.size() + kSealedClose.size();
+  if (sealed.empty() || json.size() < tail) {
+    return false;
+  }
+  const std::string_view end = json.substr(json.size() - tail);
+  return end.starts_with(kSealedOpen) && end.ends_with(kSealedClose) &&
+         end.substr(kSealedOpen.size(), sealed.size()) == sealed;
+}
+
+}  // namespace
+
 StatusOr<Record> DecodeRecord(std::string_view json) {
   thread_local simdjson::ondemand::parser parser;
   // Parsed in place, then kept as the record's bytes: one copy in all.
@@ -264,7 +281,7 @@ StatusOr<Record> DecodeRecord(std::string_view json) {
     } else if (key == "data") {
       break;  // last field by construction; nothing after it is needed
     } else if (key == "sealed") {
-      if (value.get_string().get(s)) {
+      if (value.get_string().get(s) || !EndsWithSealedPart(json, s)) {
         return Corrupt("sealed");
       }
       rec.sealed = s;
@@ -279,15 +296,11 @@ StatusOr<Record> DecodeRecord(std::string_view json) {
 }
 
 Status OpenRecord(Record* rec, const std::string* plaintext) {
-  // The sealed part is the last field, and base64 needs no escaping: it is
-  // the record's last sealed.size() + 2 bytes, after kSealedOpen.
-  const std::size_t tail = kSealedOpen.size() + rec->sealed.size() + kSealedClose.size();
-  if (rec->sealed.empty() || rec->json.size() < tail ||
-      std::string_view(rec->json).substr(rec->json.size() - tail, kSealedOpen.size()) !=
-          kSealedOpen) {
+  if (!EndsWithSealedPart(rec->json, rec->sealed)) {
     return Corrupt("no sealed part to open");
   }
-  const std::size_t at = rec->json.size() - tail;
+  const std::size_t at =
+      rec->json.size() - (kSealedOpen.size() + rec->sealed.size() + kSealedClose.size());
   rec->json.resize(at);
   rec->sealed.clear();
   if (plaintext == nullptr) {

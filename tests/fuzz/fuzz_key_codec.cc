@@ -48,8 +48,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::abort();
     }
   }
-  store::KeyEntry entry;
-  if (store::DecodeKeyEntry(bytes, &entry) && store::EncodeKeyEntry(entry) != bytes) {
+  store::KeyEntry key_entry;
+  if (store::DecodeKeyEntry(bytes, &key_entry) && store::EncodeKeyEntry(key_entry) != bytes) {
     std::abort();
   }
   std::uint64_t index = 0;

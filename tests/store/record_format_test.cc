@@ -135,6 +135,11 @@ TEST(RecordFormatTest, SealedPartOpensBackToTheRecord) {
   ASSERT_OK(OpenRecord(&again, nullptr));
   EXPECT_TRUE(again.erased);
   EXPECT_EQ(again.json, opened.substr(0, at) + R"(,"data":"[erased]"})");
+  // A sealed part that is not the record's last field is corrupt (found by
+  // fuzz_key_codec: it decoded, then could not be opened).
+  std::string trailing = stored;
+  trailing.insert(trailing.size() - 1, R"(,"x":1)");
+  EXPECT_THAT(DecodeRecord(trailing), StatusIs(StatusCode::kDataLoss));
 }
 
 TEST(RecordFormatTest, NoncesNeverRepeatUnderOneKey) {
