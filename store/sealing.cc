@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <sodium.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "core/coding.h"
@@ -26,6 +27,30 @@ const unsigned char* Bytes(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
 }
 
+// This thread's ChaCha20-Poly1305 context for one direction, set up once:
+// each record then only sets the key and nonce (naming the cipher again
+// would free and allocate OpenSSL's cipher state for every record).
+EVP_CIPHER_CTX* CipherContext(bool encrypt) {
+  struct Context {
+    EVP_CIPHER_CTX* ctx = nullptr;
+    explicit Context(bool enc) {
+      static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
+      ctx = EVP_CIPHER_CTX_new();
+      if (ctx == nullptr || cipher == nullptr ||
+          EVP_CipherInit_ex2(ctx, cipher, nullptr, nullptr, enc ? 1 : 0, nullptr) != 1) {
+        std::abort();  // only without memory or without OpenSSL's default provider
+      }
+    }
+    ~Context() { EVP_CIPHER_CTX_free(ctx); }
+  };
+  if (encrypt) {
+    thread_local Context context(true);
+    return context.ctx;
+  }
+  thread_local Context context(false);
+  return context.ctx;
+}
+
 // XChaCha20-Poly1305 (IETF) as libsodium defines it: a subkey from
 // HChaCha20 over the first 16 nonce bytes (libsodium), then
 // ChaCha20-Poly1305 with the nonce 0x00000000 || the last 8 nonce bytes
@@ -34,13 +59,7 @@ const unsigned char* Bytes(std::string_view s) {
 // (tests/store/record_format_test.cc checks against libsodium both ways).
 void Encrypt(const DataKey& key, const unsigned char* nonce, std::string_view plaintext,
              std::string_view ad, unsigned char* out) {
-  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
-  struct Context {
-    EVP_CIPHER_CTX* const ctx = EVP_CIPHER_CTX_new();
-    ~Context() { EVP_CIPHER_CTX_free(ctx); }
-  };
-  thread_local Context context;
-  EVP_CIPHER_CTX* const ctx = context.ctx;
+  EVP_CIPHER_CTX* const ctx = CipherContext(/*encrypt=*/true);
   unsigned char subkey[32];
   crypto_core_hchacha20(subkey, nonce, key.data(), nullptr);
   unsigned char ietf_nonce[12] = {0, 0, 0, 0};
@@ -48,7 +67,7 @@ void Encrypt(const DataKey& key, const unsigned char* nonce, std::string_view pl
   int len = 0;
   // These cannot fail for this cipher short of memory exhaustion; a bad
   // ciphertext would then fail to open, which reads report as DataLoss.
-  EVP_EncryptInit_ex2(ctx, cipher, subkey, ietf_nonce, nullptr);
+  EVP_EncryptInit_ex2(ctx, nullptr, subkey, ietf_nonce, nullptr);
   EVP_EncryptUpdate(ctx, nullptr, &len, Bytes(ad), static_cast<int>(ad.size()));
   EVP_EncryptUpdate(ctx, out, &len, Bytes(plaintext), static_cast<int>(plaintext.size()));
   EVP_EncryptFinal_ex(ctx, out + len, &len);
@@ -59,20 +78,14 @@ void Encrypt(const DataKey& key, const unsigned char* nonce, std::string_view pl
 // The inverse of Encrypt: false if the tag does not match.
 bool Decrypt(const DataKey& key, const unsigned char* nonce, const unsigned char* ciphertext,
              std::size_t size, const unsigned char* tag, std::string_view ad, unsigned char* out) {
-  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
-  struct Context {
-    EVP_CIPHER_CTX* const ctx = EVP_CIPHER_CTX_new();
-    ~Context() { EVP_CIPHER_CTX_free(ctx); }
-  };
-  thread_local Context context;
-  EVP_CIPHER_CTX* const ctx = context.ctx;
+  EVP_CIPHER_CTX* const ctx = CipherContext(/*encrypt=*/false);
   unsigned char subkey[32];
   crypto_core_hchacha20(subkey, nonce, key.data(), nullptr);
   unsigned char ietf_nonce[12] = {0, 0, 0, 0};
   std::memcpy(ietf_nonce + 4, nonce + 16, 8);
   int len = 0;
   const bool ok =
-      EVP_DecryptInit_ex2(ctx, cipher, subkey, ietf_nonce, nullptr) == 1 &&
+      EVP_DecryptInit_ex2(ctx, nullptr, subkey, ietf_nonce, nullptr) == 1 &&
       EVP_DecryptUpdate(ctx, nullptr, &len, Bytes(ad), static_cast<int>(ad.size())) == 1 &&
       EVP_DecryptUpdate(ctx, out, &len, ciphertext, static_cast<int>(size)) == 1 &&
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, kTagBytes, const_cast<unsigned char*>(tag)) ==
