@@ -4,7 +4,7 @@
 # unit tests, integration tests against the real server (HTTP and
 # WebSocket), the kill -9 crash test, the agent console in headless Chromium,
 # and a benchmark smoke run; then each libFuzzer target for a bounded time
-# (TOUCHLINE_FUZZ_SECONDS, default 60; 0 skips). Tests labelled `slow` run
+# (TOUCHLINE_FUZZ_SECONDS, default 30; 0 skips). Tests labelled `slow` run
 # only with TOUCHLINE_SLOW_TESTS=1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,7 +23,7 @@ if [[ "${TOUCHLINE_SLOW_TESTS:-0}" == 1 ]]; then
 fi
 ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" "${label_filter[@]}"
 
-fuzz_seconds="${TOUCHLINE_FUZZ_SECONDS:-60}"
+fuzz_seconds="${TOUCHLINE_FUZZ_SECONDS:-30}"
 if ((fuzz_seconds > 0)); then
   tools/scripts/fuzz.sh "$fuzz_seconds"
 fi
