@@ -94,20 +94,19 @@ class Verifier {
         Find(key_seq, "the record stored as seq " + std::to_string(key_seq) + " says seq " +
                           std::to_string(rec->seq) + ": records were moved or replaced");
       }
-      auto [it, fresh] = versions_.try_emplace(rec->customer, rec->version);
+      auto [it, fresh] = customers_.try_emplace(rec->customer, CustomerSeen{rec->version, false});
       if (!fresh) {
-        if (rec->version != it->second + 1) {
+        if (rec->version != it->second.version + 1) {
           Find(key_seq, "customer '" + rec->customer + "' goes from version " +
-                            std::to_string(it->second) + " to " + std::to_string(rec->version));
+                            std::to_string(it->second.version) + " to " +
+                            std::to_string(rec->version));
         }
-        it->second = rec->version;
+        it->second.version = rec->version;
       } else if (report_->first == 1 && rec->version != 1) {
         Find(key_seq, "customer '" + rec->customer + "' starts at version " +
                           std::to_string(rec->version) + ", not 1");
       }
-      if (!rec->sealed.empty()) {
-        sealed_customers_.insert(rec->customer);
-      }
+      it->second.sealed = it->second.sealed || !rec->sealed.empty();
     }
     std::optional<std::string_view> entry;  // the stored tree's entry of this leaf
     if (stored_ != nullptr) {
@@ -176,7 +175,7 @@ class Verifier {
     if (!tree_broken_) {
       report_->root = tree_.Root();
     }
-    report_->customers = versions_.size();
+    report_->customers = customers_.size();
     if (options_.progress) {
       options_.progress(report_->records, std::max<std::uint64_t>(total_, report_->records));
     }
@@ -184,7 +183,16 @@ class Verifier {
   }
 
   void set_total(std::uint64_t total) { total_ = total; }
-  const std::set<std::string>& sealed_customers() const { return sealed_customers_; }
+  // The customers with at least one sealed record.
+  std::vector<std::string_view> sealed_customers() const {
+    std::vector<std::string_view> out;
+    for (const auto& [customer, seen] : customers_) {
+      if (seen.sealed) {
+        out.push_back(customer);
+      }
+    }
+    return out;
+  }
   const CompactRange& tree() const { return tree_; }
   bool tree_broken() const { return tree_broken_; }
 
@@ -258,8 +266,11 @@ class Verifier {
   std::vector<Pending> pending_;
   std::size_t next_pending_ = 0;
   std::uint64_t last_good_size_ = 0;
-  std::unordered_map<std::string, StreamVersion> versions_;
-  std::set<std::string> sealed_customers_;
+  struct CustomerSeen {
+    StreamVersion version;  // the last one read
+    bool sealed;            // whether any of its records is sealed
+  };
+  std::unordered_map<std::string, CustomerSeen> customers_;
   std::set<Seq> finding_seqs_;
   std::uint64_t total_ = 0;
   Status error_;
@@ -336,12 +347,12 @@ StatusOr<VerifyReport> VerifyLog(const EventLog& log, const VerifyOptions& optio
   }));
   RETURN_IF_ERROR(v.Finish());
   // Sealed records need their customer's key, or its erasure record.
-  std::set<std::string> keyed;
+  std::set<std::string, std::less<>> keyed;
   RETURN_IF_ERROR(
       log.ScanKeys([&](std::string_view customer, const KeyEntry&) { keyed.emplace(customer); }));
   std::uint64_t keyless = 0;
-  for (const auto& c : v.sealed_customers()) {
-    keyless += keyed.count(c) == 0 ? 1 : 0;
+  for (const std::string_view c : v.sealed_customers()) {
+    keyless += keyed.find(c) == keyed.end() ? 1 : 0;
   }
   if (keyless > 0) {
     report.notes.push_back(std::to_string(keyless) +

@@ -264,6 +264,15 @@ TEST_F(TlctlVerifyTest, ExportVerifiesAndImportsToTheSameRoot) {
   EXPECT_THAT(r.out, HasSubstr("root " + root));
   r = Tlctl("verify --data-dir " + imported + " --against " + dir_->Sub("saved.json"));
   EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, Not(HasSubstr("neither a key")));
+  // Without keys the import verifies too, and verify says whose sealed
+  // records can no longer be read (c-0, c-1 and c-2).
+  const std::string keyless = dir_->Sub("imported-keyless");
+  r = Tlctl("import " + file + " --data-dir " + keyless);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  r = Tlctl("verify --data-dir " + keyless);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("3 customers have sealed records but neither a key"));
   r = Tlctl("replay --data-dir " + imported + " --from 4 --to 4");
   EXPECT_THAT(r.out, HasSubstr("\"email\":\"p1@example.com\""));
   // Into a directory that holds something: refused.
