@@ -51,6 +51,19 @@ EVP_CIPHER_CTX* CipherContext(bool encrypt) {
   return context.ctx;
 }
 
+// Keys `ctx` for one record as XChaCha20 does: the subkey from HChaCha20
+// over the first 16 nonce bytes, the IETF nonce 0x00000000 || the last 8.
+bool SetKeyAndNonce(EVP_CIPHER_CTX* ctx, const DataKey& key, const unsigned char* nonce) {
+  unsigned char subkey[32];
+  crypto_core_hchacha20(subkey, nonce, key.data(), nullptr);
+  unsigned char ietf_nonce[12] = {0, 0, 0, 0};
+  std::memcpy(ietf_nonce + 4, nonce + 16, 8);
+  // -1: the direction CipherContext set stays.
+  const bool ok = EVP_CipherInit_ex2(ctx, nullptr, subkey, ietf_nonce, -1, nullptr) == 1;
+  sodium_memzero(subkey, sizeof(subkey));
+  return ok;
+}
+
 // XChaCha20-Poly1305 (IETF) as libsodium defines it: a subkey from
 // HChaCha20 over the first 16 nonce bytes (libsodium), then
 // ChaCha20-Poly1305 with the nonce 0x00000000 || the last 8 nonce bytes
@@ -60,39 +73,27 @@ EVP_CIPHER_CTX* CipherContext(bool encrypt) {
 void Encrypt(const DataKey& key, const unsigned char* nonce, std::string_view plaintext,
              std::string_view ad, unsigned char* out) {
   EVP_CIPHER_CTX* const ctx = CipherContext(/*encrypt=*/true);
-  unsigned char subkey[32];
-  crypto_core_hchacha20(subkey, nonce, key.data(), nullptr);
-  unsigned char ietf_nonce[12] = {0, 0, 0, 0};
-  std::memcpy(ietf_nonce + 4, nonce + 16, 8);
   int len = 0;
   // These cannot fail for this cipher short of memory exhaustion; a bad
   // ciphertext would then fail to open, which reads report as DataLoss.
-  EVP_EncryptInit_ex2(ctx, nullptr, subkey, ietf_nonce, nullptr);
+  SetKeyAndNonce(ctx, key, nonce);
   EVP_EncryptUpdate(ctx, nullptr, &len, Bytes(ad), static_cast<int>(ad.size()));
   EVP_EncryptUpdate(ctx, out, &len, Bytes(plaintext), static_cast<int>(plaintext.size()));
   EVP_EncryptFinal_ex(ctx, out + len, &len);
   EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, kTagBytes, out + plaintext.size());
-  sodium_memzero(subkey, sizeof(subkey));
 }
 
 // The inverse of Encrypt: false if the tag does not match.
 bool Decrypt(const DataKey& key, const unsigned char* nonce, const unsigned char* ciphertext,
              std::size_t size, const unsigned char* tag, std::string_view ad, unsigned char* out) {
   EVP_CIPHER_CTX* const ctx = CipherContext(/*encrypt=*/false);
-  unsigned char subkey[32];
-  crypto_core_hchacha20(subkey, nonce, key.data(), nullptr);
-  unsigned char ietf_nonce[12] = {0, 0, 0, 0};
-  std::memcpy(ietf_nonce + 4, nonce + 16, 8);
   int len = 0;
-  const bool ok =
-      EVP_DecryptInit_ex2(ctx, nullptr, subkey, ietf_nonce, nullptr) == 1 &&
-      EVP_DecryptUpdate(ctx, nullptr, &len, Bytes(ad), static_cast<int>(ad.size())) == 1 &&
-      EVP_DecryptUpdate(ctx, out, &len, ciphertext, static_cast<int>(size)) == 1 &&
-      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, kTagBytes, const_cast<unsigned char*>(tag)) ==
-          1 &&
-      EVP_DecryptFinal_ex(ctx, out + len, &len) == 1;
-  sodium_memzero(subkey, sizeof(subkey));
-  return ok;
+  return SetKeyAndNonce(ctx, key, nonce) &&
+         EVP_DecryptUpdate(ctx, nullptr, &len, Bytes(ad), static_cast<int>(ad.size())) == 1 &&
+         EVP_DecryptUpdate(ctx, out, &len, ciphertext, static_cast<int>(size)) == 1 &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, kTagBytes,
+                             const_cast<unsigned char*>(tag)) == 1 &&
+         EVP_DecryptFinal_ex(ctx, out + len, &len) == 1;
 }
 
 }  // namespace
