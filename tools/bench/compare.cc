@@ -104,8 +104,24 @@ struct Config {
   std::size_t read_limit = 50;
   int rounds = 3;
   std::string scale = "100000,300000";
+  bool phase_marks = false;
   std::string command;
 };
+
+// With --phase-marks: a line on stderr at each workload's start and end,
+// stamped with CLOCK_MONOTONIC seconds, so a profile taken with
+// `perf record -k CLOCK_MONOTONIC` can be cut by workload (perf script
+// --time START,END).
+bool g_phase_marks = false;
+void PhaseMark(const std::string& system, const char* workload, const char* edge) {
+  if (!g_phase_marks) {
+    return;
+  }
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  std::fprintf(stderr, "phase %s %s %s %ld.%06ld\n", system.c_str(), workload, edge,
+               static_cast<long>(ts.tv_sec), ts.tv_nsec / 1000);
+}
 
 struct Event {
   std::string json;
@@ -962,11 +978,17 @@ std::vector<Row> RunSystem(const Config& c, const std::string& name,
     auto s = MakeSystem(name, c);
     std::string dir = MakeTempDir(c.dir);
     Check(s->Start(dir, std::max(c.batch_clients, c.read_clients)), name + " start");
+    PhaseMark(name, "ingest_batch", "start");
     Row batch = ToRow(name, "ingest_batch", Ingest(*s, events, c.batch, c.batch_clients));
+    PhaseMark(name, "ingest_batch", "end");
     std::this_thread::sleep_for(std::chrono::seconds(1));  // let background work settle
+    PhaseMark(name, "read_newest", "start");
     Row read =
         ToRow(name, "read_newest", ReadNewest(*s, read_streams, c.read_limit, c.read_clients));
+    PhaseMark(name, "read_newest", "end");
+    PhaseMark(name, "replay", "start");
     Result replayed = Replay(*s);
+    PhaseMark(name, "replay", "end");
     if (replayed.errors == 0 && replayed.events < events.size()) {
       replayed.errors = 1;
       replayed.first_error = "replayed " + std::to_string(replayed.events) + " of " +
@@ -978,7 +1000,9 @@ std::vector<Row> RunSystem(const Config& c, const std::string& name,
 
     dir = MakeTempDir(c.dir);
     Check(s->Start(dir, c.clients), name + " start");
+    PhaseMark(name, "ingest_single", "start");
     Row single = ToRow(name, "ingest_single", Ingest(*s, singles, 1, c.clients));
+    PhaseMark(name, "ingest_single", "end");
     s->Stop();
     fs::remove_all(dir);
     for (Row* r : {&batch, &single, &read, &replay}) {
@@ -1087,7 +1111,11 @@ int main(int argc, char** argv) {
   app.add_option("--scale", c.scale,
                  "Log sizes for the scale curve, comma-separated (e.g. 1000000,5000000,10000000); "
                  "empty skips it");
+  app.add_flag("--phase-marks", c.phase_marks,
+               "Print CLOCK_MONOTONIC times of each workload's start and end on stderr (to cut "
+               "a `perf record -k CLOCK_MONOTONIC` profile by workload)");
   CLI11_PARSE(app, argc, argv);
+  g_phase_marks = c.phase_marks;
   for (int i = 0; i < argc; ++i) {
     c.command += (i ? " " : "") + std::string(argv[i]);
   }
