@@ -151,20 +151,19 @@ void HandleAuditTrail(bool by_actor, const std::string& id, const QueryParams& q
       services.audit, "the audit trail", services, std::move(respond),
       [by_actor, id, query, &services]() -> StatusOr<Response> {
         ASSIGN_OR_RETURN(auto limit, GetUint(query, "limit", 1, services.max_page_limit));
-        const std::size_t n = limit.value_or(kDefaultTrailLimit);
-        const std::string prefix =
-            by_actor ? projections::AuditActorPrefix(id) : projections::AuditCustomerPrefix(id);
         const std::string* after = FindParam(query, "after");
-        ASSIGN_OR_RETURN(auto rows, services.audit->state().Scan(
-                                        prefix, after != nullptr ? prefix + *after : "", n + 1));
+        ASSIGN_OR_RETURN(auto page,
+                         projections::ReadAuditTrail(services.audit->state(), *services.log,
+                                                     by_actor, id, after ? *after : "",
+                                                     limit.value_or(kDefaultTrailLimit)));
         Response r;
         r.body = std::string("{\"") + (by_actor ? "actor" : "customer") + "\":" + JsonString(id) +
                  ",\"entries\":[";
-        for (std::size_t i = 0; i < rows.size() && i < n; ++i) {
-          r.body += (i ? "," : "") + rows[i].second;
+        for (std::size_t i = 0; i < page.entries.size(); ++i) {
+          r.body += (i ? "," : "") + page.entries[i];
         }
         r.body += "],\"next_after\":";
-        r.body += rows.size() > n ? JsonString(rows[n - 1].first.substr(prefix.size())) : "null";
+        r.body += page.next_after ? JsonString(*page.next_after) : "null";
         r.body += "}";
         return r;
       });

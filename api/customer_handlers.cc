@@ -1,8 +1,9 @@
 // Routes over the customer view and the projections (declared in
-// api/handlers.h). Every customer read first waits for the view to fold the
-// head the log had when the request arrived (read-your-writes), without
-// blocking an I/O thread: the runner calls back, and the work is posted to
-// the I/O pool.
+// api/handlers.h). A read of one customer first waits until the view has
+// folded every acknowledged write that concerns that customer (read-your-
+// writes, per customer: AfterCustomer below), other reads until it has
+// folded the head the log had when they arrived; neither blocks an I/O
+// thread: the runner calls back, and the work is posted to the I/O pool.
 #include <simdjson.h>
 
 #include <charconv>
@@ -36,14 +37,108 @@ void AfterCustomerView(Services& services, Responder respond,
                   std::move(work), std::move(fallback));
 }
 
-StatusOr<std::string> ResolveOrNotFound(const store::StateReader& state, const std::string& id) {
-  ASSIGN_OR_RETURN(auto pid, projections::ResolveProfileId(state, id));
-  if (!pid.has_value()) {
-    return Status::NotFound("no customer known as '" + id.substr(0, 200) +
-                            "' (give a customer id, a profile id p-N or an identity such as "
-                            "email:alice@example.com)");
+// What a customer read works with: the live profile `id` resolves to (none:
+// an unknown id, or a stream the view has not linked to anyone).
+struct Resolved {
+  std::optional<projections::ProfileState> profile;
+};
+using CustomerWork = std::function<void(const Responder&, const Resolved&)>;
+
+// The identity strings whose writes concern a read of `id`: the id itself
+// (as a stream, and as an identity when it is one) and every identity of
+// the profile it resolves to.
+std::vector<std::string> TouchKeys(const std::string& id, const Resolved& r) {
+  std::vector<std::string> keys;
+  if (projections::SeqOfProfileId(id) == 0) {
+    keys.push_back(std::string(kCustomerIdentityType) + ":" + id);
+    if (id.find(':') != std::string::npos) {
+      if (auto identity = ParseIdentityString(id, "id"); identity.ok()) {
+        keys.push_back(IdentityString(*identity));
+      }
+    }
   }
-  return *pid;
+  if (r.profile.has_value()) {
+    keys.insert(keys.end(), r.profile->identities.begin(), r.profile->identities.end());
+  }
+  return keys;
+}
+
+StatusOr<Resolved> Resolve(const store::StateReader& state, const std::string& id) {
+  Resolved r;
+  ASSIGN_OR_RETURN(auto pid, projections::ResolveProfileId(state, id));
+  if (pid.has_value()) {
+    ASSIGN_OR_RETURN(r.profile, projections::LoadLiveProfile(state, *pid));
+  }
+  return r;
+}
+
+// Read-your-writes for one customer: resolves `id` in the customer view and
+// runs `work` with it once the view has folded every acknowledged write
+// touching the customer (store::EventLog::LastTouch), which for a customer
+// nobody is writing to right now means at once. A write folded meanwhile
+// may link more identities to the profile, so the check is repeated after
+// each wait; after a few rounds (or past the deadline) it falls back to
+// waiting for the head, as other reads do. `fallback` answers when the
+// view is absent or faulted (else 503).
+void AfterCustomer(Services& services, std::string id, Responder respond, CustomerWork work,
+                   Fallback fallback = nullptr, int round = 0,
+                   std::chrono::steady_clock::time_point deadline = {}) {
+  projections::ProjectionRunner* runner = services.customers;
+  if (runner == nullptr || round >= 3) {
+    AfterCustomerViewAsync(
+        services, std::move(respond),
+        [&services, id, work = std::move(work)](const Responder& reply) {
+          auto r = services.customers != nullptr ? Resolve(services.customers->state(), id)
+                                                 : StatusOr<Resolved>(Resolved{});
+          if (!r.ok()) {
+            reply(ErrorResponse(r.status()));
+            return;
+          }
+          work(reply, *r);
+        },
+        std::move(fallback));
+    return;
+  }
+  if (round == 0) {
+    deadline = std::chrono::steady_clock::now() + services.projection_wait;
+  }
+  const Seq folded = runner->checkpoint();
+  auto resolved = Resolve(runner->state(), id);
+  if (!resolved.ok()) {
+    Reply(respond, fallback ? fallback(resolved.status()) : StatusOr<Response>(resolved.status()));
+    return;
+  }
+  const Seq needed = services.log->LastTouch(TouchKeys(id, *resolved));
+  if (needed <= folded) {
+    work(respond, *resolved);
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline > now ? deadline - now : std::chrono::steady_clock::duration::zero());
+  auto post = services.post;
+  runner->WaitFor(needed, wait,
+                  [&services, post, id = std::move(id), respond = std::move(respond),
+                   work = std::move(work), fallback = std::move(fallback), round,
+                   deadline](Status s) mutable {
+                    auto run = [&services, id = std::move(id), respond = std::move(respond),
+                                work = std::move(work), fallback = std::move(fallback), round,
+                                deadline, s = std::move(s)]() mutable {
+                      if (!s.ok()) {
+                        Reply(respond, fallback ? fallback(s)
+                                                : StatusOr<Response>(
+                                                      Status::Unavailable(s.message())));
+                        return;
+                      }
+                      AfterCustomer(services, std::move(id), std::move(respond), std::move(work),
+                                    std::move(fallback), round + 1, deadline);
+                    };
+                    if (post) {
+                      post(std::move(run));
+                    } else {
+                      run();
+                    }
+                  });
 }
 
 StatusOr<projections::AsOf> ParseAsOf(const std::string& text) {
@@ -64,8 +159,14 @@ StatusOr<projections::AsOf> ParseAsOf(const std::string& text) {
   return as_of;
 }
 
-StatusOr<Response> CustomerViewResponse(const std::string& id, const QueryParams& query,
-                                        Services& services) {
+Status UnknownCustomer(const std::string& id) {
+  return Status::NotFound("no customer known as '" + id.substr(0, 200) +
+                          "' (give a customer id, a profile id p-N or an identity such as "
+                          "email:alice@example.com)");
+}
+
+StatusOr<Response> CustomerViewResponse(const std::string& id, const Resolved& resolved,
+                                        const QueryParams& query, Services& services) {
   const store::StateReader& state = services.customers->state();
   Response r;
   if (const std::string* as_of_text = FindParam(query, "as_of")) {
@@ -75,17 +176,16 @@ StatusOr<Response> CustomerViewResponse(const std::string& id, const QueryParams
                                                                  services.max_as_of_events));
     // The person as the view knows them now (or the stream of that name).
     r.accessed = {id};
-    ASSIGN_OR_RETURN(auto pid, projections::ResolveProfileId(state, id));
-    if (pid.has_value()) {
-      ASSIGN_OR_RETURN(auto profile, projections::LoadLiveProfile(state, *pid));
-      r.accessed = profile.Streams();
+    if (resolved.profile.has_value()) {
+      r.accessed = resolved.profile->Streams();
     }
     return r;
   }
-  ASSIGN_OR_RETURN(std::string pid, ResolveOrNotFound(state, id));
-  ASSIGN_OR_RETURN(auto profile, projections::LoadLiveProfile(state, pid));
-  ASSIGN_OR_RETURN(r.body, projections::RenderCustomerView(state, profile, *services.log));
-  r.accessed = profile.Streams();
+  if (!resolved.profile.has_value()) {
+    return UnknownCustomer(id);
+  }
+  ASSIGN_OR_RETURN(r.body, projections::RenderCustomerView(state, *resolved.profile, *services.log));
+  r.accessed = resolved.profile->Streams();
   return r;
 }
 
@@ -146,7 +246,7 @@ StatusOr<Response> TimelineResponse(const std::string& id, std::vector<std::stri
     if (i > 0) {
       out.push_back(',');
     }
-    out += page.records[i].json;
+    out += page.records[i]->json;
   }
   out += "],\"next\":";
   out += page.next_before_seq ? "\"" + std::to_string(*page.next_before_seq) + "\"" : "null";
@@ -225,8 +325,10 @@ void HandleCustomer(const std::string& id, const QueryParams& query, Services& s
     respond(ErrorResponse(s));
     return;
   }
-  AfterCustomerView(services, std::move(respond),
-                    [id, query, &services] { return CustomerViewResponse(id, query, services); });
+  AfterCustomer(services, id, std::move(respond),
+                [id, query, &services](const Responder& reply, const Resolved& resolved) {
+                  Reply(reply, CustomerViewResponse(id, resolved, query, services));
+                });
 }
 
 void HandleCustomerLookup(const QueryParams& query, Services& services, Responder respond) {
@@ -288,15 +390,23 @@ void HandleCustomerLookup(const QueryParams& query, Services& services, Responde
     }
     text = IdentityString(*identity);
   }
-  AfterCustomerView(services, std::move(respond), [text, &services]() -> StatusOr<Response> {
-    const store::StateReader& state = services.customers->state();
-    ASSIGN_OR_RETURN(std::string pid, ResolveOrNotFound(state, text));
-    ASSIGN_OR_RETURN(auto profile, projections::LoadLiveProfile(state, pid));
-    Response r;
-    ASSIGN_OR_RETURN(r.body, projections::RenderCustomerView(state, profile, *services.log));
-    r.accessed = profile.Streams();
-    return r;
-  });
+  AfterCustomer(services, text, std::move(respond),
+                [text, &services](const Responder& reply, const Resolved& resolved) {
+                  if (!resolved.profile.has_value()) {
+                    reply(ErrorResponse(UnknownCustomer(text)));
+                    return;
+                  }
+                  Response r;
+                  auto body = projections::RenderCustomerView(
+                      services.customers->state(), *resolved.profile, *services.log);
+                  if (!body.ok()) {
+                    reply(ErrorResponse(body.status()));
+                    return;
+                  }
+                  r.body = std::move(body).value();
+                  r.accessed = resolved.profile->Streams();
+                  reply(std::move(r));
+                });
 }
 
 void HandleTimeline(const std::string& id, const QueryParams& query, Services& services,
@@ -309,16 +419,15 @@ void HandleTimeline(const std::string& id, const QueryParams& query, Services& s
     respond(ErrorResponse(s));
     return;
   }
-  AfterCustomerView(
-      services, std::move(respond),
-      [id, query, &services]() -> StatusOr<Response> {
-        const store::StateReader& state = services.customers->state();
-        ASSIGN_OR_RETURN(auto pid, projections::ResolveProfileId(state, id));
-        if (!pid.has_value()) {
-          return TimelineResponse(id, {id}, std::nullopt, query, services);
+  AfterCustomer(
+      services, id, std::move(respond),
+      [id, query, &services](const Responder& reply, const Resolved& resolved) {
+        if (!resolved.profile.has_value()) {
+          Reply(reply, TimelineResponse(id, {id}, std::nullopt, query, services));
+          return;
         }
-        ASSIGN_OR_RETURN(auto profile, projections::LoadLiveProfile(state, *pid));
-        return TimelineResponse(id, profile.Streams(), profile.id, query, services);
+        Reply(reply, TimelineResponse(id, resolved.profile->Streams(), resolved.profile->id, query,
+                                      services));
       },
       // Without the view, the stream of that name alone is still readable.
       [id, query, &services](const Status&) {
@@ -338,21 +447,15 @@ void HandleNote(const std::string& id, const Request& request, Services& service
     respond(ErrorResponse(note.status()));
     return;
   }
-  AfterCustomerViewAsync(
-      services, std::move(respond),
-      [id, note = std::move(note).value(), actor = request.actor,
-       &services](const Responder& reply) {
-        const store::StateReader& state = services.customers->state();
-        auto pid = ResolveOrNotFound(state, id);
-        if (!pid.ok()) {
-          reply(ErrorResponse(pid.status()));
+  AfterCustomer(
+      services, id, std::move(respond),
+      [id, note = std::move(note).value(), actor = request.actor, &services](
+          const Responder& reply, const Resolved& resolved) {
+        if (!resolved.profile.has_value()) {
+          reply(ErrorResponse(UnknownCustomer(id)));
           return;
         }
-        auto profile = projections::LoadLiveProfile(state, *pid);
-        if (!profile.ok()) {
-          reply(ErrorResponse(profile.status()));
-          return;
-        }
+        const std::optional<projections::ProfileState>& profile = resolved.profile;
         // The note goes to the stream named in the path if it is one, else
         // to the profile's first stream.
         const auto streams = profile->Streams();

@@ -265,11 +265,16 @@ StatusOr<Response> HandleReadLog(const Request& request, const QueryParams& quer
     if (records.empty()) {
       return Status::DataLoss("the log ended before seq " + std::to_string(cursor->next));
     }
+    std::size_t bytes = 0;
     for (const auto& rec : records) {
-      out += rec.json;
+      bytes += rec->json.size() + 1;
+    }
+    out.reserve(bytes);
+    for (const auto& rec : records) {
+      out += rec->json;
       out.push_back('\n');
     }
-    cursor->next = records.back().seq + 1;
+    cursor->next = records.back()->seq + 1;
     return out;
   };
   return r;

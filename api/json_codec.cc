@@ -286,10 +286,10 @@ std::string RenderAppendResult(const std::vector<std::string>& ids,
   return out;
 }
 
-std::string RenderEventsPage(const std::vector<store::Record>& records, Seq head) {
+std::string RenderEventsPage(const std::vector<store::RecordPtr>& records, Seq head) {
   std::size_t size = 64;
   for (const auto& r : records) {
-    size += r.json.size() + 1;
+    size += r->json.size() + 1;
   }
   std::string out;
   out.reserve(size);
@@ -298,11 +298,11 @@ std::string RenderEventsPage(const std::vector<store::Record>& records, Seq head
     if (i > 0) {
       out.push_back(',');
     }
-    out += records[i].json;
+    out += records[i]->json;
   }
   out += "],\"next_after\":";
-  out +=
-      !records.empty() && records.back().seq < head ? std::to_string(records.back().seq) : "null";
+  out += !records.empty() && records.back()->seq < head ? std::to_string(records.back()->seq)
+                                                       : "null";
   out += ",\"head\":" + std::to_string(head) + "}";
   return out;
 }

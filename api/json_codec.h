@@ -47,6 +47,6 @@ std::string RenderAppendResult(const std::vector<std::string>& ids,
                                const store::AppendResult& result);
 
 // {"events":[...],"next_after":17|null,"head":42}
-std::string RenderEventsPage(const std::vector<store::Record>& records, Seq head);
+std::string RenderEventsPage(const std::vector<store::RecordPtr>& records, Seq head);
 
 }  // namespace touchline::api

@@ -152,9 +152,9 @@ StatusOr<StreamFeed::Batch> StreamFeed::Poll(std::size_t max) {
   std::vector<std::string> ignored;
   Seq last = from - 1;
   for (auto& r : records) {
-    last = r.seq;
-    if (Matches(r, &ignored)) {
-      out.records.push_back(std::make_shared<const store::Record>(std::move(r)));
+    last = r->seq;
+    if (Matches(*r, &ignored)) {
+      out.records.push_back(std::move(r));
     }
   }
   // Invariant: the chunk is short only at the log's head, which the

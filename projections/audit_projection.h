@@ -20,25 +20,34 @@
 // Erasure leaves these entries (they name customer ids, never personal
 // data), so the trail survives the data it is about.
 //
-// State keys (values are compact JSON entries, below):
-//   c/<customer>\0<inv at:20>.<inv seq:20>.<inv i:4>   by customer
-//   a/<actor>\0<inv at:20>.<inv seq:20>.<inv i:4>      by actor
-// with inv = max - value, zero-padded, so a forward scan is newest first by
-// when the read or write happened (a read is appended a little after it
-// was served), then by position; `at` is in microseconds; i numbers the
-// accesses inside one audit.access event (0 for a write). An entry is
-//   {"seq":N,"at":"<RFC 3339>","actor":"...","action":"write","route":"...",
-//    "customer":"c-42","type":"ticket.opened"}
+// State keys:
+//   c/<customer>\0<suffix>   by customer
+//   a/<actor>\0<suffix>      by actor
+// where suffix = inv at (8 bytes) + inv seq (8) + inv i (2), big-endian,
+// inv = max - value, so a forward scan is newest first by when the read or
+// write happened (a read is appended a little after it was served), then
+// by position; `at` is in microseconds; i numbers the accesses inside one
+// audit.access event (0 for a write). A write's value is empty: its entry
+// is rendered from the record (seq in the key) when the trail is read, so
+// the fold writes two small keys per event. A read's value is its entry
+// as compact JSON:
 //   {"seq":N,"at":"...","actor":"...","action":"read","route":"...",
 //    "customers":["c-42","c-43"]}
+// and a write renders as
+//   {"seq":N,"at":"<RFC 3339>","actor":"...","action":"write","route":"...",
+//    "customer":"c-42","type":"ticket.opened"}
+// ReadAuditTrail() below is the one reader of this layout.
 //
 // Thread safety: as Projection.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "projections/projection.h"
+#include "store/event_log.h"
 
 namespace touchline::projections {
 
@@ -50,12 +59,23 @@ inline constexpr std::string_view kAccessEventType = "audit.access";
 class AuditProjection final : public Projection {
  public:
   std::string_view Name() const override { return kAuditProjection; }
-  std::string Version() const override { return "1"; }
+  std::string Version() const override { return "2"; }
   Status Apply(const store::Record& record, StateTx* tx) override;
 };
 
-// The state key prefixes of one customer's and one actor's entries.
-std::string AuditCustomerPrefix(std::string_view customer);
-std::string AuditActorPrefix(std::string_view actor);
+// One page of a customer's or an actor's trail, newest first.
+struct AuditPage {
+  std::vector<std::string> entries;  // each a JSON object (above)
+  // Pass as `after` for the next page; unset on the last.
+  std::optional<std::string> next_after;
+};
+
+// The trail of `id` (a customer stream, or an actor when `by_actor`):
+// up to `limit` entries after the cursor `after` (empty: from the newest).
+// Write entries are rendered from their records in `log`. Returns
+// InvalidArgument for a malformed cursor, storage errors otherwise.
+StatusOr<AuditPage> ReadAuditTrail(const store::StateReader& state, const store::EventLog& log,
+                                   bool by_actor, std::string_view id, std::string_view after,
+                                   std::size_t limit);
 
 }  // namespace touchline::projections

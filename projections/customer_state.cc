@@ -1,60 +1,53 @@
 #include "projections/customer_state.h"
 
-#include <boost/json.hpp>
 #include <charconv>
 
+#include "core/binary_codec.h"
 #include "core/identity.h"
 
 namespace touchline::projections {
 namespace {
 
-namespace json = boost::json;
+// Tags: the first byte of each value (customer_state.h).
+constexpr std::uint8_t kProfileTag = 0xA1;
+constexpr std::uint8_t kStreamTag = 0xA2;
 
-json::array Strings(const std::vector<std::string>& v) {
-  json::array a;
-  a.reserve(v.size());
+void PutStrings(BinaryWriter* w, const std::vector<std::string>& v) {
+  w->U64(v.size());
   for (const auto& s : v) {
-    a.emplace_back(s);
+    w->Str(s);
   }
-  return a;
 }
 
-json::object Stats(const std::map<std::string, ContactStats>& m) {
-  json::object o;
+std::vector<std::string> GetStrings(BinaryReader* r) {
+  std::vector<std::string> out(r->Count());
+  for (auto& s : out) {
+    s = r->Str();
+  }
+  return out;
+}
+
+void PutStats(BinaryWriter* w, const std::map<std::string, ContactStats>& m) {
+  w->U64(m.size());
   for (const auto& [k, c] : m) {
-    o[k] = json::array{c.count, c.first_us, c.last_us};
+    w->Str(k);
+    w->U64(c.count);
+    w->I64(c.first_us);
+    w->I64(c.last_us);
   }
-  return o;
 }
 
-// Decoding helpers: every accessor throws on a wrong shape; DecodeX catches
-// and reports DataLoss (stored state is ours, so a bad shape is corruption).
-std::vector<std::string> ToStrings(const json::value& v) {
-  std::vector<std::string> out;
-  for (const auto& s : v.as_array()) {
-    out.emplace_back(s.as_string());
-  }
-  return out;
-}
-
-std::map<std::string, ContactStats> ToStats(const json::value& v) {
+std::map<std::string, ContactStats> GetStats(BinaryReader* r) {
   std::map<std::string, ContactStats> out;
-  for (const auto& [k, x] : v.as_object()) {
-    const auto& a = x.as_array();
-    out[std::string(k)] =
-        ContactStats{a.at(0).to_number<std::uint64_t>(), a.at(1).to_number<std::int64_t>(),
-                     a.at(2).to_number<std::int64_t>()};
+  for (std::uint64_t n = r->Count(4); n > 0; --n) {
+    const std::string_view k = r->Str();
+    ContactStats c;
+    c.count = r->U64();
+    c.first_us = r->I64();
+    c.last_us = r->I64();
+    out.emplace_hint(out.end(), k, c);
   }
   return out;
-}
-
-template <typename T>
-T Num(const json::object& o, std::string_view key) {
-  return o.at(key).to_number<T>();
-}
-
-std::string Str(const json::object& o, std::string_view key) {
-  return std::string(o.at(key).as_string());
 }
 
 }  // namespace
@@ -81,132 +74,156 @@ void ContactStats::Add(std::int64_t time_us) {
 }
 
 std::string EncodeProfile(const ProfileState& p) {
-  json::object o;
-  o["id"] = p.id;
-  o["created"] = p.created_seq;
+  std::string out;
+  BinaryWriter w(&out);
+  w.Byte(kProfileTag);
+  w.Str(p.id);
+  w.U64(p.created_seq);
+  w.Str(p.merged_into);
   if (!p.merged_into.empty()) {
-    o["merged_into"] = p.merged_into;
-    o["merged_seq"] = p.merged_seq;
-    return json::serialize(o);
+    w.U64(p.merged_seq);
+    return out;
   }
-  o["identities"] = Strings(p.identities);
-  json::array merged;
+  PutStrings(&w, p.identities);
+  w.U64(p.merged.size());
   for (const auto& m : p.merged) {
-    merged.push_back(json::object{
-        {"profile", m.profile}, {"seq", m.seq}, {"identities", Strings(m.identities)}});
+    w.Str(m.profile);
+    w.U64(m.seq);
+    PutStrings(&w, m.identities);
   }
-  o["merged"] = std::move(merged);
-  o["separated"] = Strings(p.separated);
-  json::array refused;
+  PutStrings(&w, p.separated);
+  w.U64(p.refused.size());
   for (const auto& r : p.refused) {
-    refused.push_back(json::array{r.seq, json::string(r.what), json::string(r.reason)});
+    w.U64(r.seq);
+    w.Str(r.what);
+    w.Str(r.reason);
   }
-  o["refused"] = std::move(refused);
-  o["refused_total"] = p.refused_total;
-  return json::serialize(o);
+  w.U64(p.refused_total);
+  return out;
 }
 
-StatusOr<ProfileState> DecodeProfile(std::string_view text) {
-  try {
-    const json::object o = json::parse(text).as_object();
-    ProfileState p;
-    p.id = Str(o, "id");
-    p.created_seq = Num<Seq>(o, "created");
-    if (o.contains("merged_into")) {
-      p.merged_into = Str(o, "merged_into");
-      p.merged_seq = Num<Seq>(o, "merged_seq");
-      return p;
+StatusOr<ProfileState> DecodeProfile(std::string_view bytes) {
+  BinaryReader r(bytes);
+  r.Expect(kProfileTag);
+  ProfileState p;
+  p.id = r.Str();
+  p.created_seq = r.U64();
+  p.merged_into = r.Str();
+  if (!p.merged_into.empty()) {
+    p.merged_seq = r.U64();
+  } else {
+    p.identities = GetStrings(&r);
+    p.merged.resize(r.Count(3));
+    for (auto& m : p.merged) {
+      m.profile = r.Str();
+      m.seq = r.U64();
+      m.identities = GetStrings(&r);
     }
-    p.identities = ToStrings(o.at("identities"));
-    for (const auto& m : o.at("merged").as_array()) {
-      const auto& mo = m.as_object();
-      p.merged.push_back(
-          MergeEntry{Str(mo, "profile"), Num<Seq>(mo, "seq"), ToStrings(mo.at("identities"))});
+    p.separated = GetStrings(&r);
+    p.refused.resize(r.Count(3));
+    for (auto& x : p.refused) {
+      x.seq = r.U64();
+      x.what = r.Str();
+      x.reason = r.Str();
     }
-    p.separated = ToStrings(o.at("separated"));
-    for (const auto& r : o.at("refused").as_array()) {
-      const auto& a = r.as_array();
-      p.refused.push_back(RefusedLink{a.at(0).to_number<Seq>(), std::string(a.at(1).as_string()),
-                                      std::string(a.at(2).as_string())});
-    }
-    p.refused_total = Num<std::uint64_t>(o, "refused_total");
-    return p;
-  } catch (const std::exception& e) {
-    return Status::DataLoss(std::string("corrupt customer profile state: ") + e.what());
+    p.refused_total = r.U64();
   }
+  if (!r.done()) {
+    return Status::DataLoss("corrupt customer profile state (" + std::to_string(bytes.size()) +
+                            " bytes)");
+  }
+  return p;
 }
 
 std::string EncodeStream(const StreamState& s) {
-  json::object o;
-  o["events"] = s.events;
-  o["first"] = s.first_seen_us;
-  o["last"] = s.last_seen_us;
-  o["channels"] = Stats(s.channels);
-  o["departments"] = Stats(s.departments);
-  json::object types;
+  std::string out;
+  out.reserve(256);
+  BinaryWriter w(&out);
+  w.Byte(kStreamTag);
+  w.U64(s.events);
+  w.I64(s.first_seen_us);
+  w.I64(s.last_seen_us);
+  PutStats(&w, s.channels);
+  PutStats(&w, s.departments);
+  w.U64(s.types.size());
   for (const auto& [k, n] : s.types) {
-    types[k] = n;
+    w.Str(k);
+    w.U64(n);
   }
-  o["types"] = std::move(types);
-  json::object traits;
+  w.U64(s.traits.size());
   for (const auto& [k, t] : s.traits) {
-    traits[k] = json::array{json::string(t.json), t.time_us, t.seq, json::string(t.channel),
-                            json::string(t.event_type)};
+    w.Str(k);
+    w.Str(t.json);
+    w.I64(t.time_us);
+    w.U64(t.seq);
+    w.Str(t.channel);
+    w.Str(t.event_type);
   }
-  o["traits"] = std::move(traits);
-  json::object tickets;
+  w.U64(s.tickets.size());
   for (const auto& [k, t] : s.tickets) {
-    tickets[k] = json::array{t.seq, t.opened_us, json::string(t.subject), t.closed_seq};
+    w.Str(k);
+    w.U64(t.seq);
+    w.I64(t.opened_us);
+    w.Str(t.subject);
+    w.U64(t.closed_seq);
   }
-  o["tickets"] = std::move(tickets);
-  json::object ltv;
+  w.U64(s.ltv_micros.size());
   for (const auto& [k, v] : s.ltv_micros) {
-    ltv[k] = v;
+    w.Str(k);
+    w.I64(v);
   }
-  o["ltv"] = std::move(ltv);
-  json::array recent;
+  w.U64(s.recent.size());
   for (const Seq r : s.recent) {
-    recent.emplace_back(r);
+    w.U64(r);
   }
-  o["recent"] = std::move(recent);
-  return json::serialize(o);
+  return out;
 }
 
-StatusOr<StreamState> DecodeStream(std::string_view text) {
-  try {
-    const json::object o = json::parse(text).as_object();
-    StreamState s;
-    s.events = Num<std::uint64_t>(o, "events");
-    s.first_seen_us = Num<std::int64_t>(o, "first");
-    s.last_seen_us = Num<std::int64_t>(o, "last");
-    s.channels = ToStats(o.at("channels"));
-    s.departments = ToStats(o.at("departments"));
-    for (const auto& [k, n] : o.at("types").as_object()) {
-      s.types[std::string(k)] = n.to_number<std::uint64_t>();
-    }
-    for (const auto& [k, t] : o.at("traits").as_object()) {
-      const auto& a = t.as_array();
-      s.traits[std::string(k)] =
-          TraitValue{std::string(a.at(0).as_string()), a.at(1).to_number<std::int64_t>(),
-                     a.at(2).to_number<Seq>(), std::string(a.at(3).as_string()),
-                     std::string(a.at(4).as_string())};
-    }
-    for (const auto& [k, t] : o.at("tickets").as_object()) {
-      const auto& a = t.as_array();
-      s.tickets[std::string(k)] =
-          Ticket{a.at(0).to_number<Seq>(), a.at(1).to_number<std::int64_t>(),
-                 std::string(a.at(2).as_string()), a.at(3).to_number<Seq>()};
-    }
-    for (const auto& [k, v] : o.at("ltv").as_object()) {
-      s.ltv_micros[std::string(k)] = v.to_number<std::int64_t>();
-    }
-    for (const auto& r : o.at("recent").as_array()) {
-      s.recent.push_back(r.to_number<Seq>());
-    }
-    return s;
-  } catch (const std::exception& e) {
-    return Status::DataLoss(std::string("corrupt customer stream state: ") + e.what());
+StatusOr<StreamState> DecodeStream(std::string_view bytes) {
+  BinaryReader r(bytes);
+  r.Expect(kStreamTag);
+  StreamState s;
+  s.events = r.U64();
+  s.first_seen_us = r.I64();
+  s.last_seen_us = r.I64();
+  s.channels = GetStats(&r);
+  s.departments = GetStats(&r);
+  for (std::uint64_t n = r.Count(2); n > 0; --n) {
+    const std::string_view k = r.Str();
+    s.types.emplace_hint(s.types.end(), k, r.U64());
   }
+  for (std::uint64_t n = r.Count(7); n > 0; --n) {
+    const std::string_view k = r.Str();
+    TraitValue t;
+    t.json = r.Str();
+    t.time_us = r.I64();
+    t.seq = r.U64();
+    t.channel = r.Str();
+    t.event_type = r.Str();
+    s.traits.emplace_hint(s.traits.end(), k, std::move(t));
+  }
+  for (std::uint64_t n = r.Count(5); n > 0; --n) {
+    const std::string_view k = r.Str();
+    Ticket t;
+    t.seq = r.U64();
+    t.opened_us = r.I64();
+    t.subject = r.Str();
+    t.closed_seq = r.U64();
+    s.tickets.emplace_hint(s.tickets.end(), k, std::move(t));
+  }
+  for (std::uint64_t n = r.Count(2); n > 0; --n) {
+    const std::string_view k = r.Str();
+    s.ltv_micros.emplace_hint(s.ltv_micros.end(), k, r.I64());
+  }
+  s.recent.resize(r.Count());
+  for (auto& x : s.recent) {
+    x = r.U64();
+  }
+  if (!r.done()) {
+    return Status::DataLoss("corrupt customer stream state (" + std::to_string(bytes.size()) +
+                            " bytes)");
+  }
+  return s;
 }
 
 std::string IdentityKey(std::string_view identity) {

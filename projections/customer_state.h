@@ -7,14 +7,28 @@
 //                               are the identities "customer:<stream>"
 //   s/<lower-cased value>\0<type>\0<value>
 //                            -> "<type>:<value>"  (search by value prefix)
-//   p/<profile id>           -> ProfileState (JSON, below)
-//   t/<stream>               -> StreamState (JSON, below)
+//   p/<profile id>           -> ProfileState (binary, below)
+//   t/<stream>               -> StreamState (binary, below)
 // Profile ids are "p-<seq>", the seq of the event that created the profile,
 // so the older of two profiles is the one with the smaller number.
 //
-// Values are compact JSON objects with keys in a fixed order, so equal state
-// is byte-equal (rebuild tests compare bytes). Times are microseconds since
-// the epoch; money is in micro-units of its currency, summed exactly.
+// Values use core/binary_codec.h (U64, I64, Str; a list is a U64 count then
+// its items; a map is a count then key/value pairs in key order), so equal
+// state is byte-equal (rebuild tests compare bytes). Times are microseconds
+// since the epoch; money is in micro-units of its currency, summed exactly.
+//   ProfileState  0xA1, Str id, U64 created_seq, Str merged_into, then
+//                 if merged_into is set: U64 merged_seq (nothing else);
+//                 else: [Str identity], [Str profile, U64 seq, [Str
+//                 identity]] (merged), [Str separated], [U64 seq, Str what,
+//                 Str reason] (refused), U64 refused_total.
+//   StreamState   0xA2, U64 events, I64 first_seen, I64 last_seen,
+//                 {Str channel: U64 count, I64 first, I64 last},
+//                 {Str department: same}, {Str type: U64 count},
+//                 {Str trait: Str json, I64 time, U64 seq, Str channel,
+//                 Str event type}, {Str ticket: U64 seq, I64 opened,
+//                 Str subject, U64 closed_seq}, {Str currency: I64 micros},
+//                 [U64 seq] (recent, oldest first).
+// A value that does not parse to its end is corruption (DataLoss).
 //
 // Thread safety: plain values and pure functions.
 #pragma once
@@ -110,12 +124,12 @@ struct StreamState {
 };
 
 std::string EncodeProfile(const ProfileState& p);
-// Returns DataLoss if `json` is not a stored profile.
-StatusOr<ProfileState> DecodeProfile(std::string_view json);
+// Returns DataLoss if `bytes` is not a stored profile.
+StatusOr<ProfileState> DecodeProfile(std::string_view bytes);
 
 std::string EncodeStream(const StreamState& s);
-// Returns DataLoss if `json` is not a stored stream state.
-StatusOr<StreamState> DecodeStream(std::string_view json);
+// Returns DataLoss if `bytes` is not a stored stream state.
+StatusOr<StreamState> DecodeStream(std::string_view bytes);
 
 // Key builders (see the file comment).
 std::string IdentityKey(std::string_view identity);  // "i/" + identity

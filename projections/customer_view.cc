@@ -201,7 +201,10 @@ StatusOr<std::string> RenderCustomerView(const store::StateReader& state,
   out += ",\"recent_events\":[";
   ASSIGN_OR_RETURN(auto records, log.ReadSeqs(recent));
   for (std::size_t i = 0; i < records.size(); ++i) {
-    out += (i ? "," : "") + records[i].json;
+    if (i > 0) {
+      out.push_back(',');
+    }
+    out += records[i]->json;
   }
   out += "]}";
   return out;
@@ -229,7 +232,7 @@ StatusOr<std::string> RenderCustomerViewAsOf(const store::EventLog& log,
       }
     }
   }
-  std::vector<store::Record> records;
+  std::vector<store::RecordPtr> records;
   std::size_t scanned = 0;
   for (const auto& stream : streams) {
     store::StreamQuery q;
@@ -240,7 +243,7 @@ StatusOr<std::string> RenderCustomerViewAsOf(const store::EventLog& log,
       ASSIGN_OR_RETURN(store::StreamPage page, log.ReadStream(q));
       scanned += page.records.size();
       for (auto& r : page.records) {
-        if (!as_of.time_us.has_value() || r.recorded_at_us <= *as_of.time_us) {
+        if (!as_of.time_us.has_value() || r->recorded_at_us <= *as_of.time_us) {
           records.push_back(std::move(r));
         }
       }
@@ -256,11 +259,11 @@ StatusOr<std::string> RenderCustomerViewAsOf(const store::EventLog& log,
     }
   }
   std::sort(records.begin(), records.end(),
-            [](const store::Record& a, const store::Record& b) { return a.seq < b.seq; });
+            [](const store::RecordPtr& a, const store::RecordPtr& b) { return a->seq < b->seq; });
   StateTx memory;
   CustomerViewProjection fold(limits);
   for (const auto& r : records) {
-    RETURN_IF_ERROR(fold.Apply(r, &memory));
+    RETURN_IF_ERROR(fold.Apply(*r, &memory));
   }
   RETURN_IF_ERROR(fold.Flush(&memory));
   ASSIGN_OR_RETURN(auto then_id, ResolveProfileId(memory, id));

@@ -67,7 +67,7 @@ struct TimelineQuery {
 };
 
 struct TimelinePage {
-  std::vector<store::Record> records;  // newest first
+  std::vector<store::RecordPtr> records;  // newest first
   std::optional<Seq> next_before_seq;  // pass as before_seq; unset at the end
 };
 

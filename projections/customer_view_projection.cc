@@ -210,7 +210,7 @@ CustomerViewProjection::CustomerViewProjection(IdentityLimits limits)
 
 std::string CustomerViewProjection::Version() const {
   // Bump the leading number whenever the fold or the state format changes.
-  return "3;" + limits_.ToString();
+  return "4;" + limits_.ToString();
 }
 
 StatusOr<ProfileState*> CustomerViewProjection::Profile(const std::string& id, StateTx* tx) {

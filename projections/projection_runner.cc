@@ -111,12 +111,7 @@ Status ProjectionRunner::CatchUp(bool rebuild, const ProgressCallback& progress)
     ASSIGN_OR_RETURN(
         auto records,
         log_->ReadFrom(checkpoint() + 1, std::min<Seq>(options_.max_batch, target - checkpoint())));
-    std::vector<store::RecordPtr> batch;
-    batch.reserve(records.size());
-    for (auto& r : records) {
-      batch.push_back(std::make_shared<const store::Record>(std::move(r)));
-    }
-    RETURN_IF_ERROR(FoldBatch(batch, /*emit=*/false));
+    RETURN_IF_ERROR(FoldBatch(records, /*emit=*/false));
     {
       MutexLock lock(&mu_);
       if (faulted_) {

@@ -131,8 +131,11 @@ Status EventLogImpl::Init() {
   RETURN_IF_ERROR(InitIntegrity(stored_format));
   RETURN_IF_ERROR(MarkFormatVersion());
 
+  record_cache_ = std::make_unique<RecordCache>(options_.record_cache_bytes);
+  tails_ = std::make_unique<StreamTails>(options_.stream_tail_bytes);
+  touches_ = std::make_unique<TouchIndex>(options_.touch_window_records, head());
   hub_ = std::make_unique<SubscriptionHub>(
-      [this](Seq from, std::size_t max) { return ReadShared(from, max); },
+      [this](Seq from, std::size_t max) { return ReadFrom(from, max); },
       [this] { return head(); }, options_.subscription_buffer_records);
   if (!options_.read_only) {
     if (integrity_) {
@@ -187,18 +190,8 @@ Status EventLogImpl::MarkFormatVersion() {
                    "writing the format version");
 }
 
-StatusOr<std::vector<RecordPtr>> EventLogImpl::ReadShared(Seq from, std::size_t max) const {
-  ASSIGN_OR_RETURN(auto records, ReadFrom(from, max));
+StatusOr<std::vector<RecordPtr>> EventLogImpl::ReadFrom(Seq from, std::size_t limit) const {
   std::vector<RecordPtr> out;
-  out.reserve(records.size());
-  for (auto& r : records) {
-    out.push_back(std::make_shared<const Record>(std::move(r)));
-  }
-  return out;
-}
-
-StatusOr<std::vector<Record>> EventLogImpl::ReadFrom(Seq from, std::size_t limit) const {
-  std::vector<Record> out;
   const Seq head_now = head();
   if (from == 0) {
     from = 1;
@@ -206,24 +199,89 @@ StatusOr<std::vector<Record>> EventLogImpl::ReadFrom(Seq from, std::size_t limit
   if (limit == 0 || from > head_now) {
     return out;
   }
-  // Seqs are dense (1..head), so the range is read by key.
+  // Seqs are dense (1..head), so the range is known. Records in memory are
+  // taken from there; the rest are read in key order with one iterator
+  // (cheaper than a point lookup each) and not kept: a range read is a
+  // replay or a catch-up, and would push hot records out.
   const Seq last = from - 1 + std::min<Seq>(limit, head_now - from + 1);
-  std::vector<std::string> keys;
-  keys.reserve(last - from + 1);
+  out.resize(last - from + 1);
+  std::vector<Seq> missing;
   for (Seq s = from; s <= last; ++s) {
-    keys.push_back(EventKey(s));
+    if (RecordPtr r = record_cache_->Lookup(s)) {
+      out[s - from] = std::move(r);
+    } else {
+      missing.push_back(s);
+    }
   }
-  ASSIGN_OR_RETURN(out, ReadEvents(keys));
+  if (missing.empty()) {
+    return out;
+  }
+  std::vector<std::string> values;
+  values.reserve(missing.size());
+  {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    ro.readahead_size = 2u << 20;
+    const std::string upper = EventKey(missing.back() + 1);
+    const rocksdb::Slice upper_slice(upper);
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(ColumnFamily::kEvents)));
+    std::size_t next = 0;
+    for (it->Seek(EventKey(missing.front())); it->Valid() && next < missing.size(); it->Next()) {
+      if (it->key().size() != 8) {
+        return Status::DataLoss("malformed key in the events column family");
+      }
+      const Seq seq = DecodeEventKey(it->key().ToStringView());
+      if (seq < missing[next]) {
+        continue;  // in memory already
+      }
+      if (seq > missing[next]) {
+        break;  // a hole: reported below
+      }
+      values.emplace_back(it->value().ToStringView());
+      ++next;
+    }
+    RETURN_IF_ERROR(FromRocks(it->status(), "reading events"));
+    if (values.size() != missing.size()) {
+      return Status::DataLoss("event " + std::to_string(missing[values.size()]) +
+                              " is missing from the log (the head is " + std::to_string(head()) +
+                              ")");
+    }
+  }
+  std::vector<std::string_view> views(values.begin(), values.end());
+  ASSIGN_OR_RETURN(auto records, DecodeStored(missing, views));
+  for (std::size_t i = 0; i < missing.size(); ++i) {
+    out[missing[i] - from] = std::make_shared<const Record>(std::move(records[i]));
+  }
   return out;
 }
 
-StatusOr<std::vector<Record>> EventLogImpl::ReadEvents(const std::vector<std::string>& keys) const {
-  std::vector<Record> out;
-  if (keys.empty()) {
+StatusOr<std::vector<RecordPtr>> EventLogImpl::ReadEvents(const std::vector<Seq>& seqs,
+                                                          bool fill_cache) const {
+  std::vector<RecordPtr> out(seqs.size());
+  // Taken before reading: records opened before an erasure are not kept
+  // if the erasure lands meanwhile (store/internal/record_cache.h).
+  const std::uint64_t epoch = record_cache_->epoch();
+  std::vector<std::size_t> missing;
+  for (std::size_t i = 0; i < seqs.size(); ++i) {
+    out[i] = record_cache_->Lookup(seqs[i]);
+    if (out[i] == nullptr) {
+      missing.push_back(i);
+    }
+  }
+  if (missing.empty()) {
     return out;
   }
+  std::vector<std::string> keys;
   std::vector<rocksdb::Slice> slices;
-  slices.reserve(keys.size());
+  std::vector<Seq> missing_seqs;
+  keys.reserve(missing.size());
+  slices.reserve(missing.size());
+  missing_seqs.reserve(missing.size());
+  for (const std::size_t i : missing) {
+    keys.push_back(EventKey(seqs[i]));
+    missing_seqs.push_back(seqs[i]);
+  }
   for (const auto& k : keys) {
     slices.push_back(ToSlice(k));
   }
@@ -231,19 +289,37 @@ StatusOr<std::vector<Record>> EventLogImpl::ReadEvents(const std::vector<std::st
   std::vector<rocksdb::Status> statuses(keys.size());
   db_->MultiGet({}, cf(ColumnFamily::kEvents), keys.size(), slices.data(), values.data(),
                 statuses.data(), /*sorted_input=*/false);
-  out.reserve(keys.size());
+  std::vector<std::string_view> views;
+  views.reserve(keys.size());
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    const Seq seq = DecodeEventKey(keys[i]);
     if (statuses[i].IsNotFound()) {
-      return Status::DataLoss("event " + std::to_string(seq) +
+      return Status::DataLoss("event " + std::to_string(missing_seqs[i]) +
                               " is missing from the log (the head is " + std::to_string(head()) +
                               ")");
     }
     RETURN_IF_ERROR(FromRocks(statuses[i], "reading an event"));
-    ASSIGN_OR_RETURN(auto rec, DecodeRecord(values[i].ToStringView()));
-    if (rec.seq != seq) {
-      return Status::DataLoss("the record stored under seq " + std::to_string(seq) + " says seq " +
-                              std::to_string(rec.seq));
+    views.push_back(values[i].ToStringView());
+  }
+  ASSIGN_OR_RETURN(auto records, DecodeStored(missing_seqs, views));
+  for (std::size_t j = 0; j < missing.size(); ++j) {
+    auto rec = std::make_shared<const Record>(std::move(records[j]));
+    if (fill_cache) {
+      record_cache_->Insert(rec, epoch);
+    }
+    out[missing[j]] = std::move(rec);
+  }
+  return out;
+}
+
+StatusOr<std::vector<Record>> EventLogImpl::DecodeStored(
+    const std::vector<Seq>& seqs, const std::vector<std::string_view>& stored) const {
+  std::vector<Record> out;
+  out.reserve(seqs.size());
+  for (std::size_t i = 0; i < seqs.size(); ++i) {
+    ASSIGN_OR_RETURN(auto rec, DecodeRecord(stored[i]));
+    if (rec.seq != seqs[i]) {
+      return Status::DataLoss("the record stored under seq " + std::to_string(seqs[i]) +
+                              " says seq " + std::to_string(rec.seq));
     }
     out.push_back(std::move(rec));
   }
@@ -292,28 +368,21 @@ Status EventLogImpl::OpenSealed(std::vector<Record>* records) const {
     const auto at = static_cast<std::size_t>(
         std::lower_bound(customers.begin(), customers.end(), r.customer) - customers.begin());
     const auto& e = entries[at];
-    if (!e.has_value() || e->state == KeyEntry::State::kErased) {
-      RETURN_IF_ERROR(OpenRecord(&r, nullptr));
-      continue;
-    }
-    ASSIGN_OR_RETURN(std::string plain, Unseal(e->key, r.seq, r.customer, r.sealed));
-    RETURN_IF_ERROR(OpenRecord(&r, &plain));
+    const bool readable = e.has_value() && e->state == KeyEntry::State::kActive;
+    RETURN_IF_ERROR(OpenSealedRecord(&r, readable ? &e->key : nullptr));
   }
   return Status::Ok();
 }
 
-StatusOr<std::vector<Record>> EventLogImpl::ReadSeqs(const std::vector<Seq>& seqs) const {
+StatusOr<std::vector<RecordPtr>> EventLogImpl::ReadSeqs(const std::vector<Seq>& seqs) const {
   const Seq head_now = head();
-  std::vector<std::string> keys;
-  keys.reserve(seqs.size());
   for (const Seq s : seqs) {
     if (s == 0 || s > head_now) {
       return Status::NotFound("no event with seq " + std::to_string(s) + " (the head is " +
                               std::to_string(head_now) + ")");
     }
-    keys.push_back(EventKey(s));
   }
-  return ReadEvents(keys);
+  return ReadEvents(seqs, /*fill_cache=*/true);
 }
 
 std::unique_ptr<rocksdb::Iterator> EventLogImpl::NewStreamIterator() const {
@@ -330,7 +399,70 @@ StatusOr<StreamVersion> EventLogImpl::CurrentVersion(const std::string& customer
   if (customer.empty() || customer.size() > 255) {
     return StreamVersion{0};
   }
-  return VisibleVersion(NewStreamIterator().get(), customer, head());
+  const Seq head_now = head();
+  if (auto tail = tails_->Get(customer, head_now)) {
+    return tail->last();
+  }
+  return VisibleVersion(NewStreamIterator().get(), customer, head_now);
+}
+
+std::optional<StreamPage> EventLogImpl::PageFromTail(const StreamQuery& q, Seq head_now,
+                                                     std::vector<StreamVersion>* versions) const {
+  auto tail = tails_->Get(q.customer, head_now);
+  if (!tail.has_value()) {
+    return std::nullopt;
+  }
+  StreamPage page;
+  page.current_version = tail->last();
+  const auto seq_of = [&](StreamVersion v) { return tail->seqs[v - tail->first]; };
+  // The newest version the page may hold.
+  StreamVersion hi = page.current_version;
+  if (q.before.has_value()) {
+    hi = *q.before == 0 ? 0 : std::min(*q.before - 1, hi);
+  }
+  if (q.before_seq.has_value() && hi >= tail->first) {
+    if (seq_of(tail->first) >= *q.before_seq) {
+      if (tail->first > 1) {
+        return std::nullopt;  // the answer lies below the tail
+      }
+      hi = 0;
+    } else {
+      // Largest version in [first, hi] whose seq is below before_seq.
+      StreamVersion lo = tail->first;  // invariant: seq(lo) < before_seq
+      while (lo < hi) {
+        const StreamVersion mid = lo + (hi - lo + 1) / 2;
+        if (seq_of(mid) < *q.before_seq) {
+          lo = mid;
+        } else {
+          hi = mid - 1;
+        }
+      }
+      hi = lo;
+    }
+  }
+  if (hi == 0) {
+    return page;  // nothing that old
+  }
+  if (hi < tail->first) {
+    return std::nullopt;
+  }
+  const std::size_t in_tail = hi - tail->first + 1;
+  if (in_tail < q.limit && tail->first > 1) {
+    return std::nullopt;  // the page reaches below the tail
+  }
+  const std::size_t n = std::min(q.limit, in_tail);
+  page.seqs.reserve(n);
+  versions->reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const StreamVersion v = hi - i;
+    page.seqs.push_back(seq_of(v));
+    versions->push_back(v);
+  }
+  if (n == q.limit && versions->back() > 1) {
+    page.next_before = versions->back();
+    page.next_before_seq = page.seqs.back();
+  }
+  return page;
 }
 
 StatusOr<StreamVersion> EventLogImpl::VisibleVersion(rocksdb::Iterator* it,
@@ -364,6 +496,25 @@ StatusOr<StreamPage> EventLogImpl::ReadStream(const StreamQuery& q) const {
     return page;
   }
   const Seq head_now = head();
+  const bool filtered = !q.types.empty() || !q.channels.empty();
+  std::vector<StreamVersion> versions;  // newest first
+  if (!filtered) {
+    if (auto from_tail = PageFromTail(q, head_now, &versions)) {
+      page = std::move(*from_tail);
+      if (q.seqs_only || page.seqs.empty()) {
+        return page;
+      }
+      ASSIGN_OR_RETURN(page.records, ReadEvents(page.seqs, /*fill_cache=*/true));
+      for (std::size_t i = 0; i < page.seqs.size(); ++i) {
+        if (page.records[i]->version != versions[i] || page.records[i]->customer != q.customer) {
+          return Status::DataLoss("stream entry and event disagree at seq " +
+                                  std::to_string(page.records[i]->seq));
+        }
+      }
+      return page;
+    }
+    versions.clear();
+  }
   const std::string prefix = StreamPrefix(q.customer);
   const auto it = NewStreamIterator();
   ASSIGN_OR_RETURN(StreamVersion version, VisibleVersion(it.get(), q.customer, head_now));
@@ -382,15 +533,13 @@ StatusOr<StreamPage> EventLogImpl::ReadStream(const StreamQuery& q) const {
   if (q.before_seq.has_value() && hi >= 1) {
     ASSIGN_OR_RETURN(hi, LastVersionBelow(q.customer, hi, *q.before_seq));
   }
-  const bool filtered = !q.types.empty() || !q.channels.empty();
-  std::vector<std::string> keys;  // newest first
-  std::vector<StreamVersion> versions;
+  std::vector<Seq> seqs;  // newest first
   std::vector<std::pair<StreamVersion, Seq>> window_matches;
   std::size_t scanned = 0;
   Seq lowest_seq = 0;  // seq of the oldest entry examined
   bool page_full = false;
   while (hi >= 1 && !page_full && scanned < q.max_scan) {
-    std::size_t width = filtered ? std::max<std::size_t>(q.limit, 256) : q.limit - keys.size();
+    std::size_t width = filtered ? std::max<std::size_t>(q.limit, 256) : q.limit - seqs.size();
     width = std::min(width, q.max_scan - scanned);
     const StreamVersion lo = hi >= width ? hi - width + 1 : 1;
     window_matches.clear();
@@ -416,35 +565,38 @@ StatusOr<StreamPage> EventLogImpl::ReadStream(const StreamQuery& q) const {
     }
     RETURN_IF_ERROR(FromRocks(it->status(), "reading a stream"));
     for (auto m = window_matches.rbegin(); m != window_matches.rend(); ++m) {
-      if (keys.size() == q.limit) {
+      if (seqs.size() == q.limit) {
         page_full = true;  // older matches of this window go to the next page
         break;
       }
-      keys.push_back(EventKey(m->second));
+      seqs.push_back(m->second);
       versions.push_back(m->first);
     }
-    page_full = page_full || keys.size() == q.limit;
+    page_full = page_full || seqs.size() == q.limit;
     hi = lo - 1;
   }
   if (page_full && versions.back() > 1) {
     page.next_before = versions.back();
-    page.next_before_seq = DecodeEventKey(keys.back());
+    page.next_before_seq = seqs.back();
   } else if (!page_full && hi >= 1) {
     page.next_before = hi + 1;  // stopped by max_scan
     page.next_before_seq = lowest_seq;
   }
-  page.seqs.reserve(keys.size());
-  for (const auto& k : keys) {
-    page.seqs.push_back(DecodeEventKey(k));
+  page.seqs = std::move(seqs);
+  if (!filtered && !q.before.has_value() && !q.before_seq.has_value() && !page.seqs.empty() &&
+      versions.front() == page.current_version) {
+    // The stream's newest entries: remember them for the next newest page.
+    tails_->Seed(q.customer, versions.back(),
+                 std::vector<Seq>(page.seqs.rbegin(), page.seqs.rend()), head_now);
   }
-  if (keys.empty() || q.seqs_only) {
+  if (page.seqs.empty() || q.seqs_only) {
     return page;
   }
-  ASSIGN_OR_RETURN(page.records, ReadEvents(keys));
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    if (page.records[i].version != versions[i] || page.records[i].customer != q.customer) {
+  ASSIGN_OR_RETURN(page.records, ReadEvents(page.seqs, /*fill_cache=*/true));
+  for (std::size_t i = 0; i < page.seqs.size(); ++i) {
+    if (page.records[i]->version != versions[i] || page.records[i]->customer != q.customer) {
       return Status::DataLoss("stream entry and event disagree at seq " +
-                              std::to_string(page.records[i].seq));
+                              std::to_string(page.records[i]->seq));
     }
   }
   return page;
@@ -523,6 +675,14 @@ EventLogStats EventLogImpl::Stats() const {
     stats.block_cache_misses = st->getTickerCount(rocksdb::BLOCK_CACHE_MISS);
   }
   stats.block_cache_bytes = block_cache_ != nullptr ? block_cache_->GetUsage() : 0;
+  if (record_cache_ != nullptr) {
+    stats.record_cache_hits = record_cache_->hits();
+    stats.record_cache_misses = record_cache_->misses();
+    stats.record_cache_bytes = record_cache_->usage();
+  }
+  if (tails_ != nullptr) {
+    stats.stream_tail_bytes = tails_->usage();
+  }
   return stats;
 }
 

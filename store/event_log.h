@@ -76,6 +76,14 @@ struct EventLogOptions {
   std::size_t max_group_events = 20000;
   // Live buffer of each subscription before it falls back to disk reads.
   std::size_t subscription_buffer_records = 8192;
+  // Opened records kept in memory for reads (store/internal/record_cache.h),
+  // and the newest entries of busy streams (store/internal/stream_tails.h),
+  // in bytes; 0 turns either off.
+  std::size_t record_cache_bytes = 128u << 20;
+  std::size_t stream_tail_bytes = 32u << 20;
+  // Records whose customer keys LastTouch() remembers exactly (about 100
+  // bytes of memory each).
+  std::size_t touch_window_records = 1u << 17;
   // The Merkle tree, signed checkpoints and sealing. Off is for benchmarks
   // that measure their cost, nothing else: such a log has no proofs and
   // cannot erase anyone. A directory keeps the setting it was created with
@@ -114,7 +122,7 @@ struct AppendResult {
 
 // What ReadStream returns for one page.
 struct StreamPage {
-  std::vector<Record> records;  // newest first (empty if seqs_only)
+  std::vector<RecordPtr> records;  // newest first (empty if seqs_only)
   std::vector<Seq> seqs;        // the page's seqs, newest first
   // Pass as `before` to get the next (older) page; unset at the end.
   std::optional<StreamVersion> next_before;
@@ -165,6 +173,10 @@ struct EventLogStats {
   std::uint64_t block_cache_hits = 0;  // since open
   std::uint64_t block_cache_misses = 0;
   std::uint64_t block_cache_bytes = 0;  // in use
+  std::uint64_t record_cache_hits = 0;  // since open
+  std::uint64_t record_cache_misses = 0;
+  std::uint64_t record_cache_bytes = 0;  // in use
+  std::uint64_t stream_tail_bytes = 0;   // in use
 };
 
 struct BackupInfo {
@@ -199,11 +211,14 @@ class EventLog {
   StatusOr<AppendResult> Append(AppendRequest request);
 
   // Up to `limit` records with seq >= `from`, in seq order (empty past head).
-  virtual StatusOr<std::vector<Record>> ReadFrom(Seq from, std::size_t limit) const = 0;
+  // A range read: it uses records in memory but does not keep what it had
+  // to read from disk, so a replay does not push hot records out.
+  virtual StatusOr<std::vector<RecordPtr>> ReadFrom(Seq from, std::size_t limit) const = 0;
 
   // The records with these seqs, in the same order. Returns NotFound if a
-  // seq is above the head, DataLoss if one is missing below it.
-  virtual StatusOr<std::vector<Record>> ReadSeqs(const std::vector<Seq>& seqs) const = 0;
+  // seq is above the head, DataLoss if one is missing below it. Records read
+  // from disk are kept in memory for the next read.
+  virtual StatusOr<std::vector<RecordPtr>> ReadSeqs(const std::vector<Seq>& seqs) const = 0;
 
   // A page of one customer's stream, newest first. A customer with no events
   // yields an empty page (not NotFound).
@@ -211,6 +226,18 @@ class EventLog {
 
   // The current version of a customer's stream (0 if none).
   virtual StatusOr<StreamVersion> CurrentVersion(const std::string& customer) const = 0;
+
+  // Read-your-writes per customer: the seq of the newest record at or
+  // below the head that touched one of `keys`, each an identity string
+  // "type:value" (core/identity.h) where "customer:<id>" names a stream: a
+  // record touches its stream and each of its identities. A read of a
+  // customer's data that waits until a projection has folded this seq
+  // reflects every acknowledged write concerning those keys. May
+  // overestimate (it remembers the last EventLogOptions::
+  // touch_window_records records exactly, and counts every record before
+  // them, or before the log was opened, as touching everything; records of
+  // types profile.* touch everything too), never underestimates. 0 if none.
+  virtual Seq LastTouch(const std::vector<std::string>& keys) const = 0;
 
   // The seq of the newest acknowledged event (0 if the log is empty).
   virtual Seq head() const = 0;

@@ -71,8 +71,9 @@ void EventLogImpl::AppendAsync(AppendRequest request, AppendCallback done) {
     return;
   }
   std::vector<std::string> bodies;
-  std::vector<std::size_t> private_at(request.events.size());
+  std::vector<PrivatePart> privates;
   bodies.reserve(request.events.size());
+  privates.reserve(request.events.size());
   for (std::size_t i = 0; i < request.events.size(); ++i) {
     Status s = ValidateEvent(request.events[i].event, EventPath(i));
     if (s.ok() && !request.system) {
@@ -82,7 +83,8 @@ void EventLogImpl::AppendAsync(AppendRequest request, AppendCallback done) {
       done(std::move(s));
       return;
     }
-    bodies.push_back(EncodeRecordBody(request.events[i].event, &private_at[i]));
+    bodies.push_back(EncodeRecordBody(request.events[i].event));
+    privates.push_back(EncodePrivatePart(request.events[i].event));
   }
   if (request.actor.empty()) {
     request.actor = "anonymous";
@@ -90,7 +92,7 @@ void EventLogImpl::AppendAsync(AppendRequest request, AppendCallback done) {
   {
     MutexLock lock(&mu_);
     if (!closing_) {
-      queue_.push_back(PendingAppend{std::move(request), std::move(bodies), std::move(private_at),
+      queue_.push_back(PendingAppend{std::move(request), std::move(bodies), std::move(privates),
                                      std::move(done)});
       queue_cv_.Signal();
       return;
@@ -143,7 +145,7 @@ Status EventLogImpl::LookupIds(const std::vector<PendingAppend>& group,
   std::vector<rocksdb::Status> statuses(keys.size());
   db_->MultiGet({}, cf(ColumnFamily::kEventIds), keys.size(), keys.data(), values.data(),
                 statuses.data());
-  std::vector<std::string> event_keys;
+  std::vector<Seq> event_seqs;
   std::vector<std::string> ids;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (statuses[i].IsNotFound()) {
@@ -153,13 +155,13 @@ Status EventLogImpl::LookupIds(const std::vector<PendingAppend>& group,
     if (values[i].size() != 8) {
       return Status::DataLoss("malformed event id index entry for '" + keys[i].ToString() + "'");
     }
-    event_keys.push_back(values[i].ToString());
+    event_seqs.push_back(DecodeEventKey(values[i].ToStringView()));
     ids.push_back(keys[i].ToString());
   }
   // The originals' bodies and times come from their (opened) records.
-  ASSIGN_OR_RETURN(auto records, ReadEvents(event_keys));
+  ASSIGN_OR_RETURN(auto records, ReadEvents(event_seqs, /*fill_cache=*/false));
   for (std::size_t i = 0; i < records.size(); ++i) {
-    Record& rec = records[i];
+    const Record& rec = *records[i];
     const std::size_t body_at = rec.json.find(",\"customer\":");
     if (body_at == std::string::npos) {
       return Status::DataLoss("record at seq " + std::to_string(rec.seq) + " has no body");
@@ -332,6 +334,7 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
       std::string json = encoder.Encode(seq, version, time_us, e.id, body);
       const std::string event_key = EventKey(seq);
       StoredForm form;
+      form.part = &pending.privates[i];
       if (integrity_ && !IsSystemStream(e.customer)) {
         if (e.type == kCustomerErasedType) {
           // Destroys the key in this batch; the erasure event itself holds
@@ -351,7 +354,6 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
             request_keys[e.customer] = *key;
           }
           form.key = key->key;
-          form.private_at = json.size() - body.size() + pending.private_at[i];
         }
       }
       batch.Put(cf(ColumnFamily::kStreams), StreamKey(e.customer, version),
@@ -413,31 +415,38 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
   // Each worker writes the sealed records into one buffer of its own (one
   // allocation per group, not one per record).
   const std::size_t n = committed->size();
-  std::vector<std::pair<std::size_t, std::size_t>> sealed(n);  // worker buffer offset, size
-  std::vector<int> sealed_by(n, -1);
+  std::vector<std::pair<std::size_t, std::size_t>> stored_at(n);  // worker buffer offset, size
+  std::vector<int> stored_by(n, 0);
   std::vector<Hash> leaves(integrity_ ? n : 0);
   auto& buffers = seal_buffers_;
-  if (integrity_) {
-    for (auto& b : buffers) {
-      b.clear();  // keeps its capacity: no fresh pages to fault in per group
+  for (auto& b : buffers) {
+    b.clear();  // keeps its capacity: no fresh pages to fault in per group
+  }
+  // Each worker writes the stored records into one buffer of its own (one
+  // allocation per group, not one per record).
+  const auto store = [&](std::size_t j, int worker) {
+    const Record& r = *(*committed)[j];
+    const StoredForm& f = group_forms[j];
+    std::string& out = buffers[static_cast<std::size_t>(worker)];
+    const std::size_t at = out.size();
+    AppendStoredHeader(r, f.part->flags | (f.key.has_value() ? kPrivateSealed : 0), &out);
+    if (f.key.has_value()) {
+      SealRawAppend(*f.key, salt, r.seq, r.customer, f.part->bytes, &out);
+    } else {
+      out.append(f.part->bytes);
     }
-    helper_->ParallelFor(n, [&](std::size_t j, int worker) {
-      const Record& r = *(*committed)[j];
-      const StoredForm& f = group_forms[j];
-      if (!f.key.has_value()) {
-        leaves[j] = LeafHash(r.json);
-        return;
-      }
-      std::string& out = buffers[static_cast<std::size_t>(worker)];
-      const std::size_t at = out.size();
-      out.append(r.json, 0, f.private_at);
-      out.append(kSealedOpen);
-      SealAppend(*f.key, salt, r.seq, r.customer, PrivatePlaintext(r.json, f.private_at), &out);
-      out.append(kSealedClose);
-      sealed[j] = {at, out.size() - at};
-      sealed_by[j] = worker;
+    stored_at[j] = {at, out.size() - at};
+    stored_by[j] = worker;
+    if (integrity_) {
       leaves[j] = LeafHash(std::string_view(out).substr(at));
-    });
+    }
+  };
+  if (helper_ != nullptr) {
+    helper_->ParallelFor(n, store);
+  } else {
+    for (std::size_t j = 0; j < n; ++j) {
+      store(j, 1);
+    }
   }
   // Then, in seq order: the records, and the tree they grow (one entry per
   // record), in the same batch.
@@ -445,11 +454,9 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
   std::string tree_entry;
   for (std::size_t j = 0; j < n; ++j) {
     const Record& r = *(*committed)[j];
-    const rocksdb::Slice stored =
-        sealed_by[j] < 0 ? rocksdb::Slice(r.json)
-                         : rocksdb::Slice(buffers[static_cast<std::size_t>(sealed_by[j])].data() +
-                                              sealed[j].first,
-                                          sealed[j].second);
+    const rocksdb::Slice stored(
+        buffers[static_cast<std::size_t>(stored_by[j])].data() + stored_at[j].first,
+        stored_at[j].second);
     batch.Put(cf(ColumnFamily::kEvents), EventKey(r.seq), stored);
     if (integrity_) {
       const std::uint64_t index = tree.size();
@@ -529,6 +536,20 @@ void EventLogImpl::CommitGroup(std::vector<PendingAppend>* group) {
             events_since_checkpoint_ >= options_.checkpoint_events) {
           checkpoint_wanted_ = true;
           checkpoint_cv_.Signal();
+        }
+      }
+      // Readers see the group once the head moves: its records and stream
+      // entries go into the read caches first.
+      tails_->BeginGroup(next - 1);
+      const std::uint64_t epoch = record_cache_->epoch();  // the appender erases
+      for (const RecordPtr& r : *committed) {
+        tails_->Append(r->customer, r->version, r->seq);
+        record_cache_->Insert(r, epoch);
+        touches_->Record(*r);
+      }
+      for (const RecordPtr& r : *committed) {
+        if (r->type == kCustomerErasedType) {
+          record_cache_->EraseCustomer(r->customer);  // the key is destroyed on disk
         }
       }
       // Invariant: committed records are exactly head+1 .. next-1, in order.

@@ -5,8 +5,8 @@
 // (store/internal/column_families.h holds their tuning):
 //
 //   events      Seq(8, big-endian)                  -> record bytes
-//               The record bytes are a canonical JSON object, specified in
-//               store/record_format.h. Keys are dense: 1..head, no gaps.
+//               The stored record (store/record_format.h: binary since
+//               format 4, JSON before). Keys are dense: 1..head, no gaps.
 //   streams     StreamPrefix(customer) + Version(8)  -> StreamEntry
 //               StreamPrefix = u8 length + customer id bytes (1-128 bytes), so
 //               all of a customer's entries are contiguous and ordered by
@@ -76,7 +76,12 @@ namespace touchline::store {
 //      parts and per-customer keys (keys). An older directory opened for
 //      writing gets its tree built over the records it has (they stay
 //      unsealed) and is marked 3.
-inline constexpr int kFormatVersion = 3;
+//   4: records are written in the binary format (store/record_format.h),
+//      their private parts compressed before they are sealed, as raw bytes.
+//      A format-3 directory is read as is: its records keep their JSON bytes
+//      (the tree covers them), new records are binary; opened for writing,
+//      it is marked 4.
+inline constexpr int kFormatVersion = 4;
 inline constexpr std::string_view kFormatVersionKey = "format_version";
 inline constexpr std::string_view kLogOriginKey = "log_origin";
 inline constexpr std::string_view kIntegrityKey = "integrity";

@@ -93,7 +93,7 @@ StatusOr<std::string> ExportWriter::Next() {
       }
       for (const auto& s : stored) {
         tree_.Append(LeafHash(s), nullptr);
-        out += s;
+        out += ExportLine(s);
         out.push_back('\n');
       }
       next_ += n;

@@ -16,9 +16,11 @@
 //       smallest first, as CheckpointJson (its "note" is the signed note).
 //       They come before the records so a verifier reading the export once
 //       can check each root as the tree reaches its size.
-//   {"seq":F,...}  ...  {"seq":T,...}
-//       The records, each line exactly its stored bytes (sealed; store/
-//       record_format.h): leaf = SHA-256(0x00 || line).
+//   {"record":"<base64>"}  or  {"seq":F,...}
+//       The records F..T, in order, each line carrying its exact stored
+//       bytes (sealed; store/record_format.h): a format-4 (binary) record
+//       as the base64 of its bytes, a format-3 (JSON) record as the line
+//       itself. leaf = SHA-256(0x00 || stored bytes).
 //   {"erased":{"customer":"c-9","seq":N}}
 //       Every erased customer (the seq of its customer.erased event).
 //   {"key":{"customer":"c-1","key":"<base64>"}}

@@ -144,20 +144,21 @@ StatusOr<ImportReport> Import(const std::string& data_dir,
 
   CompactRange tree;
   Seq next = 1;
-  for (; have && line.starts_with("{\"seq\":"); have = next_line(&line)) {
-    ASSIGN_OR_RETURN(Record rec, DecodeRecord(line));
+  for (; have && IsRecordLine(line); have = next_line(&line)) {
+    ASSIGN_OR_RETURN(const std::string stored, StoredFromExportLine(line));
+    ASSIGN_OR_RETURN(Record rec, DecodeRecord(stored));
     if (rec.seq != next) {
       return Bad("record " + std::to_string(next) + " says seq " + std::to_string(rec.seq));
     }
     const std::string key = EventKey(rec.seq);
-    batch.Put(db.cf(ColumnFamily::kEvents), key, line);
+    batch.Put(db.cf(ColumnFamily::kEvents), key, stored);
     batch.Put(db.cf(ColumnFamily::kStreams), StreamKey(rec.customer, rec.version),
               StreamEntry(rec.seq, rec.type, rec.channel));
     if (!rec.id.empty()) {
       batch.Put(db.cf(ColumnFamily::kEventIds), rec.id, key);
     }
     const std::uint64_t index = tree.size();
-    batch.Put(db.cf(ColumnFamily::kMerkle), TreeLeafKey(index), tree.AppendEntry(LeafHash(line)));
+    batch.Put(db.cf(ColumnFamily::kMerkle), TreeLeafKey(index), tree.AppendEntry(LeafHash(stored)));
     if (auto c = checkpoints.find(tree.size());
         c != checkpoints.end() && c->second.root != tree.Root()) {
       return Bad("the records do not match the checkpoint of tree size " +

@@ -437,8 +437,13 @@ StatusOr<VerifyReport> VerifyExportLines(const std::function<bool(std::string*)>
   }
   v.Start(keys, std::move(checkpoints), from, std::move(before));
   Seq seq = from;
-  while (have_line && line.starts_with("{\"seq\":")) {
-    v.Record(seq++, line);
+  while (have_line && IsRecordLine(line)) {
+    auto stored = StoredFromExportLine(line);
+    if (stored.ok()) {
+      v.Record(seq++, *stored);
+    } else {
+      v.Find(seq++, "the export line of the record is malformed: " + stored.status().message());
+    }
     have_line = next_line(&line);
   }
   RETURN_IF_ERROR(v.Finish());

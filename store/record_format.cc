@@ -2,9 +2,14 @@
 
 #include <simdjson.h>
 
+#include <lz4.h>
+#include <openssl/evp.h>
+
 #include <boost/json/serialize.hpp>
 
+#include "core/binary_codec.h"
 #include "core/time_format.h"
+#include "store/sealing.h"
 
 namespace touchline::store {
 namespace {
@@ -56,59 +61,71 @@ Status ParseIdentities(simdjson::simdjson_result<simdjson::ondemand::value> valu
   return Status::Ok();
 }
 
-}  // namespace
 
-std::string EncodeRecordBody(const Event& event, std::size_t* private_at) {
-  std::string out;
-  out.reserve(event.data.size() + event.customer.size() + event.type.size() + event.channel.size() +
-              event.department.size() + 64);
-  out.push_back(',');
-  AppendString(&out, "customer", event.customer);
-  out.push_back(',');
-  AppendString(&out, "type", event.type);
-  if (!event.channel.empty()) {
-    out.push_back(',');
-    AppendString(&out, "channel", event.channel);
-  }
-  if (!event.department.empty()) {
-    out.push_back(',');
-    AppendString(&out, "department", event.department);
-  }
-  if (private_at != nullptr) {
-    *private_at = out.size();
-  }
-  if (!event.identities.empty()) {
-    out.append(",\"identities\":{");
-    const auto& ids = event.identities;
+// `,"identities":{...},"data":<data>}`: the private part of an opened
+// record, closing brace included.
+void AppendPrivateJson(const std::vector<Identity>& ids, std::string_view data, std::string* out) {
+  if (!ids.empty()) {
+    out->append(",\"identities\":{");
     for (std::size_t i = 0; i < ids.size();) {
       std::size_t j = i;
       while (j < ids.size() && ids[j].type == ids[i].type) {
         ++j;
       }
       if (i > 0) {
-        out.push_back(',');
+        out->push_back(',');
       }
-      out.append(boost::json::serialize(boost::json::string_view(ids[i].type)));
-      out.push_back(':');
+      out->append(boost::json::serialize(boost::json::string_view(ids[i].type)));
+      out->push_back(':');
       if (j - i > 1) {
-        out.push_back('[');
+        out->push_back('[');
       }
       for (std::size_t k = i; k < j; ++k) {
         if (k > i) {
-          out.push_back(',');
+          out->push_back(',');
         }
-        out.append(boost::json::serialize(boost::json::string_view(ids[k].value)));
+        out->append(boost::json::serialize(boost::json::string_view(ids[k].value)));
       }
       if (j - i > 1) {
-        out.push_back(']');
+        out->push_back(']');
       }
       i = j;
     }
-    out.push_back('}');
+    out->push_back('}');
   }
-  out.append(",\"data\":");
-  out.append(event.data);
-  out.push_back('}');
+  out->append(",\"data\":");
+  out->append(data);
+  out->push_back('}');
+}
+
+// `,"customer":...,"type":...[,"channel":...][,"department":...]`.
+void AppendPublicJson(std::string_view customer, std::string_view type, std::string_view channel,
+                      std::string_view department, std::string* out) {
+  out->push_back(',');
+  AppendString(out, "customer", customer);
+  out->push_back(',');
+  AppendString(out, "type", type);
+  if (!channel.empty()) {
+    out->push_back(',');
+    AppendString(out, "channel", channel);
+  }
+  if (!department.empty()) {
+    out->push_back(',');
+    AppendString(out, "department", department);
+  }
+}
+
+}  // namespace
+
+std::string EncodeRecordBody(const Event& event, std::size_t* private_at) {
+  std::string out;
+  out.reserve(event.data.size() + event.customer.size() + event.type.size() + event.channel.size() +
+              event.department.size() + 64);
+  AppendPublicJson(event.customer, event.type, event.channel, event.department, &out);
+  if (private_at != nullptr) {
+    *private_at = out.size();
+  }
+  AppendPrivateJson(event.identities, event.data, &out);
   return out;
 }
 
@@ -188,7 +205,9 @@ bool EndsWithSealedPart(std::string_view json, std::string_view sealed) {
 
 }  // namespace
 
-StatusOr<Record> DecodeRecord(std::string_view json) {
+namespace {
+
+StatusOr<Record> DecodeJsonRecord(std::string_view json) {
   thread_local simdjson::ondemand::parser parser;
   // Parsed in place, then kept as the record's bytes: one copy in all.
   std::string buffer;
@@ -295,6 +314,8 @@ StatusOr<Record> DecodeRecord(std::string_view json) {
   return rec;
 }
 
+}  // namespace
+
 Status OpenRecord(Record* rec, const std::string* plaintext) {
   if (!EndsWithSealedPart(rec->json, rec->sealed)) {
     return Corrupt("no sealed part to open");
@@ -350,6 +371,231 @@ Status OpenRecord(Record* rec, const std::string* plaintext) {
   rec->json.append(*plaintext);
   rec->json.push_back('}');
   return Status::Ok();
+}
+
+// --- Format 4 ---
+
+namespace {
+
+// LZ4 blocks are only worth it past a few dozen bytes, and a decompressed
+// private part never exceeds what validation lets an event carry.
+constexpr std::size_t kMinCompressBytes = 64;
+constexpr std::uint64_t kMaxPrivateBytes = 64u << 20;
+
+// Q: the identities, then the data text.
+std::string EncodeQ(const std::vector<Identity>& ids, std::string_view data) {
+  std::string q;
+  std::size_t n = data.size() + 2;
+  for (const auto& i : ids) {
+    n += i.type.size() + i.value.size() + 2;
+  }
+  q.reserve(n);
+  BinaryWriter w(&q);
+  w.U64(ids.size());
+  for (const auto& i : ids) {
+    w.Str(i.type);
+    w.Str(i.value);
+  }
+  w.Raw(data);
+  return q;
+}
+
+// Opens P (flags: kPrivateCompressed or not) into `rec`: its identities,
+// and its JSON completed with the private part.
+Status OpenPrivate(std::string_view p, std::uint8_t flags, Record* rec) {
+  std::string inflated;
+  if ((flags & kPrivateCompressed) != 0) {
+    BinaryReader r(p);
+    const std::uint64_t size = r.U64();
+    const std::string_view block = r.Rest();
+    if (!r.ok() || size > kMaxPrivateBytes || block.size() > static_cast<std::size_t>(INT32_MAX)) {
+      return Corrupt("compressed private part");
+    }
+    inflated.resize(size);
+    const int got = LZ4_decompress_safe(block.data(), inflated.data(),
+                                        static_cast<int>(block.size()), static_cast<int>(size));
+    if (got < 0 || static_cast<std::uint64_t>(got) != size) {
+      return Corrupt("compressed private part");
+    }
+    p = inflated;
+  }
+  BinaryReader r(p);
+  const std::uint64_t n = r.Count(2);
+  rec->identities.clear();
+  rec->identities.reserve(n);
+  for (std::uint64_t i = 0; i < n && r.ok(); ++i) {
+    const std::string_view type = r.Str();
+    const std::string_view value = r.Str();
+    rec->identities.push_back(Identity{std::string(type), std::string(value)});
+  }
+  const std::string_view data = r.Rest();
+  if (!r.ok() || data.empty()) {
+    return Corrupt("private part");
+  }
+  AppendPrivateJson(rec->identities, data, &rec->json);
+  return Status::Ok();
+}
+
+StatusOr<Record> DecodeBinaryRecord(std::string_view stored) {
+  BinaryReader r(stored);
+  r.Expect(kStoredRecordTag);
+  Record rec;
+  rec.binary = true;
+  rec.seq = r.U64();
+  rec.version = r.U64();
+  rec.recorded_at_us = r.I64();
+  rec.time_us = rec.recorded_at_us + r.I64();
+  rec.actor = r.Str();
+  rec.route = r.Str();
+  rec.id = r.Str();
+  rec.customer = r.Str();
+  rec.type = r.Str();
+  rec.channel = r.Str();
+  rec.department = r.Str();
+  rec.private_flags = r.Byte();
+  const std::string_view rest = r.Rest();
+  if (!r.ok() || rec.seq == 0 || rec.version == 0 || rec.customer.empty() || rec.type.empty() ||
+      (rec.private_flags & ~(kPrivateSealed | kPrivateCompressed)) != 0) {
+    return Corrupt("malformed header");
+  }
+  // The opened record up to its private part.
+  rec.json = RecordEncoder(rec.recorded_at_us, rec.actor, rec.route)
+                 .Header(rec.seq, rec.version, rec.time_us, rec.id);
+  AppendPublicJson(rec.customer, rec.type, rec.channel, rec.department, &rec.json);
+  if ((rec.private_flags & kPrivateSealed) != 0) {
+    if (rest.size() < kSealOverheadBytes) {
+      return Corrupt("sealed part too short");
+    }
+    rec.sealed.assign(rest);
+    return rec;
+  }
+  RETURN_IF_ERROR(OpenPrivate(rest, rec.private_flags, &rec));
+  return rec;
+}
+
+}  // namespace
+
+PrivatePart EncodePrivatePart(const Event& event) {
+  PrivatePart part;
+  std::string q = EncodeQ(event.identities, event.data);
+  if (q.size() >= kMinCompressBytes && q.size() <= kMaxPrivateBytes) {
+    const int bound = LZ4_compressBound(static_cast<int>(q.size()));
+    std::string p;
+    p.reserve(static_cast<std::size_t>(bound) + 10);
+    BinaryWriter w(&p);
+    w.U64(q.size());
+    const std::size_t at = p.size();
+    p.resize(at + static_cast<std::size_t>(bound));
+    const int n = LZ4_compress_default(q.data(), p.data() + at, static_cast<int>(q.size()), bound);
+    if (n > 0 && at + static_cast<std::size_t>(n) < q.size()) {
+      p.resize(at + static_cast<std::size_t>(n));
+      part.bytes = std::move(p);
+      part.flags = kPrivateCompressed;
+      return part;
+    }
+  }
+  part.bytes = std::move(q);
+  return part;
+}
+
+void AppendStoredHeader(const Record& record, std::uint8_t flags, std::string* out) {
+  BinaryWriter w(out);
+  w.Byte(kStoredRecordTag);
+  w.U64(record.seq);
+  w.U64(record.version);
+  w.I64(record.recorded_at_us);
+  w.I64(record.time_us - record.recorded_at_us);
+  w.Str(record.actor);
+  w.Str(record.route);
+  w.Str(record.id);
+  w.Str(record.customer);
+  w.Str(record.type);
+  w.Str(record.channel);
+  w.Str(record.department);
+  w.Byte(flags);
+}
+
+std::string EncodeStoredRecord(const Record& record, const PrivatePart& part) {
+  std::string out;
+  AppendStoredHeader(record, part.flags, &out);
+  out.append(part.bytes);
+  return out;
+}
+
+StatusOr<Record> DecodeRecord(std::string_view stored) {
+  if (!stored.empty() && static_cast<std::uint8_t>(stored.front()) == kStoredRecordTag) {
+    return DecodeBinaryRecord(stored);
+  }
+  return DecodeJsonRecord(stored);
+}
+
+Status OpenSealedRecord(Record* rec, const DataKey* key) {
+  if (rec->sealed.empty()) {
+    return Status::Ok();
+  }
+  if (!rec->binary) {
+    if (key == nullptr) {
+      return OpenRecord(rec, nullptr);
+    }
+    ASSIGN_OR_RETURN(std::string plain, Unseal(*key, rec->seq, rec->customer, rec->sealed));
+    return OpenRecord(rec, &plain);
+  }
+  const std::string sealed = std::move(rec->sealed);
+  rec->sealed.clear();
+  if (key == nullptr) {
+    rec->erased = true;
+    rec->identities.clear();
+    rec->json.append(",\"data\":\"[erased]\"}");
+    return Status::Ok();
+  }
+  ASSIGN_OR_RETURN(std::string plain, UnsealRaw(*key, rec->seq, rec->customer, sealed));
+  return OpenPrivate(plain, rec->private_flags, rec);
+}
+
+std::string ExportLine(std::string_view stored) {
+  if (!stored.empty() && static_cast<std::uint8_t>(stored.front()) == kStoredRecordTag) {
+    std::string out = "{\"record\":\"";
+    const std::size_t at = out.size();
+    out.resize(at + 4 * ((stored.size() + 2) / 3) + 1);
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + at),
+                                  reinterpret_cast<const unsigned char*>(stored.data()),
+                                  static_cast<int>(stored.size()));
+    out.resize(at + static_cast<std::size_t>(n));
+    out.append("\"}");
+    return out;
+  }
+  return std::string(stored);
+}
+
+bool IsRecordLine(std::string_view line) {
+  return line.starts_with("{\"seq\":") || line.starts_with("{\"record\":\"");
+}
+
+StatusOr<std::string> StoredFromExportLine(std::string_view line) {
+  constexpr std::string_view kOpen = "{\"record\":\"";
+  if (!line.starts_with(kOpen)) {
+    return std::string(line);
+  }
+  if (!line.ends_with("\"}")) {
+    return Corrupt("export line");
+  }
+  const std::string_view b64 = line.substr(kOpen.size(), line.size() - kOpen.size() - 2);
+  if (b64.size() % 4 != 0 || b64.size() > (1u << 30)) {
+    return Corrupt("export line");
+  }
+  std::string out(b64.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(b64.data()),
+                                static_cast<int>(b64.size()));
+  std::size_t pad = 0;
+  for (std::size_t i = b64.size(); i > 0 && b64[i - 1] == '=' && pad < 2; --i) {
+    ++pad;
+  }
+  if (n < 0 || static_cast<std::size_t>(n) < pad) {
+    return Corrupt("export line");
+  }
+  out.resize(static_cast<std::size_t>(n) - pad);
+  return out;
 }
 
 }  // namespace touchline::store

@@ -1,48 +1,68 @@
-// The stored form of one committed event: a canonical JSON object. These
-// exact bytes are what the events column family holds, what `tlctl export`
-// writes and what the Merkle leaf hash covers (store/merkle.h), so an
-// auditor can recompute a leaf from an export without any touchline code.
+// The stored form of one committed event, and the opened record readers
+// get. The stored bytes are what the events column family holds, what
+// `tlctl export` writes and what the Merkle leaf hash covers (store/
+// merkle.h), so an auditor can recompute a leaf from an export without any
+// touchline code.
 //
-// Canonical layout: fields always in this order, no whitespace, optional
-// fields omitted when empty, strings escaped by Boost.JSON:
+// The opened record, what readers get (the API, projections, subscribers,
+// `tlctl replay`), is a canonical JSON object: fields always in this order,
+// no whitespace, optional fields omitted when empty, strings escaped by
+// Boost.JSON:
 //
 //   {"seq":17,"version":3,"recorded_at":"2026-11-22T10:00:00.123456Z",
 //    "actor":"crm-sync","route":"POST /v1/customers/{id}/notes",
 //    "time":"2026-11-22T09:59:58Z","id":"evt-1",
 //    "customer":"c-123","type":"note.added","channel":"email",
-//    "department":"support","sealed":"<base64>"}
+//    "department":"support","identities":{"email":"a@b.c"},"data":{...}}
 //
-// `actor` is who wrote it (the API key's name, "touchline" for touchline's
-// own writes) and `route` how: the HTTP route, or the part of touchline,
-// that appended it; omitted for the plain ingest route, POST /v1/events.
-// `sealed` holds the record's private part, its identities and data,
-// encrypted under the customer's key (store/sealing.h). Opened, it is the
-// JSON text `"identities":{"email":"a@b.c","phone":["+62...","+65..."]},
-// "data":{...}`, and what readers get (the API, projections, `tlctl
-// replay`) is the opened record: the stored bytes with `,"sealed":"..."`
-// replaced by that text,
+// or, once the customer was erased, with `"data":"[erased]"` in place of
+// identities and data. `actor` is who wrote it (the API key's name,
+// "touchline" for touchline's own writes) and `route` how: the HTTP route,
+// or the part of touchline, that appended it; omitted for the plain ingest
+// route, POST /v1/events. `route`, `id`, `channel`, `department` and
+// `identities` are optional; identities are normalised (core/identity.h),
+// keyed by type in sorted order, each a string when the event names one
+// value of that type, else a sorted array; `time` (when it happened)
+// defaults to `recorded_at` (when the log committed it); `data` is the
+// minified JSON object the client sent (numbers as parsed by simdjson).
+// Everything from `,"customer"` to the end is the event "body", which does
+// not depend on anything the log assigns, so it is encoded before the event
+// reaches the appender. Two appends with the same id are the same event
+// exactly when their bodies are byte-equal and, if the retry gives a time,
+// the times are equal (store/event_log_append.cc).
 //
-//   {..., "department":"support","identities":{...},"data":{...}}
+// Stored bytes, format 4 (every record written since): binary, with
+// core/binary_codec.h fields:
 //
-// or, once the customer was erased, by `"data":"[erased]"`. Records of
-// touchline's own streams (customer ids starting with '~'), the
-// customer.erased events themselves, records written before format 3 and
-// every record of a log created without integrity are stored opened: the
-// same bytes readers get, with no `sealed` field.
+//   0x04                          tag (a format-3 record starts with '{')
+//   U64 seq, U64 version
+//   I64 recorded_at (microseconds since the epoch)
+//   I64 time - recorded_at
+//   Str actor, Str route, Str id, Str customer, Str type, Str channel,
+//   Str department                (empty: absent)
+//   Byte flags                    bit 0: sealed, bit 1: compressed
+//   the private part, to the end:
+//     Q = U64 n, n x (Str identity type, Str value), then the data JSON
+//     P = compressed ? U64 size of Q, then Q as one LZ4 block : Q
+//     sealed ? nonce (24) || ciphertext of P || tag (16) : P
 //
-// `route`, `id`, `channel`, `department` and `identities` are optional; identities
-// are normalised (core/identity.h), keyed by type in sorted order, each a
-// string when the event names one value of that type, else a sorted array; `time` (when it
-// happened) defaults to `recorded_at` (when the log committed it); `data` is the minified JSON
-// object the client sent (numbers as parsed by simdjson). Everything from `,"customer"` to the end
-// of the opened record is the event "body", which does not depend on anything the log assigns, so
-// it is encoded before the event reaches the appender. Two appends with the same id are the same
-// event exactly when their bodies are byte-equal and, if the retry gives a time, the times are
-// equal (store/event_log_append.cc).
+// The private part, the record's identities and data, is sealed under its
+// customer's key (store/sealing.h: XChaCha20-Poly1305, associated data
+// binding it to its seq and customer), compressed first when that makes it
+// shorter (ciphertext does not compress). Records of touchline's own
+// streams (customer ids starting with '~'), customer.erased events and
+// every record of a log created without integrity are not sealed.
+//
+// Format 3 (records written before): the opened JSON above with its
+// private part replaced by `,"sealed":"<base64 of nonce || ciphertext ||
+// tag of the JSON text "identities":{...},"data":{...}>"}`, or the opened
+// JSON itself where nothing was sealed. Both formats are read; a log keeps
+// the bytes its records were written with.
 //
 // Thread safety: pure functions.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -82,10 +102,14 @@ struct Record {
   std::string json;                  // the opened record, see above
   // Its customer was erased: identities and data are gone.
   bool erased = false;
-  // Set by DecodeRecord for a stored record with a sealed part (`json` is
-  // then the stored bytes), until OpenRecord opens it. Empty in every
-  // record the EventLog hands out.
+  // Set by DecodeRecord for a stored record with a sealed part, until
+  // OpenSealedRecord opens it: for format 3, the base64 text (`json` is
+  // then the stored bytes); for format 4, the raw sealed bytes (`json` is
+  // then the opened record up to its private part). Empty in every record
+  // the EventLog hands out.
   std::string sealed;
+  std::uint8_t private_flags = 0;  // format 4: the stored flags byte
+  bool binary = false;             // format 4
 };
 // Committed records are immutable and fanned out to many readers.
 using RecordPtr = std::shared_ptr<const Record>;
@@ -126,9 +150,33 @@ class RecordEncoder {
   const std::string route_field_;  // `,"route":"..."`, or empty
 };
 
-// Parses stored bytes (or an opened record). Returns DataLoss if they are
-// not a well-formed record (which means the data directory is corrupt).
-StatusOr<Record> DecodeRecord(std::string_view json);
+// --- Format 4.
+
+inline constexpr std::uint8_t kStoredRecordTag = 0x04;
+inline constexpr std::uint8_t kPrivateSealed = 0x01;
+inline constexpr std::uint8_t kPrivateCompressed = 0x02;
+
+// P for `event` (see above): its identities and data, compressed when that
+// is shorter; `flags` is kPrivateCompressed or 0. Computed on the caller's
+// thread, before the event reaches the appender.
+struct PrivatePart {
+  std::string bytes;
+  std::uint8_t flags = 0;
+};
+PrivatePart EncodePrivatePart(const Event& event);
+
+// Appends the stored header of `record` (its tag through its flags byte)
+// to `out`; the private part follows.
+void AppendStoredHeader(const Record& record, std::uint8_t flags, std::string* out);
+
+// The stored bytes of a record with an unsealed private part (a whole
+// stored record, for tests and tools).
+std::string EncodeStoredRecord(const Record& record, const PrivatePart& part);
+
+// Parses stored bytes of either format (or an opened record). A sealed
+// record is left for OpenSealedRecord. Returns DataLoss if they are not a
+// well-formed record (which means the data directory is corrupt).
+StatusOr<Record> DecodeRecord(std::string_view stored);
 
 // The text sealed for the private part starting at `private_at` in an
 // opened record: `"identities":{...},"data":{...}` without the leading
@@ -137,7 +185,21 @@ std::string_view PrivatePlaintext(std::string_view record, std::size_t private_a
 
 // Opens a record DecodeRecord left sealed: with the customer's `plaintext`
 // (what Unseal returned), or as erased when `plaintext` is null. Returns
-// DataLoss if the plaintext is not a well-formed private part.
+// DataLoss if the plaintext is not a well-formed private part. Format 3.
 Status OpenRecord(Record* rec, const std::string* plaintext);
+
+// Opens a record DecodeRecord left sealed, of either format, with its
+// customer's key, or as erased when `key` is null. Returns DataLoss if the
+// sealed part does not open with the key (altered or moved) or is not a
+// well-formed private part.
+Status OpenSealedRecord(Record* rec, const std::array<unsigned char, 32>* key);
+
+// Export lines (store/log_export.h) carry stored bytes: a format-3 record
+// as its own JSON text, a format-4 record as {"record":"<base64>"}.
+std::string ExportLine(std::string_view stored);
+// True for a line ExportLine() wrote; then the stored bytes, or DataLoss
+// if the line is malformed.
+bool IsRecordLine(std::string_view line);
+StatusOr<std::string> StoredFromExportLine(std::string_view line);
 
 }  // namespace touchline::store

@@ -110,24 +110,52 @@ NonceSalt NewNonceSalt() {
   return salt;
 }
 
-void SealAppend(const DataKey& key, const NonceSalt& salt, Seq seq, std::string_view customer,
-                std::string_view plaintext, std::string* out) {
+void SealRawAppend(const DataKey& key, const NonceSalt& salt, Seq seq, std::string_view customer,
+                   std::string_view plaintext, std::string* out) {
   thread_local std::string ad;
   ad.assign(kAdPrefix);
   PutFixed64BE(&ad, seq);
   ad.append(customer);
-  thread_local std::string raw;
-  raw.resize(kNonceBytes + plaintext.size() + kTagBytes);
-  auto* buf = reinterpret_cast<unsigned char*>(raw.data());
+  const std::size_t at = out->size();
+  out->resize(at + kNonceBytes + plaintext.size() + kTagBytes);
+  auto* buf = reinterpret_cast<unsigned char*>(out->data() + at);
   std::memcpy(buf, salt.data(), salt.size());
   for (int b = 0; b < 8; ++b) {
     buf[salt.size() + static_cast<std::size_t>(b)] =
         static_cast<unsigned char>(seq >> (56 - 8 * b));
   }
   Encrypt(key, buf, plaintext, ad, buf + kNonceBytes);
+}
+
+StatusOr<std::string> UnsealRaw(const DataKey& key, Seq seq, std::string_view customer,
+                                std::string_view sealed) {
+  if (sealed.size() < kNonceBytes + kTagBytes) {
+    return Status::DataLoss("the sealed data of seq " + std::to_string(seq) + " is too short");
+  }
+  thread_local std::string ad;
+  ad.assign(kAdPrefix);
+  PutFixed64BE(&ad, seq);
+  ad.append(customer);
+  const auto* in = reinterpret_cast<const unsigned char*>(sealed.data());
+  const std::size_t size = sealed.size() - kNonceBytes - kTagBytes;
+  std::string plain(size, '\0');
+  if (!Decrypt(key, in, in + kNonceBytes, size, in + kNonceBytes + size, ad,
+               reinterpret_cast<unsigned char*>(plain.data()))) {
+    return Status::DataLoss("the sealed data of seq " + std::to_string(seq) +
+                            " does not open with its customer's key (altered or moved)");
+  }
+  return plain;
+}
+
+void SealAppend(const DataKey& key, const NonceSalt& salt, Seq seq, std::string_view customer,
+                std::string_view plaintext, std::string* out) {
+  thread_local std::string raw;
+  raw.clear();
+  SealRawAppend(key, salt, seq, customer, plaintext, &raw);
   const std::size_t at = out->size();
   out->resize(at + 4 * ((raw.size() + 2) / 3) + 1);
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out->data() + at), buf,
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out->data() + at),
+                                reinterpret_cast<const unsigned char*>(raw.data()),
                                 static_cast<int>(raw.size()));
   out->resize(at + static_cast<std::size_t>(n));
 }

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -45,8 +46,19 @@ DataKey NewDataKey();
 using NonceSalt = std::array<unsigned char, 16>;
 NonceSalt NewNonceSalt();
 
+// Appends nonce || ciphertext || tag of `plaintext` for (seq, customer) to
+// `out`, the nonce being `salt` || seq (8 bytes, big-endian): the sealed
+// part of a format-4 record (store/record_format.h).
+inline constexpr std::size_t kSealOverheadBytes = 24 + 16;
+void SealRawAppend(const DataKey& key, const NonceSalt& salt, Seq seq, std::string_view customer,
+                   std::string_view plaintext, std::string* out);
+// The plaintext of what SealRawAppend wrote, or DataLoss if `sealed` is too
+// short or does not open with `key` for (seq, customer).
+StatusOr<std::string> UnsealRaw(const DataKey& key, Seq seq, std::string_view customer,
+                                std::string_view sealed);
+
 // Appends base64(nonce || ciphertext || tag) of `plaintext` for (seq,
-// customer) to `out`, the nonce being `salt` || seq (8 bytes, big-endian).
+// customer) to `out`: the sealed part of a format-3 record.
 void SealAppend(const DataKey& key, const NonceSalt& salt, Seq seq, std::string_view customer,
                 std::string_view plaintext, std::string* out);
 // The same, as a new string.

@@ -127,17 +127,17 @@ int Replay(const ReplayArgs& a) {
     }
     out.clear();
     for (const auto& r : *records) {
-      if ((!a.customer.empty() && r.customer != a.customer) || !TypeMatches(r.type, a.type) ||
-          (since && r.time_us < *since) || (until && r.time_us >= *until)) {
+      if ((!a.customer.empty() && r->customer != a.customer) || !TypeMatches(r->type, a.type) ||
+          (since && r->time_us < *since) || (until && r->time_us >= *until)) {
         continue;
       }
-      out += r.json;
+      out += r->json;
       out.push_back('\n');
     }
     if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size()) {
       return 1;  // stdout closed (e.g. piped into head)
     }
-    next = records->back().seq + 1;
+    next = records->back()->seq + 1;
   }
   return 0;
 }
@@ -172,11 +172,11 @@ int Stats(const std::string& dir, bool scan, bool as_json) {
         break;
       }
       for (const auto& r : *records) {
-        types[r.type]++;
-        channels[r.channel.empty() ? "(none)" : r.channel]++;
-        customers.insert(r.customer);
+        types[r->type]++;
+        channels[r->channel.empty() ? "(none)" : r->channel]++;
+        customers.insert(r->customer);
       }
-      next = records->back().seq + 1;
+      next = records->back()->seq + 1;
     }
     o["customers"] = customers.size();
     boost::json::object t, c;

@@ -25,6 +25,9 @@
 #include "store/event_log.h"
 #include "store/internal/column_families.h"
 #include "store/internal/helper_thread.h"
+#include "store/internal/record_cache.h"
+#include "store/internal/stream_tails.h"
+#include "store/internal/touch_index.h"
 #include "store/internal/subscription_hub.h"
 #include "store/merkle.h"
 
@@ -45,10 +48,13 @@ class EventLogImpl final : public EventLog {
   Status Init();
 
   void AppendAsync(AppendRequest request, AppendCallback done) override;
-  StatusOr<std::vector<Record>> ReadFrom(Seq from, std::size_t limit) const override;
+  StatusOr<std::vector<RecordPtr>> ReadFrom(Seq from, std::size_t limit) const override;
   StatusOr<StreamPage> ReadStream(const StreamQuery& query) const override;
-  StatusOr<std::vector<Record>> ReadSeqs(const std::vector<Seq>& seqs) const override;
+  StatusOr<std::vector<RecordPtr>> ReadSeqs(const std::vector<Seq>& seqs) const override;
   StatusOr<StreamVersion> CurrentVersion(const std::string& customer) const override;
+  Seq LastTouch(const std::vector<std::string>& keys) const override {
+    return touches_->LastTouch(keys);
+  }
   Seq head() const override { return head_.load(std::memory_order_acquire); }
   std::unique_ptr<Subscription> Subscribe(Seq after) override;
   StatusOr<std::unique_ptr<StateStore>> OpenStateStore(std::string_view name) override;
@@ -90,11 +96,11 @@ class EventLogImpl final : public EventLog {
  private:
   struct PendingAppend {
     AppendRequest request;
-    // EncodeRecordBody() of each event, computed by the caller's thread so
-    // the appender only adds the header, and where each body's private part
-    // starts.
+    // EncodeRecordBody() of each event (the opened record after its
+    // header) and its stored private part (store/record_format.h),
+    // computed by the caller's thread so the appender only adds headers.
     std::vector<std::string> bodies;
-    std::vector<std::size_t> private_at;
+    std::vector<PrivatePart> privates;
     AppendCallback done;
   };
 
@@ -117,10 +123,18 @@ class EventLogImpl final : public EventLog {
   StatusOr<std::optional<Checkpoint>> ReadLastCheckpoint() const;
   // An 8-byte seq kept in meta (0 if absent).
   StatusOr<Seq> ReadSeqMeta(std::string_view key) const;
-  StatusOr<std::vector<RecordPtr>> ReadShared(Seq from, std::size_t max) const;
-  // The records under `keys` (EventKey()s), in that order; DataLoss if one
-  // is missing or does not match its key.
-  StatusOr<std::vector<Record>> ReadEvents(const std::vector<std::string>& keys) const;
+  // The records with these seqs, in that order, from the record cache or
+  // the database (kept in the cache if `fill_cache`); DataLoss if one is
+  // missing or does not match its key. REQUIRES: every seq <= head().
+  StatusOr<std::vector<RecordPtr>> ReadEvents(const std::vector<Seq>& seqs, bool fill_cache) const;
+  // Decodes and opens stored records read under these seqs.
+  StatusOr<std::vector<Record>> DecodeStored(const std::vector<Seq>& seqs,
+                                             const std::vector<std::string_view>& stored) const;
+  // A newest-first page of an unfiltered stream query answered from the
+  // stream's tail in memory (seqs and versions only), or nullopt when the
+  // tail cannot answer it (no tail, or the page reaches below it).
+  std::optional<StreamPage> PageFromTail(const StreamQuery& q, Seq head,
+                                         std::vector<StreamVersion>* versions) const;
   // An iterator over `streams` confined to one customer's prefix.
   std::unique_ptr<rocksdb::Iterator> NewStreamIterator() const;
   // The appender's view: the newest version, published or not.
@@ -134,11 +148,11 @@ class EventLogImpl final : public EventLog {
   StatusOr<StreamVersion> LastVersionBelow(const std::string& customer, StreamVersion hi,
                                            Seq before_seq) const;
 
-  // How a record is stored: sealed under `key` from `private_at` (an
-  // offset into the opened record), or as it is (no key).
+  // How a record is stored: its private part, sealed under `key` (or not,
+  // without a key).
   struct StoredForm {
     std::optional<DataKey> key;
-    std::size_t private_at = 0;
+    const PrivatePart* part = nullptr;  // owned by the PendingAppend
   };
 
   // What the log already holds for an event id.
@@ -174,6 +188,10 @@ class EventLogImpl final : public EventLog {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::atomic<Seq> head_{0};
   std::unique_ptr<SubscriptionHub> hub_;
+  // Read-path caches (thread-safe; filled by the appender and by reads).
+  std::unique_ptr<RecordCache> record_cache_;
+  std::unique_ptr<StreamTails> tails_;
+  std::unique_ptr<TouchIndex> touches_;
 
   Mutex mu_;
   CondVar queue_cv_;

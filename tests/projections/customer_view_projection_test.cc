@@ -74,8 +74,8 @@ class CustomerFoldTest : public ::testing::Test {
     auto records = log_->ReadFrom(folded_ + 1, 100000);
     ASSERT_OK(records);
     for (const auto& r : *records) {
-      ASSERT_OK(fold_->Apply(r, tx_.get()));
-      folded_ = r.seq;
+      ASSERT_OK(fold_->Apply(*r, tx_.get()));
+      folded_ = r->seq;
     }
     ASSERT_OK(fold_->Flush(tx_.get()));
   }
@@ -110,10 +110,10 @@ class CustomerFoldTest : public ::testing::Test {
     auto records = log_->ReadFrom(1, 100000);
     ASSERT_OK(records);
     for (const auto& r : *records) {
-      if (r.seq > folded_) {
+      if (r->seq > folded_) {
         break;
       }
-      ASSERT_OK(fold.Apply(r, &cold));
+      ASSERT_OK(fold.Apply(*r, &cold));
       ASSERT_OK(fold.Flush(&cold));
       fold.Discard();
     }

@@ -45,8 +45,8 @@ class CustomerViewTest : public ::testing::Test {
     auto records = log_->ReadFrom(folded_ + 1, 1000000);
     ASSERT_OK(records);
     for (const auto& r : *records) {
-      ASSERT_OK(fold_.Apply(r, &state_));
-      folded_ = r.seq;
+      ASSERT_OK(fold_.Apply(*r, &state_));
+      folded_ = r->seq;
     }
     ASSERT_OK(fold_.Flush(&state_));
   }
@@ -91,12 +91,12 @@ TEST_F(CustomerViewTest, TimelinePagesMergeStreamsBySeqWithoutGapsOrDuplicates) 
       auto p = ReadTimeline(*log_, q);
       ASSERT_OK(p);
       for (const auto& r : p->records) {
-        EXPECT_NE(r.customer, "other");
+        EXPECT_NE(r->customer, "other");
         if (filtered) {
-          EXPECT_EQ(r.type, "ticket.opened");
-          EXPECT_EQ(r.channel, "web");
+          EXPECT_EQ(r->type, "ticket.opened");
+          EXPECT_EQ(r->channel, "web");
         }
-        seen.push_back(r.seq);
+        seen.push_back(r->seq);
       }
       if (!p->next_before_seq) {
         break;
@@ -108,9 +108,10 @@ TEST_F(CustomerViewTest, TimelinePagesMergeStreamsBySeqWithoutGapsOrDuplicates) 
     auto all = log_->ReadFrom(1, 1000);
     ASSERT_OK(all);
     for (auto it = all->rbegin(); it != all->rend(); ++it) {
-      if (it->customer != "other" && it->type.starts_with("profile.") == false &&
-          (!filtered || (it->type == "ticket.opened" && it->channel == "web"))) {
-        want.push_back(it->seq);
+      const store::Record& r = **it;
+      if (r.customer != "other" && r.type.starts_with("profile.") == false &&
+          (!filtered || (r.type == "ticket.opened" && r.channel == "web"))) {
+        want.push_back(r.seq);
       }
     }
     EXPECT_EQ(seen, want) << (filtered ? "filtered" : "unfiltered");

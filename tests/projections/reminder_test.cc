@@ -496,7 +496,7 @@ TEST_F(ReminderTest, RebuildReproducesTheState) {
   auto records = log_->ReadFrom(1, 100000);
   ASSERT_OK(records);
   for (const auto& r : *records) {
-    ASSERT_OK(fold.Apply(r, &tx));
+    ASSERT_OK(fold.Apply(*r, &tx));
   }
   auto rebuilt = tx.Scan("", "", 100000);
   ASSERT_OK(rebuilt);

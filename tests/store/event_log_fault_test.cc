@@ -70,8 +70,8 @@ TEST(EventLogFaultTest, FailedFsyncIsNeverAcknowledged) {
   auto all = (*log)->ReadFrom(1, 10);
   ASSERT_OK(all);
   ASSERT_EQ(all->size(), head);
-  EXPECT_EQ((*all)[0].id, "before-1");
-  EXPECT_EQ((*all)[1].id, "before-2");
+  EXPECT_EQ((*all)[0]->id, "before-1");
+  EXPECT_EQ((*all)[1]->id, "before-2");
   auto retry = AppendOne(log->get(), "during");
   ASSERT_OK(retry);
   EXPECT_EQ(retry->events[0].duplicate, head == 3);
@@ -140,8 +140,8 @@ TEST(EventLogFaultTest, FullDiskRefusesWritesKeepsReadsAndResumesWhenSpaceReturn
   auto read = (*log)->ReadFrom(1, 10);
   ASSERT_OK(read);
   ASSERT_EQ(read->size(), 4u);
-  EXPECT_EQ((*read)[2].id, "after");
-  EXPECT_EQ((*read)[3].seq, 4u);
+  EXPECT_EQ((*read)[2]->id, "after");
+  EXPECT_EQ((*read)[3]->seq, 4u);
 }
 
 TEST(EventLogFaultTest, ReplayOfAnEventStagedInAFailedGroupIsNotAcknowledged) {

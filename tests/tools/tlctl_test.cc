@@ -85,7 +85,7 @@ TEST_F(TlctlTest, ReplayPrintsRecordsInOrder) {
   ASSERT_OK(stored);
   std::string expected;
   for (const auto& rec : *stored) {
-    expected += rec.json + "\n";
+    expected += rec->json + "\n";
   }
   EXPECT_EQ(r.out, expected);
 }
@@ -214,10 +214,10 @@ std::vector<std::string> AllRecords(const std::string& data_dir) {
       break;
     }
     for (const auto& r : *page) {
-      EXPECT_EQ(r.seq, out.size() + 1) << "gap in the log";
-      out.push_back(r.json);
+      EXPECT_EQ(r->seq, out.size() + 1) << "gap in the log";
+      out.push_back(r->json);
     }
-    from = page->back().seq + 1;
+    from = page->back()->seq + 1;
   }
   return out;
 }

@@ -25,7 +25,7 @@ done
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   librocksdb-dev libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libsimdjson-dev libspdlog-dev libgtest-dev libgmock-dev libsodium-dev libcli11-dev
+  libsimdjson-dev libspdlog-dev libgtest-dev libgmock-dev libsodium-dev libcli11-dev liblz4-dev
   curl tzdata openssl libssl-dev
 )
 # The libFuzzer targets (tools/scripts/fuzz.sh) build with clang.
