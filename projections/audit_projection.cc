@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <limits>
 
+#include "core/binary_codec.h"
 #include "core/coding.h"
 #include "core/time_format.h"
 #include "projections/state_tx.h"
@@ -14,25 +15,40 @@ namespace {
 namespace json = boost::json;
 
 constexpr std::size_t kMaxAccessesPerEvent = 9999;
-constexpr std::size_t kSuffixBytes = 18;
+constexpr std::size_t kOrderKeyBytes = 18;  // K: inv at, inv seq, inv i
+constexpr std::size_t kRunKeyBytes = 16;    // inv at, inv first seq
+constexpr std::uint8_t kRunTag = 0xB1;
 
-// The key suffix (see the header): newest first by time, then position.
-void AppendSuffix(std::string* key, std::int64_t at_us, Seq seq, std::size_t i) {
-  PutFixed64BE(key, static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() -
-                                               std::max<std::int64_t>(at_us, 0)));
-  PutFixed64BE(key, std::numeric_limits<Seq>::max() - seq);
+std::uint64_t InvAt(std::int64_t at_us) {
+  return static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() -
+                                    std::max<std::int64_t>(at_us, 0));
+}
+
+// K of an entry (see the header).
+std::string OrderKey(std::int64_t at_us, Seq seq, std::size_t i) {
+  std::string k;
+  k.reserve(kOrderKeyBytes);
+  PutFixed64BE(&k, InvAt(at_us));
+  PutFixed64BE(&k, std::numeric_limits<Seq>::max() - seq);
   const auto inv_i = static_cast<std::uint16_t>(kMaxAccessesPerEvent - i);
-  key->push_back(static_cast<char>(inv_i >> 8));
-  key->push_back(static_cast<char>(inv_i & 0xff));
+  k.push_back(static_cast<char>(inv_i >> 8));
+  k.push_back(static_cast<char>(inv_i & 0xff));
+  return k;
 }
 
 std::string Prefix(char kind, std::string_view id) {
   std::string k;
-  k.reserve(2 + id.size() + 1 + kSuffixBytes);
+  k.reserve(2 + id.size() + 1 + kOrderKeyBytes);
   k.push_back(kind);
   k.push_back('/');
   k.append(id);
   k.push_back('\0');
+  return k;
+}
+
+std::string OpenRunKey(std::string_view actor) {
+  std::string k = "o/";
+  k.append(actor);
   return k;
 }
 
@@ -57,7 +73,7 @@ std::optional<std::string> Unhex(std::string_view text) {
     }
     return -1;
   };
-  if (text.size() != 2 * kSuffixBytes) {
+  if (text.size() != 2 * kOrderKeyBytes) {
     return std::nullopt;
   }
   std::string out;
@@ -82,6 +98,131 @@ std::string WriteEntry(const store::Record& rec) {
   entry["customer"] = rec.customer;
   entry["type"] = rec.type;
   return json::serialize(entry);
+}
+
+struct Run {
+  std::int64_t at_us = 0;
+  Seq first = 0;
+  std::uint64_t count = 0;
+};
+
+std::string EncodeRun(const Run& r) {
+  std::string out;
+  BinaryWriter w(&out);
+  w.Byte(kRunTag);
+  w.I64(r.at_us);
+  w.U64(r.first);
+  w.U64(r.count);
+  return out;
+}
+
+StatusOr<Run> DecodeRun(std::string_view bytes) {
+  BinaryReader r(bytes);
+  r.Expect(kRunTag);
+  Run run;
+  run.at_us = r.I64();
+  run.first = r.U64();
+  run.count = r.U64();
+  if (!r.done() || run.count == 0) {
+    return Status::DataLoss("corrupt audit run state");
+  }
+  return run;
+}
+
+std::string RunKey(std::string_view actor, const Run& r) {
+  std::string k = Prefix('w', actor);
+  PutFixed64BE(&k, InvAt(r.at_us));
+  PutFixed64BE(&k, std::numeric_limits<Seq>::max() - r.first);
+  return k;
+}
+
+// One entry of a trail being merged: its order key and how to render it
+// (a stored JSON value, or the record with this seq).
+struct Entry {
+  std::string key;  // K
+  std::string json;
+  Seq write_seq = 0;  // a write, rendered from its record
+};
+
+// Up to `want` of an actor's write entries with K > `after` (all if
+// `after` is empty), in ascending K.
+StatusOr<std::vector<Entry>> ActorWrites(const store::StateReader& state, std::string_view actor,
+                                         const std::string& after, std::size_t want) {
+  std::vector<Entry> out;
+  const std::string prefix = Prefix('w', actor);
+  // Runs of the cursor's `at` may hold entries after it: start with them.
+  std::string from = after.empty() ? "" : prefix + after.substr(0, 8);
+  while (out.size() < want) {
+    // Keys after `from`: every run of the cursor's `at` has a longer key.
+    ASSIGN_OR_RETURN(auto runs, state.Scan(prefix, from, 16));
+    if (runs.empty()) {
+      break;
+    }
+    for (const auto& [key, value] : runs) {
+      if (key.size() != prefix.size() + kRunKeyBytes) {
+        return Status::DataLoss("corrupt audit run key");
+      }
+      BinaryReader r(value);
+      const std::uint64_t n = r.U64();
+      if (!r.done() || n == 0) {
+        return Status::DataLoss("corrupt audit run");
+      }
+      const std::uint64_t inv_at = DecodeFixed64BE(key.data() + prefix.size());
+      const Seq first = std::numeric_limits<Seq>::max() -
+                        DecodeFixed64BE(key.data() + prefix.size() + 8);
+      const auto at_us = std::numeric_limits<std::int64_t>::max() - static_cast<std::int64_t>(inv_at);
+      for (Seq s = first + n - 1; s >= first && out.size() < want; --s) {
+        std::string k = OrderKey(at_us, s, 0);
+        if (!after.empty() && k <= after) {
+          continue;
+        }
+        out.push_back(Entry{std::move(k), "", s});
+        if (s == first) {
+          break;
+        }
+      }
+      if (out.size() >= want) {
+        break;
+      }
+    }
+    from = runs.back().first;
+  }
+  return out;
+}
+
+// Up to `want` of a customer's write entries (the records of its stream)
+// with K > `after`, in ascending K.
+StatusOr<std::vector<Entry>> CustomerWrites(const store::EventLog& log, const std::string& customer,
+                                            const std::string& after, std::size_t want) {
+  std::vector<Entry> out;
+  if (store::IsSystemStream(customer)) {
+    return out;
+  }
+  store::StreamQuery q;
+  q.customer = customer;
+  q.limit = std::min<std::size_t>(std::max<std::size_t>(want, 16), 1000);
+  if (!after.empty()) {
+    // Writes after the cursor were committed before it: seq below its seq.
+    q.before_seq = std::numeric_limits<Seq>::max() - DecodeFixed64BE(after.data() + 8);
+  }
+  while (out.size() < want) {
+    ASSIGN_OR_RETURN(auto page, log.ReadStream(q));
+    for (const auto& rec : page.records) {
+      std::string k = OrderKey(rec->recorded_at_us, rec->seq, 0);
+      if (!after.empty() && k <= after) {
+        continue;  // newer than the cursor: on an earlier page
+      }
+      out.push_back(Entry{std::move(k), WriteEntry(*rec), 0});
+      if (out.size() >= want) {
+        break;
+      }
+    }
+    if (!page.next_before.has_value()) {
+      break;
+    }
+    q.before = page.next_before;
+  }
+  return out;
 }
 
 }  // namespace
@@ -125,69 +266,95 @@ Status AuditProjection::Apply(const store::Record& rec, StateTx* tx) {
       entry["route"] = o->contains("route") ? o->at("route") : json::value("");
       entry["customers"] = *customers;
       const std::string value = json::serialize(entry);
-      std::string key = Prefix('a', actor->as_string());
-      AppendSuffix(&key, at_us, rec.seq, i++);
-      const std::string_view suffix = std::string_view(key).substr(key.size() - kSuffixBytes);
+      const std::string k = OrderKey(at_us, rec.seq, i++);
       for (const json::value& c : customers->as_array()) {
         if (c.is_string()) {
-          std::string ckey = Prefix('c', c.as_string());
-          ckey.append(suffix);
-          tx->Put(ckey, value);
+          tx->Put(Prefix('c', c.as_string()) + k, value);
         }
       }
-      tx->Put(key, value);
+      tx->Put(Prefix('a', actor->as_string()) + k, value);
     }
     return Status::Ok();
   }
-  // A write: two empty values, rendered from the record when read.
-  std::string key = Prefix('a', rec.actor);
-  AppendSuffix(&key, rec.recorded_at_us, rec.seq, 0);
-  if (!store::IsSystemStream(rec.customer)) {
-    std::string ckey = Prefix('c', rec.customer);
-    ckey.append(key, key.size() - kSuffixBytes, kSuffixBytes);
-    tx->Put(ckey, std::string());
+  // A write: it joins its actor's newest run if it directly follows it at
+  // the same time, else starts the next run.
+  const std::string open_key = OpenRunKey(rec.actor);
+  ASSIGN_OR_RETURN(auto open, tx->Get(open_key));
+  Run run{rec.recorded_at_us, rec.seq, 1};
+  if (open.has_value()) {
+    ASSIGN_OR_RETURN(Run last, DecodeRun(*open));
+    if (last.at_us == rec.recorded_at_us && last.first + last.count == rec.seq) {
+      run = last;
+      ++run.count;
+    }
   }
-  tx->Put(key, std::string());
+  std::string count;
+  BinaryWriter(&count).U64(run.count);
+  tx->Put(RunKey(rec.actor, run), std::move(count));
+  tx->Put(open_key, EncodeRun(run));
   return Status::Ok();
 }
 
 StatusOr<AuditPage> ReadAuditTrail(const store::StateReader& state, const store::EventLog& log,
                                    bool by_actor, std::string_view id, std::string_view after,
                                    std::size_t limit) {
-  const std::string prefix = Prefix(by_actor ? 'a' : 'c', id);
-  std::string start;
+  std::string cursor;
   if (!after.empty()) {
-    auto suffix = Unhex(after);
-    if (!suffix.has_value()) {
+    auto k = Unhex(after);
+    if (!k.has_value()) {
       return Status::InvalidArgument(
           "query parameter 'after' must be the next_after of a previous page");
     }
-    start = prefix + *suffix;
+    cursor = std::move(*k);
   }
-  ASSIGN_OR_RETURN(auto rows, state.Scan(prefix, start, limit + 1));
+  // Reads from the index, writes from the runs or the stream; merged by K.
+  const std::string read_prefix = Prefix(by_actor ? 'a' : 'c', id);
+  ASSIGN_OR_RETURN(auto reads, state.Scan(read_prefix,
+                                          cursor.empty() ? "" : read_prefix + cursor, limit + 1));
+  std::vector<Entry> writes;
+  if (by_actor) {
+    ASSIGN_OR_RETURN(writes, ActorWrites(state, id, cursor, limit + 1));
+  } else {
+    ASSIGN_OR_RETURN(writes, CustomerWrites(log, std::string(id), cursor, limit + 1));
+  }
+  std::vector<Entry> merged;
+  merged.reserve(limit + 1);
+  std::size_t r = 0;
+  std::size_t w = 0;
+  while (merged.size() < limit + 1 && (r < reads.size() || w < writes.size())) {
+    const bool take_read =
+        w >= writes.size() ||
+        (r < reads.size() &&
+         std::string_view(reads[r].first).substr(read_prefix.size()) < writes[w].key);
+    if (take_read) {
+      merged.push_back(
+          Entry{reads[r].first.substr(read_prefix.size()), std::move(reads[r].second), 0});
+      ++r;
+    } else {
+      merged.push_back(std::move(writes[w++]));
+    }
+  }
   AuditPage page;
-  const std::size_t n = std::min(rows.size(), limit);
-  // Writes are rendered from their records, read together.
+  const std::size_t n = std::min(merged.size(), limit);
+  // Write entries of runs render from their records, read together.
   std::vector<Seq> seqs;
   for (std::size_t i = 0; i < n; ++i) {
-    const std::string& key = rows[i].first;
-    if (rows[i].second.empty() && key.size() >= prefix.size() + kSuffixBytes) {
-      seqs.push_back(std::numeric_limits<Seq>::max() -
-                     DecodeFixed64BE(key.data() + key.size() - kSuffixBytes + 8));
+    if (merged[i].write_seq != 0) {
+      seqs.push_back(merged[i].write_seq);
     }
   }
   ASSIGN_OR_RETURN(auto records, log.ReadSeqs(seqs));
   std::size_t next_record = 0;
   page.entries.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
-    if (rows[i].second.empty()) {
+    if (merged[i].write_seq != 0) {
       page.entries.push_back(WriteEntry(*records[next_record++]));
     } else {
-      page.entries.push_back(std::move(rows[i].second));
+      page.entries.push_back(std::move(merged[i].json));
     }
   }
-  if (rows.size() > limit && n > 0) {
-    page.next_after = Hex(std::string_view(rows[n - 1].first).substr(prefix.size()));
+  if (merged.size() > limit && n > 0) {
+    page.next_after = Hex(merged[n - 1].key);
   }
   return page;
 }

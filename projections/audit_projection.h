@@ -20,23 +20,34 @@
 // Erasure leaves these entries (they name customer ids, never personal
 // data), so the trail survives the data it is about.
 //
+// Every entry has an order key K = inv at (8 bytes) + inv seq (8) + inv i
+// (2), big-endian, inv = max - value: ascending K is newest first by when
+// the read or write happened (a read is appended a little after it was
+// served), then by position; `at` is in microseconds; i numbers the
+// accesses inside one audit.access event (0 for a write).
+//
 // State keys:
-//   c/<customer>\0<suffix>   by customer
-//   a/<actor>\0<suffix>      by actor
-// where suffix = inv at (8 bytes) + inv seq (8) + inv i (2), big-endian,
-// inv = max - value, so a forward scan is newest first by when the read or
-// write happened (a read is appended a little after it was served), then
-// by position; `at` is in microseconds; i numbers the accesses inside one
-// audit.access event (0 for a write). A write's value is empty: its entry
-// is rendered from the record (seq in the key) when the trail is read, so
-// the fold writes two small keys per event. A read's value is its entry
-// as compact JSON:
-//   {"seq":N,"at":"...","actor":"...","action":"read","route":"...",
-//    "customers":["c-42","c-43"]}
-// and a write renders as
+//   a/<actor>\0K         a read by that actor: the entry as compact JSON
+//                        {"seq":N,"at":"...","actor":"...","action":"read",
+//                         "route":"...","customers":["c-42","c-43"]}
+//   c/<customer>\0K      the same entry, under each customer it names
+//   w/<actor>\0<inv at><inv first seq>
+//                        a run of writes: records first .. first+n-1, all
+//                        by that actor at that `at` (one request, or
+//                        adjacent requests of one commit group); value U64 n
+//   o/<actor>            the actor's newest run (I64 at, U64 first, U64 n),
+//                        so a run grows across fold batches the same way
+//                        whatever the batching
+// Writes cost the fold one run update per request, not a key per event.
+// A write renders from its record as
 //   {"seq":N,"at":"<RFC 3339>","actor":"...","action":"write","route":"...",
 //    "customer":"c-42","type":"ticket.opened"}
-// ReadAuditTrail() below is the one reader of this layout.
+// An actor's trail merges its reads (a/) with its runs expanded newest
+// first; a customer's trail merges its reads (c/) with the records of its
+// stream (the log's own index of what was written to it: no copy is kept
+// here). Ordering writes by `at` assumes the clock does not go back between
+// commits (entries keep seq order where it does). ReadAuditTrail() below is
+// the one reader of this layout.
 //
 // Thread safety: as Projection.
 #pragma once
@@ -59,7 +70,7 @@ inline constexpr std::string_view kAccessEventType = "audit.access";
 class AuditProjection final : public Projection {
  public:
   std::string_view Name() const override { return kAuditProjection; }
-  std::string Version() const override { return "2"; }
+  std::string Version() const override { return "3"; }
   Status Apply(const store::Record& record, StateTx* tx) override;
 };
 

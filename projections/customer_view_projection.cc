@@ -351,6 +351,21 @@ Status CustomerViewProjection::Link(const store::Record& rec, bool stream_only, 
       }
     }
   }
+  // The common case: the stream's profile already owns every identity the
+  // event names (a customer's events repeat the same ids), and since an
+  // identity has one owner, nothing links. Checked in the profile's own
+  // sorted list instead of one owner lookup per identity.
+  ASSIGN_OR_RETURN(auto stream_owner, Owner(idents[0], tx));
+  if (stream_owner.has_value()) {
+    ASSIGN_OR_RETURN(ProfileState * p, Profile(*stream_owner, tx));
+    bool all_owned = p->merged_into.empty();
+    for (std::size_t i = 1; i < idents.size() && all_owned; ++i) {
+      all_owned = std::binary_search(p->identities.begin(), p->identities.end(), idents[i]);
+    }
+    if (all_owned) {
+      return Status::Ok();
+    }
+  }
   std::vector<ProfileState*> owners;
   std::vector<std::string> unowned;
   for (const auto& ident : idents) {
