@@ -141,6 +141,8 @@ Status EventLogImpl::Init() {
     if (integrity_) {
       helper_ = std::make_unique<HelperThread>();
     }
+    next_seq_ = head() + 1;
+    writer_ = std::thread([this] { WriterLoop(); });
     appender_ = std::thread([this] { AppenderLoop(); });
     if (integrity_) {
       checkpointer_ = std::thread([this] { CheckpointerLoop(); });

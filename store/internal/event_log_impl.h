@@ -1,7 +1,16 @@
 // EventLogImpl: the RocksDB implementation of store::EventLog. Split by
 // concern: event_log.cc (open, reads, stats), event_log_append.cc (the
-// appender thread and group commit), event_log_audit.cc (the tree,
+// append pipeline and group commit), event_log_audit.cc (the tree,
 // checkpoints, proofs, erasure purge).
+//
+// The append pipeline has two threads. The appender stages a commit group
+// (checks, seqs, versions, keys, the records and the WriteBatch) and
+// encodes it (sealing and hashing, with a helper thread); the writer
+// writes it (one synced RocksDB write), publishes it to readers and answers
+// its requests. While the writer writes group N, the appender stages group
+// N+1 on top of what N staged, as if N will succeed; if N fails, N+1 fails
+// with it and the appender starts again from what is on disk. One group is
+// written at a time, in order.
 //
 // Thread safety: as EventLog. Appender-only state is touched only by the
 // appender thread and carries no lock.
@@ -160,23 +169,55 @@ class EventLogImpl final : public EventLog {
     Seq seq = 0;
     StreamVersion version = 0;
     std::int64_t time_us = 0;
-    // EncodeRecordBody() of the original, owned by the group being committed
-    // (a PendingAppend or the bodies read back by LookupIds).
+    // EncodeRecordBody() of the original, owned by the group that staged
+    // it (a PendingAppend, or the bodies read back by LookupIds).
     std::string_view body;
     bool erased = false;  // the original's customer was erased
   };
 
-  // Appender thread (event_log_append.cc).
+  // One commit group on its way through the pipeline.
+  struct StagedGroup {
+    std::vector<PendingAppend> requests;
+    std::vector<StatusOr<AppendResult>> results;  // one per request
+    rocksdb::WriteBatch batch;
+    // The group's records have seqs first .. next-1 (none if equal).
+    Seq first = 0;
+    Seq next = 0;
+    std::shared_ptr<std::vector<RecordPtr>> records;
+    std::vector<StoredForm> forms;  // parallel to *records
+    // What the group staged: the next group's view before this one is
+    // written, and the appender's caches' once it is.
+    std::unordered_map<std::string, StreamVersion> versions;
+    std::unordered_map<std::string, KeyEntry> keys;
+    std::unordered_map<std::string, IdLookup> ids;
+    std::deque<std::string> stored_bodies;  // bodies `ids` read back
+    // The tree's right edge before and after the group.
+    CompactRange tree_before;
+    CompactRange tree_after;
+    // Set by the writer.
+    Status write_status;
+  };
+
+  // Appender thread (event_log_append.cc). Each stage's REQUIRES is in
+  // the .cc file.
   void AppenderLoop();
-  void CommitGroup(std::vector<PendingAppend>* group);
+  void CommitGroup(std::vector<PendingAppend> requests);
+  void StageRequests(StagedGroup* g);
+  void StageRequest(StagedGroup* g, std::size_t r, const Status& lookup);
+  void EncodeRecords(StagedGroup* g);
+  bool FinishPrevious(Status* failure);
+  void FailStaged(StagedGroup* g, const Status& failure);
   // After a NoSpace failure, at most once a second: DB::Resume(), and clear
   // the error if it succeeds.
   void MaybeResumeAfterNoSpace();
-  // Finds which of the group's event ids are already in the log.
-  // Bodies read back are kept in `*storage`.
-  Status LookupIds(const std::vector<PendingAppend>& group,
-                   std::unordered_map<std::string, IdLookup>* found,
-                   std::deque<std::string>* storage);
+  // Finds which of the group's event ids are already in the log (or staged
+  // by the group being written). Bodies read back are kept in
+  // g->stored_bodies.
+  Status LookupIds(StagedGroup* g, std::unordered_map<std::string, IdLookup>* found);
+  // Writer thread.
+  void WriterLoop();
+  void WriteGroup(StagedGroup* g);
+  void PublishGroup(StagedGroup* g);
 
   // Constant after construction
   const EventLogOptions options_;
@@ -201,22 +242,38 @@ class EventLogImpl final : public EventLog {
   bool paused_ GUARDED_BY(mu_) = false;  // TEST_PauseAppender
   std::thread appender_;
 
-  // Appender-only: cache of stream versions, coherent because every write
-  // goes through the appender. Cleared when it grows past a bound.
+  // Appender-only: the committed versions and key entries of customers,
+  // coherent because every write goes through the appender (cleared when
+  // they grow past a bound); the group handed to the writer whose outcome
+  // the appender has not seen yet (its staged state comes before the
+  // caches); the next seq to assign and the tree's right edge after every
+  // staged group.
   std::unordered_map<std::string, StreamVersion> version_cache_;
-  // Appender-only: customers' key entries (the same argument), and the
-  // right edge of the Merkle tree at the head.
   std::unordered_map<std::string, KeyEntry> key_cache_;
+  std::unique_ptr<StagedGroup> previous_;
+  Seq next_seq_ = 1;
   CompactRange tree_;
-  // Appender-only: where the appender and its helper write a group's sealed
-  // records (kept between groups so their pages stay mapped).
-  std::array<std::string, 2> seal_buffers_;
-  // Appender-only: the key entry of `customer` as of the staged
-  // `request_keys` and `group_keys`, the cache, then the database
-  // (nullopt: the customer has no key yet).
+  // Appender-only: the version and the key entry of `customer` as of the
+  // staged `request_*` and `g` maps, the previous group, the caches, then
+  // the database (key nullopt: the customer has no key yet).
+  StatusOr<StreamVersion> VersionFor(const std::string& customer,
+                                     const std::unordered_map<std::string, StreamVersion>& request,
+                                     const StagedGroup& g);
   StatusOr<std::optional<KeyEntry>> KeyFor(
       const std::string& customer, const std::unordered_map<std::string, KeyEntry>& request_keys,
-      const std::unordered_map<std::string, KeyEntry>& group_keys);
+      const StagedGroup& g);
+  // Appender-only: where the appender and its helper write a group's stored
+  // records before they are copied into its batch (kept between groups so
+  // their pages stay mapped).
+  std::array<std::string, 2> seal_buffers_;
+
+  // The writer: the group it is writing (set by the appender, cleared by
+  // the writer when done).
+  Mutex writer_mu_;
+  CondVar writer_cv_;
+  StagedGroup* writing_ GUARDED_BY(writer_mu_) = nullptr;
+  bool writer_stop_ GUARDED_BY(writer_mu_) = false;
+  std::thread writer_;
 
   // Integrity, fixed by Init.
   bool integrity_ = false;
