@@ -152,10 +152,9 @@ void HandleAuditTrail(bool by_actor, const std::string& id, const QueryParams& q
       [by_actor, id, query, &services]() -> StatusOr<Response> {
         ASSIGN_OR_RETURN(auto limit, GetUint(query, "limit", 1, services.max_page_limit));
         const std::string* after = FindParam(query, "after");
-        ASSIGN_OR_RETURN(auto page,
-                         projections::ReadAuditTrail(services.audit->state(), *services.log,
-                                                     by_actor, id, after ? *after : "",
-                                                     limit.value_or(kDefaultTrailLimit)));
+        ASSIGN_OR_RETURN(auto page, projections::ReadAuditTrail(
+                                        services.audit->state(), *services.log, by_actor, id,
+                                        after ? *after : "", limit.value_or(kDefaultTrailLimit)));
         Response r;
         r.body = std::string("{\"") + (by_actor ? "actor" : "customer") + "\":" + JsonString(id) +
                  ",\"entries\":[";

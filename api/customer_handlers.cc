@@ -117,28 +117,27 @@ void AfterCustomer(Services& services, std::string id, Responder respond, Custom
   const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline > now ? deadline - now : std::chrono::steady_clock::duration::zero());
   auto post = services.post;
-  runner->WaitFor(needed, wait,
-                  [&services, post, id = std::move(id), respond = std::move(respond),
-                   work = std::move(work), fallback = std::move(fallback), round,
-                   deadline](Status s) mutable {
-                    auto run = [&services, id = std::move(id), respond = std::move(respond),
-                                work = std::move(work), fallback = std::move(fallback), round,
-                                deadline, s = std::move(s)]() mutable {
-                      if (!s.ok()) {
-                        Reply(respond, fallback ? fallback(s)
-                                                : StatusOr<Response>(
-                                                      Status::Unavailable(s.message())));
-                        return;
-                      }
-                      AfterCustomer(services, std::move(id), std::move(respond), std::move(work),
-                                    std::move(fallback), round + 1, deadline);
-                    };
-                    if (post) {
-                      post(std::move(run));
-                    } else {
-                      run();
-                    }
-                  });
+  runner->WaitFor(
+      needed, wait,
+      [&services, post, id = std::move(id), respond = std::move(respond), work = std::move(work),
+       fallback = std::move(fallback), round, deadline](Status s) mutable {
+        auto run = [&services, id = std::move(id), respond = std::move(respond),
+                    work = std::move(work), fallback = std::move(fallback), round, deadline,
+                    s = std::move(s)]() mutable {
+          if (!s.ok()) {
+            Reply(respond,
+                  fallback ? fallback(s) : StatusOr<Response>(Status::Unavailable(s.message())));
+            return;
+          }
+          AfterCustomer(services, std::move(id), std::move(respond), std::move(work),
+                        std::move(fallback), round + 1, deadline);
+        };
+        if (post) {
+          post(std::move(run));
+        } else {
+          run();
+        }
+      });
 }
 
 StatusOr<projections::AsOf> ParseAsOf(const std::string& text) {
@@ -184,7 +183,8 @@ StatusOr<Response> CustomerViewResponse(const std::string& id, const Resolved& r
   if (!resolved.profile.has_value()) {
     return UnknownCustomer(id);
   }
-  ASSIGN_OR_RETURN(r.body, projections::RenderCustomerView(state, *resolved.profile, *services.log));
+  ASSIGN_OR_RETURN(r.body,
+                   projections::RenderCustomerView(state, *resolved.profile, *services.log));
   r.accessed = resolved.profile->Streams();
   return r;
 }
@@ -397,8 +397,8 @@ void HandleCustomerLookup(const QueryParams& query, Services& services, Responde
                     return;
                   }
                   Response r;
-                  auto body = projections::RenderCustomerView(
-                      services.customers->state(), *resolved.profile, *services.log);
+                  auto body = projections::RenderCustomerView(services.customers->state(),
+                                                              *resolved.profile, *services.log);
                   if (!body.ok()) {
                     reply(ErrorResponse(body.status()));
                     return;
@@ -447,53 +447,53 @@ void HandleNote(const std::string& id, const Request& request, Services& service
     respond(ErrorResponse(note.status()));
     return;
   }
-  AfterCustomer(
-      services, id, std::move(respond),
-      [id, note = std::move(note).value(), actor = request.actor, &services](
-          const Responder& reply, const Resolved& resolved) {
-        if (!resolved.profile.has_value()) {
-          reply(ErrorResponse(UnknownCustomer(id)));
-          return;
-        }
-        const std::optional<projections::ProfileState>& profile = resolved.profile;
-        // The note goes to the stream named in the path if it is one, else
-        // to the profile's first stream.
-        const auto streams = profile->Streams();
-        Event e;
-        if (std::find(streams.begin(), streams.end(), id) != streams.end()) {
-          e.customer = id;
-        } else if (!streams.empty()) {
-          e.customer = streams.front();
-        } else {
-          // A profile split off by identities may have no stream yet: the
-          // note starts one named after an identity, which ties it to the
-          // profile.
-          auto identity = ParseIdentityString(profile->identities.front(), "identity");
-          if (!identity.ok()) {
-            reply(ErrorResponse(identity.status()));
-            return;
-          }
-          e.customer = profile->identities.front();
-          e.identities = {*identity};
-        }
-        const std::string stream = e.customer;
-        store::AppendRequest append;
-        append.actor = actor;
-        append.route = "POST /v1/customers/{id}/notes";
-        e.id = note.id;
-        e.type = "note.added";
-        e.department = note.department;
-        e.data = "{\"text\":" + JsonString(note.text) + "}";
-        append.events.push_back(ProposedEvent{std::move(e), {}});
-        services.log->AppendAsync(std::move(append), [reply, event_id = note.id, stream](
-                                                         StatusOr<store::AppendResult> result) {
-          Response r = AppendResponse({event_id}, result);
-          if (result.ok()) {
-            r.body.insert(1, "\"customer\":" + JsonString(stream) + ",");
-          }
-          reply(std::move(r));
-        });
-      });
+  AfterCustomer(services, id, std::move(respond),
+                [id, note = std::move(note).value(), actor = request.actor, &services](
+                    const Responder& reply, const Resolved& resolved) {
+                  if (!resolved.profile.has_value()) {
+                    reply(ErrorResponse(UnknownCustomer(id)));
+                    return;
+                  }
+                  const std::optional<projections::ProfileState>& profile = resolved.profile;
+                  // The note goes to the stream named in the path if it is one, else
+                  // to the profile's first stream.
+                  const auto streams = profile->Streams();
+                  Event e;
+                  if (std::find(streams.begin(), streams.end(), id) != streams.end()) {
+                    e.customer = id;
+                  } else if (!streams.empty()) {
+                    e.customer = streams.front();
+                  } else {
+                    // A profile split off by identities may have no stream yet: the
+                    // note starts one named after an identity, which ties it to the
+                    // profile.
+                    auto identity = ParseIdentityString(profile->identities.front(), "identity");
+                    if (!identity.ok()) {
+                      reply(ErrorResponse(identity.status()));
+                      return;
+                    }
+                    e.customer = profile->identities.front();
+                    e.identities = {*identity};
+                  }
+                  const std::string stream = e.customer;
+                  store::AppendRequest append;
+                  append.actor = actor;
+                  append.route = "POST /v1/customers/{id}/notes";
+                  e.id = note.id;
+                  e.type = "note.added";
+                  e.department = note.department;
+                  e.data = "{\"text\":" + JsonString(note.text) + "}";
+                  append.events.push_back(ProposedEvent{std::move(e), {}});
+                  services.log->AppendAsync(
+                      std::move(append),
+                      [reply, event_id = note.id, stream](StatusOr<store::AppendResult> result) {
+                        Response r = AppendResponse({event_id}, result);
+                        if (result.ok()) {
+                          r.body.insert(1, "\"customer\":" + JsonString(stream) + ",");
+                        }
+                        reply(std::move(r));
+                      });
+                });
 }
 
 StatusOr<Response> HandleProjections(Services& services) {

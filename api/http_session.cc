@@ -4,11 +4,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <random>
 
 #include "api/http_error.h"
 #include "api/ws_session.h"
 #include "core/metrics.h"
+#include "core/mutex.h"
 
 namespace touchline::api {
 namespace {
@@ -30,21 +33,64 @@ std::string HeaderValue(const http::request<http::string_body>& req, http::field
   return it == req.end() ? std::string() : std::string(it->value());
 }
 
-// Runs the router and resumes on the session's strand with its response.
+// Where a request's response meets the session that waits for it, from
+// whichever thread answers, whichever comes first.
+struct Rendezvous {
+  Mutex mu;
+  std::optional<Response> response GUARDED_BY(mu);  // answered, not yet taken
+  std::function<void(Response)> waiter GUARDED_BY(mu);
+};
+
+// Runs the router and resumes on the session's strand with its response:
+// at once when the route answered before returning (most reads), else
+// when the answer comes (an append, after its fsync; a read that waits for
+// a projection), posted back to the strand.
 net::awaitable<Response> Dispatch(Request& request, Services& services) {
+  auto rv = std::make_shared<Rendezvous>();
+  auto respond = [rv](Response r) {
+    std::function<void(Response)> waiter;
+    {
+      MutexLock lock(&rv->mu);
+      if (!rv->waiter) {
+        rv->response = std::move(r);
+        return;
+      }
+      waiter = std::move(rv->waiter);
+    }
+    waiter(std::move(r));
+  };
+  try {
+    Route(request, services, respond);
+  } catch (const std::exception& e) {
+    spdlog::error("request {} failed: {}", request.route.empty() ? "(unrouted)" : request.route,
+                  e.what());
+    respond(HttpErrorResponse(500, "internal", "internal error; see the server log"));
+  }
+  std::optional<Response> answered;
+  {
+    MutexLock lock(&rv->mu);
+    answered.swap(rv->response);
+  }
+  if (answered.has_value()) {
+    co_return std::move(*answered);
+  }
   auto executor = co_await net::this_coro::executor;
   co_return co_await net::async_initiate<decltype(use_awaitable), void(Response)>(
       [&](auto handler) {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        auto respond = [h, executor](Response r) {
+        auto resume = [h, executor](Response r) {
           net::post(executor, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
         };
-        try {
-          Route(request, services, respond);
-        } catch (const std::exception& e) {
-          spdlog::error("request {} failed: {}",
-                        request.route.empty() ? "(unrouted)" : request.route, e.what());
-          respond(HttpErrorResponse(500, "internal", "internal error; see the server log"));
+        std::optional<Response> ready;
+        {
+          MutexLock lock(&rv->mu);
+          ready.swap(rv->response);  // answered while the coroutine suspended
+          if (!ready.has_value()) {
+            rv->waiter = resume;
+          }
+        }
+        if (ready.has_value()) {
+          resume(std::move(*ready));
         }
       },
       use_awaitable);

@@ -301,8 +301,8 @@ std::string RenderEventsPage(const std::vector<store::RecordPtr>& records, Seq h
     out += records[i]->json;
   }
   out += "],\"next_after\":";
-  out += !records.empty() && records.back()->seq < head ? std::to_string(records.back()->seq)
-                                                       : "null";
+  out +=
+      !records.empty() && records.back()->seq < head ? std::to_string(records.back()->seq) : "null";
   out += ",\"head\":" + std::to_string(head) + "}";
   return out;
 }

@@ -168,9 +168,10 @@ StatusOr<std::vector<Entry>> ActorWrites(const store::StateReader& state, std::s
         return Status::DataLoss("corrupt audit run");
       }
       const std::uint64_t inv_at = DecodeFixed64BE(key.data() + prefix.size());
-      const Seq first = std::numeric_limits<Seq>::max() -
-                        DecodeFixed64BE(key.data() + prefix.size() + 8);
-      const auto at_us = std::numeric_limits<std::int64_t>::max() - static_cast<std::int64_t>(inv_at);
+      const Seq first =
+          std::numeric_limits<Seq>::max() - DecodeFixed64BE(key.data() + prefix.size() + 8);
+      const auto at_us =
+          std::numeric_limits<std::int64_t>::max() - static_cast<std::int64_t>(inv_at);
       for (Seq s = first + n - 1; s >= first && out.size() < want; --s) {
         std::string k = OrderKey(at_us, s, 0);
         if (!after.empty() && k <= after) {
@@ -309,8 +310,8 @@ StatusOr<AuditPage> ReadAuditTrail(const store::StateReader& state, const store:
   }
   // Reads from the index, writes from the runs or the stream; merged by K.
   const std::string read_prefix = Prefix(by_actor ? 'a' : 'c', id);
-  ASSIGN_OR_RETURN(auto reads, state.Scan(read_prefix,
-                                          cursor.empty() ? "" : read_prefix + cursor, limit + 1));
+  ASSIGN_OR_RETURN(auto reads,
+                   state.Scan(read_prefix, cursor.empty() ? "" : read_prefix + cursor, limit + 1));
   std::vector<Entry> writes;
   if (by_actor) {
     ASSIGN_OR_RETURN(writes, ActorWrites(state, id, cursor, limit + 1));

@@ -68,7 +68,7 @@ struct TimelineQuery {
 
 struct TimelinePage {
   std::vector<store::RecordPtr> records;  // newest first
-  std::optional<Seq> next_before_seq;  // pass as before_seq; unset at the end
+  std::optional<Seq> next_before_seq;     // pass as before_seq; unset at the end
 };
 
 // Returns the log's errors.

@@ -135,8 +135,8 @@ Status EventLogImpl::Init() {
   tails_ = std::make_unique<StreamTails>(options_.stream_tail_bytes);
   touches_ = std::make_unique<TouchIndex>(options_.touch_window_records, head());
   hub_ = std::make_unique<SubscriptionHub>(
-      [this](Seq from, std::size_t max) { return ReadFrom(from, max); },
-      [this] { return head(); }, options_.subscription_buffer_records);
+      [this](Seq from, std::size_t max) { return ReadFrom(from, max); }, [this] { return head(); },
+      options_.subscription_buffer_records);
   if (!options_.read_only) {
     if (integrity_) {
       helper_ = std::make_unique<HelperThread>();
@@ -207,11 +207,14 @@ StatusOr<std::vector<RecordPtr>> EventLogImpl::ReadFrom(Seq from, std::size_t li
   // replay or a catch-up, and would push hot records out.
   const Seq last = from - 1 + std::min<Seq>(limit, head_now - from + 1);
   out.resize(last - from + 1);
+  std::vector<Seq> all(out.size());
+  for (Seq s = from; s <= last; ++s) {
+    all[s - from] = s;
+  }
+  record_cache_->LookupMany(all, &out);
   std::vector<Seq> missing;
   for (Seq s = from; s <= last; ++s) {
-    if (RecordPtr r = record_cache_->Lookup(s)) {
-      out[s - from] = std::move(r);
-    } else {
+    if (out[s - from] == nullptr) {
       missing.push_back(s);
     }
   }
@@ -265,8 +268,8 @@ StatusOr<std::vector<RecordPtr>> EventLogImpl::ReadEvents(const std::vector<Seq>
   // if the erasure lands meanwhile (store/internal/record_cache.h).
   const std::uint64_t epoch = record_cache_->epoch();
   std::vector<std::size_t> missing;
+  record_cache_->LookupMany(seqs, &out);
   for (std::size_t i = 0; i < seqs.size(); ++i) {
-    out[i] = record_cache_->Lookup(seqs[i]);
     if (out[i] == nullptr) {
       missing.push_back(i);
     }

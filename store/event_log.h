@@ -81,6 +81,9 @@ struct EventLogOptions {
   // in bytes; 0 turns either off.
   std::size_t record_cache_bytes = 128u << 20;
   std::size_t stream_tail_bytes = 32u << 20;
+  // Values each projection's state keeps in memory for point reads
+  // (store/state_store.h), in bytes; 0 turns it off.
+  std::size_t state_cache_bytes = 32u << 20;
   // Records whose customer keys LastTouch() remembers exactly (about 100
   // bytes of memory each).
   std::size_t touch_window_records = 1u << 17;
@@ -123,7 +126,7 @@ struct AppendResult {
 // What ReadStream returns for one page.
 struct StreamPage {
   std::vector<RecordPtr> records;  // newest first (empty if seqs_only)
-  std::vector<Seq> seqs;        // the page's seqs, newest first
+  std::vector<Seq> seqs;           // the page's seqs, newest first
   // Pass as `before` to get the next (older) page; unset at the end.
   std::optional<StreamVersion> next_before;
   // When next_before is set: the seq of the entry at version next_before.

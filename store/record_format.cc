@@ -1,9 +1,8 @@
 #include "store/record_format.h"
 
-#include <simdjson.h>
-
 #include <lz4.h>
 #include <openssl/evp.h>
+#include <simdjson.h>
 
 #include <boost/json/serialize.hpp>
 
@@ -60,7 +59,6 @@ Status ParseIdentities(simdjson::simdjson_result<simdjson::ondemand::value> valu
   }
   return Status::Ok();
 }
-
 
 // `,"identities":{...},"data":<data>}`: the private part of an opened
 // record, closing brace included.

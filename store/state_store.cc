@@ -3,33 +3,48 @@
 
 #include <rocksdb/write_batch.h>
 
+#include <atomic>
+
 #include "core/coding.h"
 #include "core/validation.h"
 #include "store/internal/event_log_impl.h"
+#include "store/internal/lru.h"
 #include "store/internal/rocks_status.h"
 #include "store/key_format.h"
 
 namespace touchline::store::internal {
 namespace {
 
+// Point reads go through a cache of values (and of absent keys) in front
+// of RocksDB: commits write through it, and a read that misses keeps what
+// it found unless a commit or reset happened meanwhile (the epoch), so the
+// cache never holds a value older than the last commit.
 class RocksStateStore final : public StateStore {
  public:
   RocksStateStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string name,
-                  bool read_only)
+                  bool read_only, std::size_t cache_bytes)
       : db_(db),
         cf_(cf),
         name_(std::move(name)),
         prefix_(StatePrefix(name_)),
-        read_only_(read_only) {}
+        read_only_(read_only),
+        cache_(cache_bytes) {}
 
   StatusOr<std::optional<std::string>> Get(std::string_view key) const override {
+    std::string k(key);
+    if (auto hit = cache_.Lookup(k)) {
+      return *hit;
+    }
+    const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
     std::string value;
     auto s = db_->Get({}, cf_, StateKey(name_, key), &value);
-    if (s.IsNotFound()) {
-      return std::optional<std::string>();
+    std::optional<std::string> out;
+    if (!s.IsNotFound()) {
+      RETURN_IF_ERROR(FromRocks(s, "reading projection state"));
+      out = std::move(value);
     }
-    RETURN_IF_ERROR(FromRocks(s, "reading projection state"));
-    return std::optional<std::string>(std::move(value));
+    Keep(std::move(k), out, epoch);
+    return out;
   }
 
   StatusOr<std::vector<std::pair<std::string, std::string>>> Scan(
@@ -97,7 +112,21 @@ class RocksStateStore final : public StateStore {
     // keeps these writes off the appender's synced WAL path.
     rocksdb::WriteOptions wo;
     wo.disableWAL = true;
-    return FromRocks(db_->Write(wo, &batch), "committing projection state");
+    Status s = FromRocks(db_->Write(wo, &batch), "committing projection state");
+    // Readers that read before this commit keep nothing they read, and the
+    // cache takes the new values.
+    epoch_.fetch_add(1, std::memory_order_acq_rel);
+    if (!s.ok()) {
+      cache_.EraseIf([](const std::string&, const std::optional<std::string>&) { return true; });
+      return s;
+    }
+    if (cache_.enabled()) {
+      const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
+      for (const auto& w : writes) {
+        Keep(w.key, w.value, epoch);
+      }
+    }
+    return s;
   }
 
   Status Reset(std::string_view version) override {
@@ -108,7 +137,10 @@ class RocksStateStore final : public StateStore {
     batch.DeleteRange(cf_, StatePrefix(name_), StateEnd(name_));
     batch.Put(cf_, StateMetaKey(name_, "checkpoint"), std::string(8, '\0'));
     batch.Put(cf_, StateMetaKey(name_, "version"), std::string(version));
-    return FromRocks(db_->Write({}, &batch), "resetting projection state");
+    Status s = FromRocks(db_->Write({}, &batch), "resetting projection state");
+    epoch_.fetch_add(1, std::memory_order_acq_rel);
+    cache_.EraseIf([](const std::string&, const std::optional<std::string>&) { return true; });
+    return s;
   }
 
   std::uint64_t ApproximateBytes() const override {
@@ -124,12 +156,26 @@ class RocksStateStore final : public StateStore {
   }
 
  private:
+  // Caches `value` (nullopt: absent) of `key` unless a commit happened
+  // since `epoch`.
+  void Keep(std::string key, std::optional<std::string> value, std::uint64_t epoch) const {
+    if (!cache_.enabled()) {
+      return;
+    }
+    const std::size_t charge = 2 * key.capacity() + (value ? value->capacity() : 0) + 128;
+    cache_.Insert(std::move(key), std::move(value), charge,
+                  [this, epoch] { return epoch_.load(std::memory_order_acquire) == epoch; });
+  }
+
   // Constant after construction
   rocksdb::DB* const db_;
   rocksdb::ColumnFamilyHandle* const cf_;
   const std::string name_;
   const std::string prefix_;
   const bool read_only_;
+
+  mutable ShardedLru<std::string, std::optional<std::string>> cache_;
+  mutable std::atomic<std::uint64_t> epoch_{0};
 };
 
 }  // namespace
@@ -137,7 +183,8 @@ class RocksStateStore final : public StateStore {
 StatusOr<std::unique_ptr<StateStore>> EventLogImpl::OpenStateStore(std::string_view name) {
   RETURN_IF_ERROR(ValidateEventType(name, "projection name"));
   return std::unique_ptr<StateStore>(std::make_unique<RocksStateStore>(
-      db_.get(), cf(ColumnFamily::kProjections), std::string(name), options_.read_only));
+      db_.get(), cf(ColumnFamily::kProjections), std::string(name), options_.read_only,
+      options_.state_cache_bytes));
 }
 
 }  // namespace touchline::store::internal

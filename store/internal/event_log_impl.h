@@ -36,8 +36,8 @@
 #include "store/internal/helper_thread.h"
 #include "store/internal/record_cache.h"
 #include "store/internal/stream_tails.h"
-#include "store/internal/touch_index.h"
 #include "store/internal/subscription_hub.h"
+#include "store/internal/touch_index.h"
 #include "store/merkle.h"
 
 namespace touchline::store::internal {

@@ -1,8 +1,11 @@
-// ShardedLru<Key, Value>: a bounded cache of values charged in bytes,
-// least recently used first out, split into shards that each have their
-// own lock so readers on different threads rarely meet. The two caches of
-// the read path are built on it (store/internal/record_cache.h and
-// store/internal/stream_tails.h).
+// ShardedLru<Key, Value>: a bounded cache of values charged in bytes, split
+// into shards that each have their own lock so readers on different threads
+// rarely meet. Eviction is CLOCK ("second chance"), an approximation of
+// least recently used: a hit only marks its entry, and the entry at the
+// cold end is evicted unless marked (then it is unmarked and moved to the
+// hot end), so a hit costs a lookup and no list surgery. The caches of the
+// read path are built on it (store/internal/record_cache.h,
+// store/internal/stream_tails.h, the projection state's read cache).
 //
 // The capacity is in the caller's unit (bytes, by convention); each entry
 // is charged what Insert() is told. A capacity of 0 disables the cache:
@@ -20,6 +23,7 @@
 #include <optional>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "core/mutex.h"
 
@@ -36,7 +40,7 @@ class ShardedLru {
 
   bool enabled() const { return per_shard_ > 0; }
 
-  // The value under `key`, now the most recently used; nullopt if absent.
+  // The value under `key` (marked as used); nullopt if absent.
   std::optional<Value> Lookup(const Key& key) {
     Shard& s = ShardFor(key);
     MutexLock lock(&s.mu);
@@ -45,9 +49,36 @@ class ShardedLru {
       misses_.fetch_add(1, std::memory_order_relaxed);
       return std::nullopt;
     }
-    s.order.splice(s.order.begin(), s.order, it->second);
+    it->second->referenced = true;
     hits_.fetch_add(1, std::memory_order_relaxed);
     return it->second->value;
+  }
+
+  // Lookup() of every key, taking each shard's lock once: (*out)[i] is the
+  // value of keys[i], or left as it is when absent.
+  void LookupMany(const std::vector<Key>& keys, std::vector<Value>* out) {
+    std::array<std::vector<std::size_t>, kShards> by_shard;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      by_shard[Hash{}(keys[i]) % kShards].push_back(i);
+    }
+    std::uint64_t hits = 0;
+    for (std::size_t sh = 0; sh < kShards; ++sh) {
+      if (by_shard[sh].empty()) {
+        continue;
+      }
+      Shard& s = shards_[sh];
+      MutexLock lock(&s.mu);
+      for (const std::size_t i : by_shard[sh]) {
+        auto it = s.index.find(keys[i]);
+        if (it != s.index.end()) {
+          it->second->referenced = true;
+          (*out)[i] = it->second->value;
+          ++hits;
+        }
+      }
+    }
+    hits_.fetch_add(hits, std::memory_order_relaxed);
+    misses_.fetch_add(keys.size() - hits, std::memory_order_relaxed);
   }
 
   // Keeps `value` under `key`, charged `charge`, unless `admit` (called
@@ -70,10 +101,18 @@ class ShardedLru {
       }
       RemoveLocked(&s, it->second);
     }
+    // CLOCK: a marked entry at the cold end gets a second chance. Each
+    // pass unmarks what it skips, so this ends.
     while (s.usage + charge > per_shard_ && !s.order.empty()) {
-      RemoveLocked(&s, std::prev(s.order.end()));
+      auto cold = std::prev(s.order.end());
+      if (cold->referenced) {
+        cold->referenced = false;
+        s.order.splice(s.order.begin(), s.order, cold);
+        continue;
+      }
+      RemoveLocked(&s, cold);
     }
-    s.order.push_front(Entry{key, std::move(value), charge});
+    s.order.push_front(Entry{key, std::move(value), charge, false});
     s.index.emplace(key, s.order.begin());
     s.usage += charge;
   }
@@ -136,6 +175,7 @@ class ShardedLru {
     Key key;
     Value value;
     std::size_t charge;
+    bool referenced;  // hit since it last reached the cold end
   };
   using List = std::list<Entry>;
   struct Shard {

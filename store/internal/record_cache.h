@@ -35,6 +35,10 @@ class RecordCache {
 
   bool enabled() const { return lru_.enabled(); }
   RecordPtr Lookup(Seq seq) { return lru_.Lookup(seq).value_or(nullptr); }
+  // (*out)[i] = the record of seqs[i] if cached (else left as it is).
+  void LookupMany(const std::vector<Seq>& seqs, std::vector<RecordPtr>* out) {
+    lru_.LookupMany(seqs, out);
+  }
 
   // Take before reading records from the database; pass to Insert().
   std::uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }

@@ -175,11 +175,12 @@ TEST(JsonCodecTest, RendersAppendResult) {
 }
 
 TEST(JsonCodecTest, RendersPages) {
-  store::Record rec;
-  rec.seq = 4;
-  rec.json = R"({"seq":4})";
-  EXPECT_EQ(RenderEventsPage({rec}, 10), R"({"events":[{"seq":4}],"next_after":4,"head":10})");
-  EXPECT_EQ(RenderEventsPage({rec}, 4), R"({"events":[{"seq":4}],"next_after":null,"head":4})");
+  auto rec = std::make_shared<store::Record>();
+  rec->seq = 4;
+  rec->json = R"({"seq":4})";
+  const std::vector<store::RecordPtr> page{rec};
+  EXPECT_EQ(RenderEventsPage(page, 10), R"({"events":[{"seq":4}],"next_after":4,"head":10})");
+  EXPECT_EQ(RenderEventsPage(page, 4), R"({"events":[{"seq":4}],"next_after":null,"head":4})");
 }
 
 }  // namespace

@@ -4,10 +4,10 @@
 // checkpoint.h), on bytes as they might come off a damaged disk or from a
 // tampered file. Decoders must reject garbage without crashing, and
 // whatever decodes must re-encode to the same bytes.
+#include <boost/json.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <boost/json.hpp>
 #include <string_view>
 
 #include "store/checkpoint.h"

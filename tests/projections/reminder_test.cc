@@ -172,7 +172,7 @@ class ReminderTest : public ::testing::Test {
     EXPECT_OK(page);
     std::vector<std::string> out;
     for (auto it = page->records.rbegin(); it != page->records.rend(); ++it) {
-      out.push_back(it->type);
+      out.push_back((*it)->type);
     }
     return out;
   }

@@ -89,7 +89,7 @@ TEST_F(EventLogAuditTest, RecordsAreSealedOnDiskAndOpenOnRead) {
   }
   ASSERT_OK_AND_ASSIGN(auto records, log_->ReadFrom(1, 10));
   EXPECT_THAT(records[0]->json, HasSubstr("\"identities\":{\"email\":\"canary1@example.com\"},"
-                                         "\"data\":{\"name\":\"CANARY-1\"}}"));
+                                          "\"data\":{\"name\":\"CANARY-1\"}}"));
   ASSERT_EQ(records[0]->identities.size(), 1u);
   EXPECT_EQ(records[0]->identities[0].value, "canary1@example.com");
   EXPECT_TRUE(records[0]->sealed.empty());

@@ -7,8 +7,6 @@
 // customers with identities, a note, an erasure of c-3, a signed
 // checkpoint, and its access trail; records.ndjson and view_c1.json are
 // what that server answered for GET /v1/events and GET /v1/customers/c-1.
-#include "store/event_log.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -19,6 +17,7 @@
 #include "projections/customer_view.h"
 #include "projections/customer_view_projection.h"
 #include "projections/projection_runner.h"
+#include "store/event_log.h"
 #include "store/key_format.h"
 #include "store/log_verifier.h"
 #include "tests/support/status_matchers.h"
@@ -109,8 +108,7 @@ TEST_F(FormatMigrationTest, NewRecordsAreBinaryBesideTheOldOnes) {
   ASSERT_OK(records);
   ASSERT_EQ(records->size(), 9u);
   EXPECT_THAT((*records)[8]->json, HasSubstr("\"data\":{\"text\":\"hello again\"}}"));
-  EXPECT_THAT((*records)[8]->json,
-              HasSubstr("\"identities\":{\"email\":\"alice@example.com\"}"));
+  EXPECT_THAT((*records)[8]->json, HasSubstr("\"identities\":{\"email\":\"alice@example.com\"}"));
   EXPECT_THAT((*records)[0]->json, HasSubstr("Where is my parcel?"));
   // Idempotency holds across formats: a retry of a format-3 event is a
   // duplicate, not a new event.

@@ -232,8 +232,9 @@ Written Write(const Event& e, Seq seq, StreamVersion version, std::string_view a
               std::string_view route) {
   Written w;
   const std::int64_t recorded_at = 1795341600250000;
-  w.opened = EncodeRecord({seq, version, recorded_at, actor, e.time_us.value_or(recorded_at), route},
-                          e.id, EncodeRecordBody(e));
+  w.opened =
+      EncodeRecord({seq, version, recorded_at, actor, e.time_us.value_or(recorded_at), route}, e.id,
+                   EncodeRecordBody(e));
   w.header.seq = seq;
   w.header.version = version;
   w.header.recorded_at_us = recorded_at;
@@ -262,15 +263,16 @@ TEST(RecordFormatTest, BinaryRecordsRenderTheCanonicalJson) {
   EXPECT_EQ(std::tie(rec.seq, rec.version, rec.time_us, rec.recorded_at_us, rec.actor, rec.route,
                      rec.id, rec.customer, rec.type, rec.channel, rec.department),
             std::tie(w.header.seq, w.header.version, w.header.time_us, w.header.recorded_at_us,
-                     w.header.actor, w.header.route, w.header.id, w.header.customer,
-                     w.header.type, w.header.channel, w.header.department));
+                     w.header.actor, w.header.route, w.header.id, w.header.customer, w.header.type,
+                     w.header.channel, w.header.department));
   // Optional fields absent, no identities, a time before recorded_at.
   Event bare;
   bare.customer = "c-1";
   bare.type = "note";
   bare.time_us = 5;
   const Written b = Write(bare, 1, 1, "a", "");
-  ASSERT_OK_AND_ASSIGN(Record brec, DecodeRecord(EncodeStoredRecord(b.header, EncodePrivatePart(bare))));
+  ASSERT_OK_AND_ASSIGN(Record brec,
+                       DecodeRecord(EncodeStoredRecord(b.header, EncodePrivatePart(bare))));
   EXPECT_EQ(brec.json, b.opened);
 }
 
@@ -319,8 +321,8 @@ TEST(RecordFormatTest, BinarySealedPartIsBoundToItsRecordAndKey) {
   ASSERT_OK(OpenSealedRecord(&rec, nullptr));
   EXPECT_TRUE(rec.erased);
   EXPECT_TRUE(rec.identities.empty());
-  EXPECT_EQ(rec.json, w.opened.substr(0, w.opened.find(",\"identities\"")) +
-                          R"(,"data":"[erased]"})");
+  EXPECT_EQ(rec.json,
+            w.opened.substr(0, w.opened.find(",\"identities\"")) + R"(,"data":"[erased]"})");
 }
 
 TEST(RecordFormatTest, CorruptBinaryRecordsAreDataLoss) {
