@@ -1,7 +1,12 @@
 #include "projections/audit_projection.h"
 
+#include <simdjson.h>
+
+#include <algorithm>
 #include <boost/json.hpp>
+#include <functional>
 #include <limits>
+#include <map>
 
 #include "core/binary_codec.h"
 #include "core/coding.h"
@@ -136,12 +141,15 @@ std::string RunKey(std::string_view actor, const Run& r) {
   return k;
 }
 
-// One entry of a trail being merged: its order key and how to render it
-// (a stored JSON value, or the record with this seq).
+// One entry of a trail being merged: its order key and how to render it:
+// rendered already, a write (its record), or a read (access i of the
+// audit.access record read_seq).
 struct Entry {
   std::string key;  // K
   std::string json;
-  Seq write_seq = 0;  // a write, rendered from its record
+  Seq write_seq = 0;
+  Seq read_seq = 0;
+  std::size_t read_i = 0;
 };
 
 // Up to `want` of an actor's write entries with K > `after` (all if
@@ -228,53 +236,89 @@ StatusOr<std::vector<Entry>> CustomerWrites(const store::EventLog& log, const st
 
 }  // namespace
 
+namespace {
+
+// The accesses of an audit.access record (api/access_log.h), as the fold
+// and the reader see them; malformed ones are skipped (never a fault: the
+// access log is touchline's own, and a record it cannot read holds nothing
+// to index).
+struct Access {
+  std::int64_t at_us = 0;
+  std::string_view actor;
+  std::string_view route;
+  std::vector<std::string_view> customers;
+};
+
+// Calls `visit(i, access)` for each well-formed access of `rec`, i its
+// position (at most kMaxAccessesPerEvent). Views point into `rec.json`.
+void ForEachAccess(const store::Record& rec,
+                   const std::function<void(std::size_t, const Access&)>& visit) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(rec.json).get(doc)) {
+    return;
+  }
+  simdjson::dom::array accesses;
+  if (doc["data"]["accesses"].get_array().get(accesses)) {
+    return;
+  }
+  std::size_t i = 0;
+  for (simdjson::dom::element a : accesses) {
+    if (i >= kMaxAccessesPerEvent) {
+      break;
+    }
+    Access access;
+    simdjson::dom::array customers;
+    if (a["actor"].get_string().get(access.actor) || a["customers"].get_array().get(customers)) {
+      ++i;  // positions count every entry, so keys and records agree
+      continue;
+    }
+    access.at_us = rec.recorded_at_us;
+    std::string_view at;
+    if (!a["at"].get_string().get(at)) {
+      if (auto t = ParseRfc3339(at); t.ok()) {
+        access.at_us = *t;
+      }
+    }
+    if (a["route"].get_string().get(access.route)) {
+      access.route = {};
+    }
+    for (simdjson::dom::element c : customers) {
+      std::string_view customer;
+      if (!c.get_string().get(customer)) {
+        access.customers.push_back(customer);
+      }
+    }
+    visit(i++, access);
+  }
+}
+
+std::string ReadEntry(Seq seq, const Access& a) {
+  json::object entry;
+  entry["seq"] = seq;
+  entry["at"] = FormatRfc3339(a.at_us);
+  entry["actor"] = a.actor;
+  entry["action"] = "read";
+  entry["route"] = a.route;
+  json::array customers;
+  for (const auto c : a.customers) {
+    customers.emplace_back(c);
+  }
+  entry["customers"] = std::move(customers);
+  return json::serialize(entry);
+}
+
+}  // namespace
+
 Status AuditProjection::Apply(const store::Record& rec, StateTx* tx) {
   if (rec.customer == kAccessStream && rec.type == kAccessEventType) {
-    // Written by touchline (api/access_log.h); an entry it cannot read is
-    // skipped, never a fault.
-    boost::system::error_code ec;
-    const json::value doc = json::parse(rec.json, ec);
-    const json::object* root = ec ? nullptr : doc.if_object();
-    const json::value* data = root == nullptr ? nullptr : root->if_contains("data");
-    const json::value* accesses =
-        data == nullptr || !data->is_object() ? nullptr : data->as_object().if_contains("accesses");
-    if (accesses == nullptr || !accesses->is_array()) {
-      return Status::Ok();
-    }
-    std::size_t i = 0;
-    for (const json::value& a : accesses->as_array()) {
-      if (i >= kMaxAccessesPerEvent) {
-        break;
+    ForEachAccess(rec, [&](std::size_t i, const Access& a) {
+      const std::string k = OrderKey(a.at_us, rec.seq, i);
+      for (const auto c : a.customers) {
+        tx->Put(Prefix('c', c) + k, std::string());
       }
-      const json::object* o = a.if_object();
-      const json::value* actor = o == nullptr ? nullptr : o->if_contains("actor");
-      const json::value* customers = o == nullptr ? nullptr : o->if_contains("customers");
-      if (actor == nullptr || !actor->is_string() || customers == nullptr ||
-          !customers->is_array()) {
-        continue;
-      }
-      std::int64_t at_us = rec.recorded_at_us;
-      if (const json::value* at = o->if_contains("at"); at != nullptr && at->is_string()) {
-        if (auto t = ParseRfc3339(at->as_string()); t.ok()) {
-          at_us = *t;
-        }
-      }
-      json::object entry;
-      entry["seq"] = rec.seq;
-      entry["at"] = FormatRfc3339(at_us);
-      entry["actor"] = *actor;
-      entry["action"] = "read";
-      entry["route"] = o->contains("route") ? o->at("route") : json::value("");
-      entry["customers"] = *customers;
-      const std::string value = json::serialize(entry);
-      const std::string k = OrderKey(at_us, rec.seq, i++);
-      for (const json::value& c : customers->as_array()) {
-        if (c.is_string()) {
-          tx->Put(Prefix('c', c.as_string()) + k, value);
-        }
-      }
-      tx->Put(Prefix('a', actor->as_string()) + k, value);
-    }
+      tx->Put(Prefix('a', a.actor) + k, std::string());
+    });
     return Status::Ok();
   }
   // A write: it joins its actor's newest run if it directly follows it at
@@ -328,8 +372,14 @@ StatusOr<AuditPage> ReadAuditTrail(const store::StateReader& state, const store:
         (r < reads.size() &&
          std::string_view(reads[r].first).substr(read_prefix.size()) < writes[w].key);
     if (take_read) {
-      merged.push_back(
-          Entry{reads[r].first.substr(read_prefix.size()), std::move(reads[r].second), 0});
+      std::string k = reads[r].first.substr(read_prefix.size());
+      if (k.size() != kOrderKeyBytes) {
+        return Status::DataLoss("corrupt audit trail key");
+      }
+      const Seq seq = std::numeric_limits<Seq>::max() - DecodeFixed64BE(k.data() + 8);
+      const std::size_t i = kMaxAccessesPerEvent - (static_cast<unsigned char>(k[16]) << 8 |
+                                                    static_cast<unsigned char>(k[17]));
+      merged.push_back(Entry{std::move(k), "", 0, seq, i});
       ++r;
     } else {
       merged.push_back(std::move(writes[w++]));
@@ -337,22 +387,46 @@ StatusOr<AuditPage> ReadAuditTrail(const store::StateReader& state, const store:
   }
   AuditPage page;
   const std::size_t n = std::min(merged.size(), limit);
-  // Write entries of runs render from their records, read together.
+  // Entries render from their records, read together (each once).
   std::vector<Seq> seqs;
   for (std::size_t i = 0; i < n; ++i) {
-    if (merged[i].write_seq != 0) {
-      seqs.push_back(merged[i].write_seq);
+    if (merged[i].write_seq != 0 || merged[i].read_seq != 0) {
+      seqs.push_back(merged[i].write_seq != 0 ? merged[i].write_seq : merged[i].read_seq);
     }
   }
+  std::sort(seqs.begin(), seqs.end());
+  seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
   ASSIGN_OR_RETURN(auto records, log.ReadSeqs(seqs));
-  std::size_t next_record = 0;
+  const auto record_of = [&](Seq seq) {
+    return records[static_cast<std::size_t>(std::lower_bound(seqs.begin(), seqs.end(), seq) -
+                                            seqs.begin())];
+  };
+  // The accesses of each audit.access record, parsed once.
+  std::map<Seq, std::map<std::size_t, std::string>> reads_of;
   page.entries.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
-    if (merged[i].write_seq != 0) {
-      page.entries.push_back(WriteEntry(*records[next_record++]));
-    } else {
-      page.entries.push_back(std::move(merged[i].json));
+    const Entry& e = merged[i];
+    if (e.write_seq != 0) {
+      page.entries.push_back(WriteEntry(*record_of(e.write_seq)));
+      continue;
     }
+    if (e.read_seq == 0) {
+      page.entries.push_back(e.json);
+      continue;
+    }
+    auto [it, fresh] = reads_of.try_emplace(e.read_seq);
+    if (fresh) {
+      const store::RecordPtr rec = record_of(e.read_seq);
+      ForEachAccess(*rec, [&](std::size_t at, const Access& a) {
+        it->second.emplace(at, ReadEntry(rec->seq, a));
+      });
+    }
+    auto entry = it->second.find(e.read_i);
+    if (entry == it->second.end()) {
+      return Status::DataLoss("the audit trail names access " + std::to_string(e.read_i) +
+                              " of seq " + std::to_string(e.read_seq) + ", which has none");
+    }
+    page.entries.push_back(entry->second);
   }
   if (merged.size() > limit && n > 0) {
     page.next_after = Hex(merged[n - 1].key);

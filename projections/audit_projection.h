@@ -27,10 +27,12 @@
 // accesses inside one audit.access event (0 for a write).
 //
 // State keys:
-//   a/<actor>\0K         a read by that actor: the entry as compact JSON
+//   a/<actor>\0K         a read by that actor (empty value)
+//   c/<customer>\0K      the same read, under each customer it names
+//                        A read renders from access i of the audit.access
+//                        record with that seq (both in K) as
 //                        {"seq":N,"at":"...","actor":"...","action":"read",
 //                         "route":"...","customers":["c-42","c-43"]}
-//   c/<customer>\0K      the same entry, under each customer it names
 //   w/<actor>\0<inv at><inv first seq>
 //                        a run of writes: records first .. first+n-1, all
 //                        by that actor at that `at` (one request, or
@@ -38,7 +40,8 @@
 //   o/<actor>            the actor's newest run (I64 at, U64 first, U64 n),
 //                        so a run grows across fold batches the same way
 //                        whatever the batching
-// Writes cost the fold one run update per request, not a key per event.
+// Writes cost the fold one run update per request, not a key per event;
+// reads two empty values per read.
 // A write renders from its record as
 //   {"seq":N,"at":"<RFC 3339>","actor":"...","action":"write","route":"...",
 //    "customer":"c-42","type":"ticket.opened"}
@@ -70,7 +73,7 @@ inline constexpr std::string_view kAccessEventType = "audit.access";
 class AuditProjection final : public Projection {
  public:
   std::string_view Name() const override { return kAuditProjection; }
-  std::string Version() const override { return "3"; }
+  std::string Version() const override { return "4"; }
   Status Apply(const store::Record& record, StateTx* tx) override;
 };
 

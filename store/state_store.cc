@@ -16,9 +16,10 @@ namespace touchline::store::internal {
 namespace {
 
 // Point reads go through a cache of values (and of absent keys) in front
-// of RocksDB: commits write through it, and a read that misses keeps what
-// it found unless a commit or reset happened meanwhile (the epoch), so the
-// cache never holds a value older than the last commit.
+// of RocksDB: a read that misses keeps what it found unless a commit or
+// reset happened meanwhile (the epoch), and a commit updates the keys
+// the cache holds, so the cache never holds a value older than the last
+// commit.
 class RocksStateStore final : public StateStore {
  public:
   RocksStateStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string name,
@@ -121,9 +122,16 @@ class RocksStateStore final : public StateStore {
       return s;
     }
     if (cache_.enabled()) {
-      const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
+      // Keys readers have cached take their new values; the rest (most of
+      // what a fold writes, e.g. audit entries) stay out of the cache.
       for (const auto& w : writes) {
-        Keep(w.key, w.value, epoch);
+        cache_.Update(w.key, [&](std::optional<std::string>* cached) -> std::optional<std::size_t> {
+          if (cached == nullptr) {
+            return std::nullopt;
+          }
+          *cached = w.value;
+          return 2 * w.key.capacity() + (w.value ? w.value->capacity() : 0) + 128;
+        });
       }
     }
     return s;
