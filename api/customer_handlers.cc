@@ -189,6 +189,27 @@ StatusOr<Response> CustomerViewResponse(const std::string& id, const Resolved& r
   return r;
 }
 
+// The cache key of a timeline page: everything the page depends on besides
+// the streams' versions.
+std::string TimelineKey(const std::string& id, const std::optional<std::string>& profile,
+                        const projections::TimelineQuery& q) {
+  std::string key = id;
+  key.push_back('\0');
+  key += profile.value_or("");
+  for (const auto& s : q.streams) {
+    key.push_back('\0');
+    key += s;
+  }
+  key += '\1' + std::to_string(q.limit) + '\1' + std::to_string(q.before_seq.value_or(0));
+  for (const auto& t : q.types) {
+    key += '\2' + t;
+  }
+  for (const auto& c : q.channels) {
+    key += '\3' + c;
+  }
+  return key;
+}
+
 StatusOr<Response> TimelineResponse(const std::string& id, std::vector<std::string> streams,
                                     std::optional<std::string> profile, const QueryParams& query,
                                     Services& services) {
@@ -213,29 +234,47 @@ StatusOr<Response> TimelineResponse(const std::string& id, std::vector<std::stri
       q.channels.push_back(std::move(c));
     }
   }
-  ASSIGN_OR_RETURN(auto page, projections::ReadTimeline(*services.log, q));
-  if (page.records.empty() && !before.has_value() && q.types.empty() && q.channels.empty()) {
-    // Nothing at all (not just nothing matching): is there such a customer?
-    bool any = false;
-    for (const auto& s : q.streams) {
-      ASSIGN_OR_RETURN(StreamVersion v, services.log->CurrentVersion(s));
-      any = any || v > 0;
-    }
-    if (!any) {
-      return Status::NotFound("no events for customer '" + id.substr(0, 200) + "'");
-    }
+  // The streams' versions now: what a cached page must have been rendered
+  // at, and what says whether there is such a customer at all.
+  std::vector<StreamVersion> versions;
+  versions.reserve(q.streams.size());
+  bool any = false;
+  for (const auto& s : q.streams) {
+    ASSIGN_OR_RETURN(StreamVersion v, services.log->CurrentVersion(s));
+    versions.push_back(v);
+    any = any || v > 0;
   }
   Response r;
   r.accessed = q.streams;
-  std::string& out = r.body;
-  out = "{\"customer\":" + JsonString(id) +
-        ",\"profile\":" + (profile ? JsonString(*profile) : "null");
   if (q.streams.size() == 1) {
     // One stream: its version, also the ETag, is what an If-Match on the
     // next append to it can name.
-    ASSIGN_OR_RETURN(StreamVersion v, services.log->CurrentVersion(q.streams[0]));
-    out += ",\"version\":" + std::to_string(v);
-    r.headers.emplace_back("ETag", "\"" + std::to_string(v) + "\"");
+    r.headers.emplace_back("ETag", "\"" + std::to_string(versions[0]) + "\"");
+  }
+  TimelineCache* cache = services.timeline_cache;
+  std::string key;
+  if (cache != nullptr && cache->enabled()) {
+    key = TimelineKey(id, profile, q);
+    if (auto body = cache->Lookup(key, versions)) {
+      r.shared_body = std::move(body);
+      return r;
+    }
+  }
+  ASSIGN_OR_RETURN(auto page, projections::ReadTimeline(*services.log, q));
+  if (page.records.empty() && !before.has_value() && q.types.empty() && q.channels.empty() &&
+      !any) {
+    return Status::NotFound("no events for customer '" + id.substr(0, 200) + "'");
+  }
+  std::size_t size = 256 + q.streams.size() * 32;
+  for (const auto& rec : page.records) {
+    size += rec->json.size() + 1;
+  }
+  std::string out;
+  out.reserve(size);
+  out = "{\"customer\":" + JsonString(id) +
+        ",\"profile\":" + (profile ? JsonString(*profile) : "null");
+  if (q.streams.size() == 1) {
+    out += ",\"version\":" + std::to_string(versions[0]);
   }
   out += ",\"customers\":[";
   for (std::size_t i = 0; i < q.streams.size(); ++i) {
@@ -251,6 +290,11 @@ StatusOr<Response> TimelineResponse(const std::string& id, std::vector<std::stri
   out += "],\"next\":";
   out += page.next_before_seq ? "\"" + std::to_string(*page.next_before_seq) + "\"" : "null";
   out += "}";
+  auto body = std::make_shared<const std::string>(std::move(out));
+  if (!key.empty()) {
+    cache->Insert(std::move(key), std::move(versions), body);
+  }
+  r.shared_body = std::move(body);
   return r;
 }
 

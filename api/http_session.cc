@@ -114,6 +114,22 @@ net::awaitable<bool> WriteResponse(Stream& stream, Response r, unsigned version,
                                    const std::string& request_id, std::chrono::milliseconds timeout,
                                    bool head_only = false) {
   beast::get_lowest_layer(stream).expires_after(timeout);
+  if (r.shared_body != nullptr && !r.stream) {
+    // The shared bytes as they are (the response holds them alive), sent
+    // with the header in one gathered write.
+    http::response<http::span_body<const char>> res{static_cast<http::status>(r.status), version};
+    SetCommonFields(&res, r, request_id);
+    res.keep_alive(keep_alive);
+    res.body() = boost::span<const char>(r.shared_body->data(), r.shared_body->size());
+    res.prepare_payload();
+    if (head_only) {
+      http::response_serializer<http::span_body<const char>> sr{res};
+      auto [ec, n] = co_await http::async_write_header(stream, sr, as_tuple(use_awaitable));
+      co_return !ec;
+    }
+    auto [ec, n] = co_await http::async_write(stream, res, as_tuple(use_awaitable));
+    co_return !ec;
+  }
   if (!r.stream || head_only) {
     http::response<http::string_body> res{static_cast<http::status>(r.status), version};
     SetCommonFields(&res, r, request_id);

@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
   touchline::store::EventLogOptions store;
   store.path = "./data";
   std::size_t block_cache_mb = 256;
+  std::size_t timeline_cache_mb = server.timeline_cache_bytes >> 20;
   std::int64_t idle_ms = server.idle_timeout.count();
   std::int64_t request_ms = server.request_timeout.count();
   std::int64_t write_ms = server.write_timeout.count();
@@ -136,6 +137,10 @@ int main(int argc, char** argv) {
   app.add_option("--threads", server.threads, "I/O threads (0 = one per core)")
       ->check(CLI::Range(0, 256))
       ->envname("TOUCHLINE_THREADS");
+  app.add_option("--timeline-cache-mb", timeline_cache_mb,
+                 "Rendered timeline pages kept in memory, in MiB (0: none)")
+      ->check(CLI::Range(0, 1 << 20))
+      ->envname("TOUCHLINE_TIMELINE_CACHE_MB");
   app.add_option("--block-cache-mb", block_cache_mb, "RocksDB block cache size in MiB")
       ->check(CLI::Range(8, 1 << 20))
       ->envname("TOUCHLINE_BLOCK_CACHE_MB");
@@ -307,6 +312,7 @@ int main(int argc, char** argv) {
   server.shutdown_timeout = std::chrono::milliseconds(shutdown_ms);
   server.ws_idle_timeout = std::chrono::milliseconds(ws_idle_ms);
   store.block_cache_bytes = block_cache_mb << 20;
+  server.timeline_cache_bytes = timeline_cache_mb << 20;
   store.checkpoint_interval = std::chrono::milliseconds(checkpoint_interval_ms);
   store.integrity = !no_integrity;
   if (no_integrity) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,6 +41,9 @@ struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // When set, the body instead of `body`: bytes shared with a cache
+  // (api/timeline_cache.h), sent without being copied.
+  std::shared_ptr<const std::string> shared_body;
   std::vector<std::pair<std::string, std::string>> headers;
   // For large responses: when set, `body` is ignored and the session sends
   // a chunked body, calling `stream` until it returns an empty string. An

@@ -64,6 +64,7 @@
 #include "api/auth.h"
 #include "api/json_codec.h"
 #include "api/request.h"
+#include "api/timeline_cache.h"
 #include "projections/customer_view_projection.h"
 #include "projections/erasure_purger.h"
 #include "projections/projection_runner.h"
@@ -103,6 +104,8 @@ struct Services {
   AccessLog* access_log = nullptr;
   // Makes erasures physical (not owned); null: no purge is asked for.
   projections::ErasurePurger* purger = nullptr;
+  // Rendered timeline pages (not owned); null: every page is rendered.
+  TimelineCache* timeline_cache = nullptr;
 };
 
 using Responder = std::function<void(Response)>;

@@ -29,6 +29,10 @@ class Server::Impl {
     services_.parse_limits = options_.parse_limits;
     services_.max_page_limit = options_.max_page_limit;
     services_.draining = &draining_;
+    if (services_.timeline_cache == nullptr && options_.timeline_cache_bytes > 0) {
+      timeline_cache_ = std::make_unique<TimelineCache>(options_.timeline_cache_bytes);
+      services_.timeline_cache = timeline_cache_.get();
+    }
     if (services_.log != nullptr) {
       StreamHubOptions hub;
       hub.max_queue_records = options_.ws_queue_records;
@@ -202,6 +206,7 @@ class Server::Impl {
   std::chrono::steady_clock::time_point drain_deadline_;
   std::uint64_t metrics_collector_ = 0;
   std::unique_ptr<net::ssl::context> tls_;  // set by Start() when TLS is on
+  std::unique_ptr<TimelineCache> timeline_cache_;
 
   net::io_context ioc_;
   tcp::acceptor acceptor_;

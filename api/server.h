@@ -61,6 +61,8 @@ struct ServerOptions {
   // Events a subscription may hold unsent before it reads from the log
   // instead (api/stream_hub.h).
   std::size_t ws_queue_records = 1024;
+  // Rendered timeline pages kept in memory (api/timeline_cache.h); 0: none.
+  std::size_t timeline_cache_bytes = 64u << 20;
 };
 
 class Server {

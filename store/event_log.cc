@@ -405,8 +405,8 @@ StatusOr<StreamVersion> EventLogImpl::CurrentVersion(const std::string& customer
     return StreamVersion{0};
   }
   const Seq head_now = head();
-  if (auto tail = tails_->Get(customer, head_now)) {
-    return tail->last();
+  if (auto last = tails_->LastVersion(customer, head_now)) {
+    return *last;
   }
   return VisibleVersion(NewStreamIterator().get(), customer, head_now);
 }

@@ -6,9 +6,9 @@
 #include <atomic>
 
 #include "core/coding.h"
+#include "core/sharded_lru.h"
 #include "core/validation.h"
 #include "store/internal/event_log_impl.h"
-#include "store/internal/lru.h"
 #include "store/internal/rocks_status.h"
 #include "store/key_format.h"
 

@@ -22,7 +22,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "store/internal/lru.h"
+#include "core/sharded_lru.h"
 #include "store/record_format.h"
 
 namespace touchline::store::internal {

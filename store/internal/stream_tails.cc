@@ -61,6 +61,26 @@ void StreamTails::Seed(const std::string& customer, StreamVersion first, std::ve
       /*replace=*/false);
 }
 
+std::optional<StreamVersion> StreamTails::LastVersion(const std::string& customer, Seq head) {
+  if (!enabled()) {
+    return std::nullopt;
+  }
+  std::optional<StreamVersion> out;
+  lru_.Update(customer, [&](StreamTail* t) -> std::optional<std::size_t> {
+    if (t == nullptr) {
+      return std::nullopt;
+    }
+    // Seqs grow with versions: the newest visible entry is the last one
+    // at or below the head.
+    const auto visible = std::upper_bound(t->seqs.begin(), t->seqs.end(), head);
+    if (visible != t->seqs.begin()) {
+      out = t->first + static_cast<StreamVersion>(visible - t->seqs.begin()) - 1;
+    }
+    return Charge(customer, *t);
+  });
+  return out;
+}
+
 std::optional<StreamTail> StreamTails::Get(const std::string& customer, Seq head) {
   if (!enabled()) {
     return std::nullopt;

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "core/event.h"
-#include "store/internal/lru.h"
+#include "core/sharded_lru.h"
 
 namespace touchline::store::internal {
 
@@ -62,6 +62,9 @@ class StreamTails {
   // A copy of the tail of `customer`, entries with seq above `head`
   // removed; nullopt if there is none (or nothing of it is visible).
   std::optional<StreamTail> Get(const std::string& customer, Seq head);
+  // The newest version of `customer` at `head` if its tail knows it, without
+  // copying the tail.
+  std::optional<StreamVersion> LastVersion(const std::string& customer, Seq head);
 
   std::size_t usage() { return lru_.usage(); }
 

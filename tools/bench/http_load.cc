@@ -6,6 +6,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <thread>
 
 namespace touchline::bench {
 namespace {
@@ -17,8 +18,8 @@ using tcp = net::ip::tcp;
 
 struct Shared {
   const std::vector<HttpRequestSpec>* requests;
-  std::size_t next = 0;  // single io thread: no atomics needed
-  LoadResult* result;
+  std::atomic<std::size_t>* next;  // shared by the io threads
+  LoadResult* result;              // this thread's
 };
 
 net::awaitable<void> Connection(tcp::endpoint endpoint, Shared* shared) {
@@ -31,8 +32,9 @@ net::awaitable<void> Connection(tcp::endpoint endpoint, Shared* shared) {
   }
   stream.socket().set_option(tcp::no_delay(true));
   beast::flat_buffer buffer;
-  while (shared->next < shared->requests->size()) {
-    const HttpRequestSpec& spec = (*shared->requests)[shared->next++];
+  for (std::size_t i = shared->next->fetch_add(1); i < shared->requests->size();
+       i = shared->next->fetch_add(1)) {
+    const HttpRequestSpec& spec = (*shared->requests)[i];
     http::request<http::string_body> req{http::string_to_verb(spec.method), spec.target, 11};
     req.set(http::field::host, "127.0.0.1");
     if (!spec.body.empty()) {
@@ -62,7 +64,7 @@ net::awaitable<void> Connection(tcp::endpoint endpoint, Shared* shared) {
     if (status / 100 == 2) {
       shared->result->requests++;
       shared->result->latencies_us.push_back(us);
-      if (shared->next == shared->requests->size()) {
+      if (i + 1 == shared->requests->size()) {
         shared->result->last_body = std::move(parser.get().body());
       }
     } else {
@@ -79,17 +81,42 @@ net::awaitable<void> Connection(tcp::endpoint endpoint, Shared* shared) {
 
 LoadResult RunHttpLoad(std::uint16_t port, std::size_t connections,
                        const std::vector<HttpRequestSpec>& requests) {
-  LoadResult result;
-  result.latencies_us.reserve(requests.size());
-  Shared shared{&requests, 0, &result};
-  net::io_context ioc(1);
+  const std::size_t threads = std::max<std::size_t>(
+      1, std::min<std::size_t>(connections, std::thread::hardware_concurrency()));
+  std::atomic<std::size_t> next{0};
+  std::vector<LoadResult> partial(threads);
   const tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), port);
   const auto start = std::chrono::steady_clock::now();
-  for (std::size_t i = 0; i < connections; ++i) {
-    net::co_spawn(ioc, Connection(endpoint, &shared), net::detached);
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      partial[t].latencies_us.reserve(requests.size() / threads + 1);
+      Shared shared{&requests, &next, &partial[t]};
+      net::io_context ioc(1);
+      for (std::size_t i = t; i < connections; i += threads) {
+        net::co_spawn(ioc, Connection(endpoint, &shared), net::detached);
+      }
+      ioc.run();
+    });
   }
-  ioc.run();
+  for (auto& th : pool) {
+    th.join();
+  }
+  LoadResult result;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.latencies_us.reserve(requests.size());
+  for (auto& p : partial) {
+    result.requests += p.requests;
+    result.errors += p.errors;
+    if (result.first_error.empty()) {
+      result.first_error = std::move(p.first_error);
+    }
+    result.latencies_us.insert(result.latencies_us.end(), p.latencies_us.begin(),
+                               p.latencies_us.end());
+    if (!p.last_body.empty()) {
+      result.last_body = std::move(p.last_body);
+    }
+  }
   return result;
 }
 

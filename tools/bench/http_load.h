@@ -1,5 +1,7 @@
-// A closed-loop HTTP/1.1 load generator: N keep-alive connections on one
-// io thread, each sending the next request from a shared list as soon as its
+// A closed-loop HTTP/1.1 load generator: N keep-alive connections spread
+// over one io thread per core (as the other systems' clients in
+// touchline_compare run one thread per connection, so no client is held to
+// one core), each sending the next request from a shared list as soon as its
 // previous response arrived, recording per-request latency.
 //
 // Thread safety: RunHttpLoad blocks the calling thread; `requests` must stay

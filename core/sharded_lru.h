@@ -27,7 +27,7 @@
 
 #include "core/mutex.h"
 
-namespace touchline::store::internal {
+namespace touchline {
 
 template <class Key, class Value, class Hash = std::hash<Key>>
 class ShardedLru {
@@ -117,9 +117,10 @@ class ShardedLru {
     s.usage += charge;
   }
 
-  // Applies `fn(key, value*)` to the entry under `key` under its shard's
-  // lock (value null if absent); fn returns the entry's new charge, or
-  // nullopt to drop it. Used to update an entry in place.
+  // Applies `fn(value*)` to the entry under `key` under its shard's lock
+  // (value null if absent); fn returns the entry's new charge, or nullopt
+  // to drop it. Used to update or read an entry in place (a read does not
+  // mark it used).
   void Update(const Key& key, const std::function<std::optional<std::size_t>(Value*)>& fn) {
     Shard& s = ShardFor(key);
     MutexLock lock(&s.mu);
@@ -200,4 +201,4 @@ class ShardedLru {
   std::atomic<std::uint64_t> misses_{0};
 };
 
-}  // namespace touchline::store::internal
+}  // namespace touchline
