@@ -77,7 +77,11 @@ Status ValidateIdentityType(std::string_view type, std::string_view path) {
 bool IsBlockedIdentityValue(std::string_view value) {
   static constexpr std::array<std::string_view, 11> kJunk = {
       "", "null", "undefined", "0", "-1", "anonymous", "none", "nil", "n/a", "unknown", "nan"};
-  const std::string v = Lower(TrimBlanks(value));
+  const std::string_view trimmed = TrimBlanks(value);
+  if (trimmed.size() > 9) {
+    return false;  // longer than any junk value ("undefined", "anonymous")
+  }
+  const std::string v = Lower(trimmed);
   return std::find(kJunk.begin(), kJunk.end(), v) != kJunk.end();
 }
 

@@ -40,17 +40,6 @@ std::string Truncate(std::string_view s, std::size_t max) {
   return std::string(s.substr(0, n));
 }
 
-// The `data` object of a stored record: the last field by construction
-// (store/record_format.h), and no raw `,"data":` can occur before it
-// because every earlier string is escaped.
-std::string_view DataText(const std::string& json) {
-  const auto pos = json.find(",\"data\":");
-  if (pos == std::string::npos || json.size() < pos + 10) {
-    return "{}";
-  }
-  return std::string_view(json).substr(pos + 8, json.size() - pos - 9);
-}
-
 std::optional<std::string> StringOrInteger(dom::element v) {
   std::string_view s;
   if (!v.get_string().get(s)) {
@@ -111,7 +100,7 @@ struct CustomerViewProjection::EventData {
       return d;  // its data is gone with its customer's key
     }
     dom::object data;
-    if (parser.parse(DataText(rec.json)).get_object().get(data)) {
+    if (parser.parse(rec.Data()).get_object().get(data)) {
       return Status::DataLoss("record " + std::to_string(rec.seq) + " has no readable data");
     }
     dom::element v;

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <boost/json.hpp>
+#include <deque>
 
 #include "core/coding.h"
 
@@ -104,13 +105,82 @@ void ProjectionRunner::Stop() {
   }
 }
 
+namespace {
+
+// Reads the log ahead, chunk by chunk, on a thread of its own, so that
+// decoding and opening records overlaps with folding them. At most two
+// chunks wait.
+class Prefetcher {
+ public:
+  using Chunk = StatusOr<std::vector<store::RecordPtr>>;
+
+  Prefetcher(const store::EventLog* log, Seq from, Seq to, std::size_t chunk)
+      : thread_([this, log, from, to, chunk] { Run(log, from, to, chunk); }) {}
+  ~Prefetcher() {
+    {
+      MutexLock lock(&mu_);
+      stop_ = true;
+      cv_.SignalAll();
+    }
+    thread_.join();
+  }
+
+  // The next chunk; an empty one after the last.
+  Chunk Next() {
+    MutexLock lock(&mu_);
+    while (ready_.empty()) {
+      cv_.Wait(&mu_);
+    }
+    Chunk c = std::move(ready_.front());
+    ready_.pop_front();
+    cv_.SignalAll();
+    return c;
+  }
+
+ private:
+  void Run(const store::EventLog* log, Seq from, Seq to, std::size_t chunk) {
+    pthread_setname_np(pthread_self(), "tl-prefetch");
+    while (true) {
+      Chunk c = from > to ? Chunk(std::vector<store::RecordPtr>())
+                          : log->ReadFrom(from, std::min<Seq>(chunk, to - from + 1));
+      const bool last = !c.ok() || c->empty();
+      if (!last) {
+        from = c->back()->seq + 1;
+      }
+      MutexLock lock(&mu_);
+      while (ready_.size() >= 2 && !stop_) {
+        cv_.Wait(&mu_);
+      }
+      if (stop_) {
+        return;
+      }
+      ready_.push_back(std::move(c));
+      cv_.SignalAll();
+      if (last) {
+        return;
+      }
+    }
+  }
+
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<Chunk> ready_ GUARDED_BY(mu_);
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
 Status ProjectionRunner::CatchUp(bool rebuild, const ProgressCallback& progress) {
   RETURN_IF_ERROR(PrepareVersion(rebuild));
   const Seq target = log_->head();
+  Prefetcher ahead(log_, checkpoint() + 1, target, options_.catch_up_batch);
   while (checkpoint() < target) {
-    ASSIGN_OR_RETURN(
-        auto records,
-        log_->ReadFrom(checkpoint() + 1, std::min<Seq>(options_.max_batch, target - checkpoint())));
+    ASSIGN_OR_RETURN(auto records, ahead.Next());
+    if (records.empty()) {
+      return Status::DataLoss("the log ended at seq " + std::to_string(checkpoint()) +
+                              " before its head " + std::to_string(target));
+    }
     RETURN_IF_ERROR(FoldBatch(records, /*emit=*/false));
     {
       MutexLock lock(&mu_);

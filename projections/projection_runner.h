@@ -51,6 +51,10 @@ namespace touchline::projections {
 struct RunnerOptions {
   // Records folded per committed batch.
   std::size_t max_batch = 4096;
+  // Records folded per committed batch by CatchUp() (a rebuild: bigger
+  // batches write each piece of state fewer times), read ahead by a
+  // second thread.
+  std::size_t catch_up_batch = 32768;
   // How long the thread waits for new records before checking deadlines.
   std::chrono::milliseconds poll_interval{20};
 };

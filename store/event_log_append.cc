@@ -72,8 +72,10 @@ void EventLogImpl::AppendAsync(AppendRequest request, AppendCallback done) {
     return;
   }
   std::vector<std::string> bodies;
+  std::vector<std::uint32_t> data_at;
   std::vector<PrivatePart> privates;
   bodies.reserve(request.events.size());
+  data_at.reserve(request.events.size());
   privates.reserve(request.events.size());
   for (std::size_t i = 0; i < request.events.size(); ++i) {
     Status s = ValidateEvent(request.events[i].event, EventPath(i));
@@ -84,7 +86,9 @@ void EventLogImpl::AppendAsync(AppendRequest request, AppendCallback done) {
       done(std::move(s));
       return;
     }
-    bodies.push_back(EncodeRecordBody(request.events[i].event));
+    std::size_t at = 0;
+    bodies.push_back(EncodeRecordBody(request.events[i].event, nullptr, &at));
+    data_at.push_back(static_cast<std::uint32_t>(at));
     privates.push_back(EncodePrivatePart(request.events[i].event));
   }
   if (request.actor.empty()) {
@@ -93,8 +97,8 @@ void EventLogImpl::AppendAsync(AppendRequest request, AppendCallback done) {
   {
     MutexLock lock(&mu_);
     if (!closing_) {
-      queue_.push_back(PendingAppend{std::move(request), std::move(bodies), std::move(privates),
-                                     std::move(done)});
+      queue_.push_back(PendingAppend{std::move(request), std::move(bodies), std::move(data_at),
+                                     std::move(privates), std::move(done)});
       queue_cv_.Signal();
       return;
     }
@@ -485,6 +489,7 @@ void EventLogImpl::StageRequest(StagedGroup* g, std::size_t r, const Status& loo
     rec->route = req.route;
     rec->identities = e.identities;
     rec->json = encoder.Encode(seq, version, time_us, e.id, body);
+    rec->data_at = static_cast<std::uint32_t>(rec->json.size() - body.size() + pending.data_at[i]);
     records.push_back(std::move(rec));
     forms.push_back(form);
     result.events.push_back({seq, version, false});

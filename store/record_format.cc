@@ -62,7 +62,9 @@ Status ParseIdentities(simdjson::simdjson_result<simdjson::ondemand::value> valu
 
 // `,"identities":{...},"data":<data>}`: the private part of an opened
 // record, closing brace included.
-void AppendPrivateJson(const std::vector<Identity>& ids, std::string_view data, std::string* out) {
+// Returns the offset in *out of the `,"data":` it appended.
+std::size_t AppendPrivateJson(const std::vector<Identity>& ids, std::string_view data,
+                              std::string* out) {
   if (!ids.empty()) {
     out->append(",\"identities\":{");
     for (std::size_t i = 0; i < ids.size();) {
@@ -91,9 +93,11 @@ void AppendPrivateJson(const std::vector<Identity>& ids, std::string_view data, 
     }
     out->push_back('}');
   }
+  const std::size_t data_at = out->size();
   out->append(",\"data\":");
   out->append(data);
   out->push_back('}');
+  return data_at;
 }
 
 // `,"customer":...,"type":...[,"channel":...][,"department":...]`.
@@ -115,7 +119,7 @@ void AppendPublicJson(std::string_view customer, std::string_view type, std::str
 
 }  // namespace
 
-std::string EncodeRecordBody(const Event& event, std::size_t* private_at) {
+std::string EncodeRecordBody(const Event& event, std::size_t* private_at, std::size_t* data_at) {
   std::string out;
   out.reserve(event.data.size() + event.customer.size() + event.type.size() + event.channel.size() +
               event.department.size() + 64);
@@ -123,7 +127,10 @@ std::string EncodeRecordBody(const Event& event, std::size_t* private_at) {
   if (private_at != nullptr) {
     *private_at = out.size();
   }
-  AppendPrivateJson(event.identities, event.data, &out);
+  const std::size_t at = AppendPrivateJson(event.identities, event.data, &out);
+  if (data_at != nullptr) {
+    *data_at = at;
+  }
   return out;
 }
 
@@ -430,7 +437,7 @@ Status OpenPrivate(std::string_view p, std::uint8_t flags, Record* rec) {
   if (!r.ok() || data.empty()) {
     return Corrupt("private part");
   }
-  AppendPrivateJson(rec->identities, data, &rec->json);
+  rec->data_at = static_cast<std::uint32_t>(AppendPrivateJson(rec->identities, data, &rec->json));
   return Status::Ok();
 }
 
@@ -518,6 +525,18 @@ std::string EncodeStoredRecord(const Record& record, const PrivatePart& part) {
   AppendStoredHeader(record, part.flags, &out);
   out.append(part.bytes);
   return out;
+}
+
+std::string_view Record::Data() const {
+  constexpr std::string_view kField = ",\"data\":";
+  std::size_t at = data_at;
+  if (at == 0 || json.compare(at, kField.size(), kField) != 0) {
+    at = json.find(kField);
+  }
+  if (at == std::string::npos || json.size() < at + kField.size() + 2) {
+    return "{}";
+  }
+  return std::string_view(json).substr(at + kField.size(), json.size() - at - kField.size() - 1);
 }
 
 StatusOr<Record> DecodeRecord(std::string_view stored) {

@@ -110,6 +110,13 @@ struct Record {
   std::string sealed;
   std::uint8_t private_flags = 0;  // format 4: the stored flags byte
   bool binary = false;             // format 4
+  // Where `,"data":` starts in `json` when known (0: search for it; the
+  // first unescaped occurrence is the field, as every earlier string is
+  // escaped). Set when the record is encoded or opened by this build.
+  std::uint32_t data_at = 0;
+
+  // The `data` object's JSON text, or "{}" for a record without one.
+  std::string_view Data() const;
 };
 // Committed records are immutable and fanned out to many readers.
 using RecordPtr = std::shared_ptr<const Record>;
@@ -117,7 +124,9 @@ using RecordPtr = std::shared_ptr<const Record>;
 // The body of `event` (see above); ignores event.id and event.time_us.
 // `private_at`, if given, receives the offset in the body where its private
 // part (`,"identities":` or else `,"data":`) starts.
-std::string EncodeRecordBody(const Event& event, std::size_t* private_at = nullptr);
+// `data_at`, if given, receives the offset of its `,"data":`.
+std::string EncodeRecordBody(const Event& event, std::size_t* private_at = nullptr,
+                             std::size_t* data_at = nullptr);
 
 // The full opened record: header fields, the event id (omitted when
 // empty), then `body` from EncodeRecordBody.

@@ -109,6 +109,7 @@ class EventLogImpl final : public EventLog {
     // header) and its stored private part (store/record_format.h),
     // computed by the caller's thread so the appender only adds headers.
     std::vector<std::string> bodies;
+    std::vector<std::uint32_t> data_at;  // of each body's `,"data":`
     std::vector<PrivatePart> privates;
     AppendCallback done;
   };

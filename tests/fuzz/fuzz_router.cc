@@ -156,7 +156,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   } else if (r.content_type == "application/json") {
     boost::system::error_code ec;
-    boost::json::parse(r.body, ec);
+    boost::json::parse(r.shared_body != nullptr ? *r.shared_body : r.body, ec);
     if (ec) {
       std::abort();
     }
