@@ -75,6 +75,9 @@ struct ProfileState {
   std::vector<std::string> separated;   // profile ids an agent split from this one, sorted
   std::vector<RefusedLink> refused;     // newest last, at most kMaxRefusedKept
   std::uint64_t refused_total = 0;
+  // In memory only (not stored): how often the fold changed it, for the
+  // fold's memo (customer_view_projection.h).
+  std::uint64_t modified = 0;
 
   // The streams: values of the customer:<stream> identities, sorted.
   std::vector<std::string> Streams() const;

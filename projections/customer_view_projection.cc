@@ -238,16 +238,58 @@ void CustomerViewProjection::SetOwner(const std::string& identity, const std::st
   owners_.insert_or_assign(identity, profile);
 }
 
-StatusOr<StreamState*> CustomerViewProjection::Stream(const std::string& stream, StateTx* tx) {
+StatusOr<CustomerViewProjection::CachedStream*> CustomerViewProjection::CachedStreamOf(
+    const std::string& stream, StateTx* tx) {
   if (auto it = streams_.find(stream); it != streams_.end()) {
     return &it->second;
   }
   ASSIGN_OR_RETURN(auto raw, tx->Get(StreamStateKey(stream)));
-  StreamState s;
+  CachedStream s;
   if (raw.has_value()) {
-    ASSIGN_OR_RETURN(s, DecodeStream(*raw));
+    ASSIGN_OR_RETURN(s.state, DecodeStream(*raw));
   }
   return &streams_.emplace(stream, std::move(s)).first->second;
+}
+
+StatusOr<StreamState*> CustomerViewProjection::Stream(const std::string& stream, StateTx* tx) {
+  ASSIGN_OR_RETURN(CachedStream * s, CachedStreamOf(stream, tx));
+  return &s->state;
+}
+
+void CustomerViewProjection::Touch(ProfileState* p) {
+  ++p->modified;
+  dirty_profiles_.insert(p->id);
+}
+
+bool CustomerViewProjection::LinkIsKnown(const CachedStream& s, const store::Record& rec,
+                                         bool stream_only) const {
+  return s.linked_profile != nullptr && s.linked_epoch == epoch_ &&
+         s.linked_modified == s.linked_profile->modified && s.linked_stream_only == stream_only &&
+         (stream_only || s.linked_identities == rec.identities);
+}
+
+Status CustomerViewProjection::RememberLink(CachedStream* s, const store::Record& rec,
+                                            bool stream_only, StateTx* tx) {
+  s->linked_profile = nullptr;
+  ASSIGN_OR_RETURN(auto owner, Owner(CustomerIdentity(rec.customer), tx));
+  if (!owner.has_value()) {
+    return Status::Ok();
+  }
+  ASSIGN_OR_RETURN(ProfileState * p, Profile(*owner, tx));
+  if (!stream_only) {
+    for (const auto& id : rec.identities) {
+      if (!IsBlockedIdentityValue(id.value) &&
+          !std::binary_search(p->identities.begin(), p->identities.end(), IdentityString(id))) {
+        return Status::Ok();  // refused, or split off: link it again next time
+      }
+    }
+  }
+  s->linked_profile = p;
+  s->linked_modified = p->modified;
+  s->linked_epoch = epoch_;
+  s->linked_stream_only = stream_only;
+  s->linked_identities = rec.identities;
+  return Status::Ok();
 }
 
 void CustomerViewProjection::WriteBack(StateTx* tx) {
@@ -255,7 +297,7 @@ void CustomerViewProjection::WriteBack(StateTx* tx) {
     tx->Put(ProfileKey(id), EncodeProfile(profiles_.at(id)));
   }
   for (const auto& stream : dirty_streams_) {
-    tx->Put(StreamStateKey(stream), EncodeStream(streams_.at(stream)));
+    tx->Put(StreamStateKey(stream), EncodeStream(streams_.at(stream).state));
   }
   dirty_profiles_.clear();
   dirty_streams_.clear();
@@ -272,6 +314,7 @@ Status CustomerViewProjection::Flush(StateTx* tx) {
 }
 
 void CustomerViewProjection::Discard() {
+  ++epoch_;
   owners_.clear();
   profiles_.clear();
   streams_.clear();
@@ -288,16 +331,25 @@ Status CustomerViewProjection::Apply(const store::Record& rec, StateTx* tx) {
   }
   ASSIGN_OR_RETURN(EventData d, EventData::Parse(rec));
   const bool graph_event = rec.type.starts_with("profile.");
-  RETURN_IF_ERROR(Link(rec, /*stream_only=*/graph_event, tx));
-  if (rec.type == "profile.merged" && d.source != kGraphSource) {
-    RETURN_IF_ERROR(ManualMerge(rec, d, tx));
-  } else if (rec.type == "profile.unmerged") {
-    RETURN_IF_ERROR(Unmerge(rec, d, tx));
+  ASSIGN_OR_RETURN(CachedStream * stream, CachedStreamOf(rec.customer, tx));
+  if (!LinkIsKnown(*stream, rec, graph_event)) {
+    RETURN_IF_ERROR(Link(rec, /*stream_only=*/graph_event, tx));
+    if (rec.type == "profile.merged" && d.source != kGraphSource) {
+      RETURN_IF_ERROR(ManualMerge(rec, d, tx));
+    } else if (rec.type == "profile.unmerged") {
+      RETURN_IF_ERROR(Unmerge(rec, d, tx));
+    }
+    // Merges and splits may have moved the stream's entry: look it up again.
+    ASSIGN_OR_RETURN(stream, CachedStreamOf(rec.customer, tx));
+    if (!graph_event) {
+      RETURN_IF_ERROR(RememberLink(stream, rec, graph_event, tx));
+    }
   }
-  return UpdateStream(rec, d, tx);
+  return UpdateStream(rec, d, &stream->state);
 }
 
 Status CustomerViewProjection::Erase(const store::Record& rec, StateTx* tx) {
+  ++epoch_;  // the profiles it drops may be in memos
   std::vector<std::string> streams{rec.customer};
   ASSIGN_OR_RETURN(auto owner, Owner(CustomerIdentity(rec.customer), tx));
   if (owner.has_value()) {
@@ -414,7 +466,7 @@ Status CustomerViewProjection::Attach(ProfileState* p, const std::string& identi
     p = NewProfile(ProfileIdForSeq(rec.seq), rec.seq);
   }
   InsertSorted(&p->identities, identity);
-  dirty_profiles_.insert(p->id);
+  Touch(p);
   SetOwner(identity, p->id, tx);
   tx->Put(SearchKey(Identity{type, identity.substr(type.size() + 1)}), identity);
   return Status::Ok();
@@ -464,7 +516,7 @@ void CustomerViewProjection::Refuse(ProfileState* p, const store::Record& rec, s
     p->refused.erase(p->refused.begin());
   }
   ++p->refused_total;
-  dirty_profiles_.insert(p->id);
+  Touch(p);
 }
 
 Status CustomerViewProjection::TryMerge(ProfileState* p, ProfileState* q, const store::Record& rec,
@@ -529,8 +581,8 @@ Status CustomerViewProjection::TryMerge(ProfileState* p, ProfileState* q, const 
   stub.merged_into = p->id;
   stub.merged_seq = rec.seq;
   *q = std::move(stub);
-  dirty_profiles_.insert(p->id);
-  dirty_profiles_.insert(q->id);
+  Touch(p);
+  Touch(q);
   return Status::Ok();
 }
 
@@ -640,17 +692,16 @@ Status CustomerViewProjection::Unmerge(const store::Record& rec, const EventData
     n->merged.push_back(std::move(m));
   }
   InsertSorted(&n->separated, p->id);
-  dirty_profiles_.insert(n->id);
+  Touch(n);
   for (const auto& i : owned) {
     SetOwner(i, new_id, tx);
   }
-  dirty_profiles_.insert(p->id);
+  Touch(p);
   return Status::Ok();
 }
 
 Status CustomerViewProjection::UpdateStream(const store::Record& rec, const EventData& d,
-                                            StateTx* tx) {
-  ASSIGN_OR_RETURN(StreamState * s, Stream(rec.customer, tx));
+                                            StreamState* s) {
   dirty_streams_.insert(rec.customer);
   if (s->events == 0 || rec.time_us < s->first_seen_us) {
     s->first_seen_us = rec.time_us;

@@ -129,7 +129,7 @@ class CustomerViewProjection final : public Projection {
               StateTx* tx);
   Status ManualMerge(const store::Record& rec, const EventData& d, StateTx* tx);
   Status Unmerge(const store::Record& rec, const EventData& d, StateTx* tx);
-  Status UpdateStream(const store::Record& rec, const EventData& d, StateTx* tx);
+  Status UpdateStream(const store::Record& rec, const EventData& d, StreamState* s);
   // customer.erased: the person goes, whole (see the file comment).
   Status Erase(const store::Record& rec, StateTx* tx);
 
@@ -143,9 +143,31 @@ class CustomerViewProjection final : public Projection {
   // Constant after construction
   const IdentityLimits limits_;
 
+  // A stream's cached state, and the fold's memo of its last link: the
+  // profile that then owned the stream and every identity that event named.
+  // While that profile is unchanged (its `modified` count, and no erasure
+  // since: `epoch_`), an event naming the same identities links nothing,
+  // and skips the owner lookups.
+  struct CachedStream {
+    StreamState state;
+    const ProfileState* linked_profile = nullptr;
+    std::uint64_t linked_modified = 0;
+    std::uint64_t linked_epoch = 0;
+    bool linked_stream_only = false;
+    std::vector<Identity> linked_identities;
+  };
+  StatusOr<CachedStream*> CachedStreamOf(const std::string& stream, StateTx* tx);
+  bool LinkIsKnown(const CachedStream& s, const store::Record& rec, bool stream_only) const;
+  // Records that linking `rec` left everything it names with the stream's
+  // profile (the memo above), if it did.
+  Status RememberLink(CachedStream* s, const store::Record& rec, bool stream_only, StateTx* tx);
+  // Marks a cached profile changed (written back by Flush, memos void).
+  void Touch(ProfileState* p);
+
   std::unordered_map<std::string, std::optional<std::string>> owners_;
   std::unordered_map<std::string, ProfileState> profiles_;
-  std::unordered_map<std::string, StreamState> streams_;
+  std::unordered_map<std::string, CachedStream> streams_;
+  std::uint64_t epoch_ = 1;  // bumped by every erasure (cached profiles go)
   std::unordered_set<std::string> dirty_profiles_;
   std::unordered_set<std::string> dirty_streams_;
 };

@@ -72,6 +72,7 @@ class ProjectionRunnerTest : public ::testing::Test {
                                            std::atomic<bool>* poisoned = nullptr) {
     RunnerOptions o;
     o.max_batch = 3;
+    o.catch_up_batch = 3;
     o.poll_interval = std::chrono::milliseconds(5);
     auto r =
         ProjectionRunner::Create(log_.get(),

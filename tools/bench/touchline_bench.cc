@@ -444,7 +444,7 @@ std::vector<Row> CustomerView(const Config& c, const Workload& warmup, const Wor
     std::exit(1);
   }
   projections::RunnerOptions ropts;
-  ropts.max_batch = 8192;
+  ropts.max_batch = 8192;  // CatchUp() reads and commits catch_up_batch at a time
   auto runner = projections::ProjectionRunner::Create(
       log->get(), std::make_unique<projections::CustomerViewProjection>(), ropts);
   const auto t0 = std::chrono::steady_clock::now();
