@@ -93,8 +93,9 @@ int main(int argc, char** argv) {
   ServerOptions server;
   touchline::store::EventLogOptions store;
   store.path = "./data";
-  std::size_t block_cache_mb = 256;
-  std::size_t timeline_cache_mb = server.timeline_cache_bytes >> 20;
+  std::size_t memory_budget_mb = 1024;
+  std::size_t block_cache_mb = 0;
+  std::size_t timeline_cache_mb = 0;
   std::int64_t idle_ms = server.idle_timeout.count();
   std::int64_t request_ms = server.request_timeout.count();
   std::int64_t write_ms = server.write_timeout.count();
@@ -137,12 +138,20 @@ int main(int argc, char** argv) {
   app.add_option("--threads", server.threads, "I/O threads (0 = one per core)")
       ->check(CLI::Range(0, 256))
       ->envname("TOUCHLINE_THREADS");
+  app.add_option("--memory-budget-mb", memory_budget_mb,
+                 "Memory for data kept in memory, in MiB, split between RocksDB (block cache "
+                 "and memtables, 50%), opened records (20%), timeline pages (10%), the customer "
+                 "view's decoded state (11%), projection state reads (6%) and stream tails (3%)")
+      ->check(CLI::Range(64, 1 << 20))
+      ->envname("TOUCHLINE_MEMORY_BUDGET_MB");
   app.add_option("--timeline-cache-mb", timeline_cache_mb,
-                 "Rendered timeline pages kept in memory, in MiB (0: none)")
+                 "Override the budget's share for rendered timeline pages, in MiB (0: budget)")
       ->check(CLI::Range(0, 1 << 20))
       ->envname("TOUCHLINE_TIMELINE_CACHE_MB");
-  app.add_option("--block-cache-mb", block_cache_mb, "RocksDB block cache size in MiB")
-      ->check(CLI::Range(8, 1 << 20))
+  app.add_option("--block-cache-mb", block_cache_mb,
+                 "Override the budget's share for RocksDB (block cache and memtables), in MiB "
+                 "(0: budget)")
+      ->check(CLI::Range(0, 1 << 20))
       ->envname("TOUCHLINE_BLOCK_CACHE_MB");
   app.add_option("--max-connections", server.max_connections,
                  "Concurrent connections; more get 503")
@@ -311,8 +320,16 @@ int main(int argc, char** argv) {
   server.write_timeout = std::chrono::milliseconds(write_ms);
   server.shutdown_timeout = std::chrono::milliseconds(shutdown_ms);
   server.ws_idle_timeout = std::chrono::milliseconds(ws_idle_ms);
-  store.block_cache_bytes = block_cache_mb << 20;
-  server.timeline_cache_bytes = timeline_cache_mb << 20;
+  // One memory budget, split (see --memory-budget-mb); RocksDB's memtables
+  // are charged to its block cache, so its share bounds both.
+  const std::size_t budget = memory_budget_mb << 20;
+  store.block_cache_bytes = block_cache_mb > 0 ? block_cache_mb << 20 : budget / 2;
+  store.memtable_bytes = store.block_cache_bytes / 2;
+  store.record_cache_bytes = budget / 5;
+  store.stream_tail_bytes = budget * 3 / 100;
+  store.state_cache_bytes = budget * 2 / 100;  // per projection; three run
+  server.timeline_cache_bytes = timeline_cache_mb > 0 ? timeline_cache_mb << 20 : budget / 10;
+  const std::size_t view_cached = budget * 11 / 100 / 200;  // about 200 bytes an entry
   store.checkpoint_interval = std::chrono::milliseconds(checkpoint_interval_ms);
   store.integrity = !no_integrity;
   if (no_integrity) {
@@ -365,7 +382,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto customers = touchline::projections::ProjectionRunner::Create(
-      log->get(), std::make_unique<touchline::projections::CustomerViewProjection>(*limits));
+      log->get(),
+      std::make_unique<touchline::projections::CustomerViewProjection>(*limits, view_cached));
   if (customers.ok()) {
     if (auto s = (*customers)->Start(); !s.ok()) {
       customers = s;

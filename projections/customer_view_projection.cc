@@ -194,8 +194,8 @@ StatusOr<IdentityLimits> IdentityLimits::Parse(std::string_view text) {
   return limits;
 }
 
-CustomerViewProjection::CustomerViewProjection(IdentityLimits limits)
-    : limits_(std::move(limits)) {}
+CustomerViewProjection::CustomerViewProjection(IdentityLimits limits, std::size_t max_cached)
+    : limits_(std::move(limits)), max_cached_(max_cached) {}
 
 std::string CustomerViewProjection::Version() const {
   // Bump the leading number whenever the fold or the state format changes.
@@ -307,7 +307,7 @@ Status CustomerViewProjection::Flush(StateTx* tx) {
   WriteBack(tx);
   // The decoded state stays cached for the next batches (hot customers are
   // not decoded again), within a bound.
-  if (profiles_.size() + streams_.size() + owners_.size() > kMaxCached) {
+  if (profiles_.size() + streams_.size() + owners_.size() > max_cached_) {
     Discard();
   }
   return Status::Ok();

@@ -94,7 +94,10 @@ inline constexpr std::string_view kGraphSource = "identity_graph";
 
 class CustomerViewProjection final : public Projection {
  public:
-  explicit CustomerViewProjection(IdentityLimits limits = {});
+  // `max_cached`: decoded identities, profiles and streams kept in memory
+  // between batches (about 200 bytes each, more for busy streams).
+  explicit CustomerViewProjection(IdentityLimits limits = {},
+                                  std::size_t max_cached = kDefaultMaxCached);
 
   std::string_view Name() const override { return kCustomersProjection; }
   std::string Version() const override;
@@ -134,14 +137,15 @@ class CustomerViewProjection final : public Projection {
   Status Erase(const store::Record& rec, StateTx* tx);
 
   // Identity owners and decoded profiles and streams kept across batches,
-  // at most this many in all (then all are dropped). Measured at 1M events
-  // over 100k customers: 1M entries cost the server about 170 MB more RSS
-  // than 200k, and cut the view's worst lag under batched ingest from 6 s
-  // to 2.2 s.
-  static constexpr std::size_t kMaxCached = 1000000;
+  // at most max_cached_ in all (then all are dropped). Measured at 1M events
+  // over 100k customers (2026-11-24): 1M entries cost the server about 170 MB
+  // more RSS than 200k, and cut the view's worst lag under batched ingest
+  // from 6 s to 2.2 s.
+  static constexpr std::size_t kDefaultMaxCached = 1000000;
 
   // Constant after construction
   const IdentityLimits limits_;
+  const std::size_t max_cached_;
 
   // A stream's cached state, and the fold's memo of its last link: the
   // profile that then owned the stream and every identity that event named.

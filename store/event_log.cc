@@ -5,6 +5,7 @@
 #include <rocksdb/statistics.h>
 #include <rocksdb/utilities/backup_engine.h>
 #include <rocksdb/utilities/options_util.h>
+#include <rocksdb/write_buffer_manager.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -93,6 +94,10 @@ Status EventLogImpl::Init() {
   db_options.statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
   auto cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
   block_cache_ = cache;
+  if (options_.memtable_bytes > 0) {
+    db_options.write_buffer_manager =
+        std::make_shared<rocksdb::WriteBufferManager>(options_.memtable_bytes, cache);
+  }
   const auto descriptors = MakeColumnFamilyDescriptors(cache);
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;

@@ -65,6 +65,11 @@ struct EventLogOptions {
   bool in_memory = false;
   // RocksDB block cache shared by all column families.
   std::size_t block_cache_bytes = 256u << 20;
+  // When set, every column family's memtables together are held to this
+  // (RocksDB's WriteBufferManager, the largest memtable flushed past it)
+  // and charged to the block cache, so block_cache_bytes bounds RocksDB's
+  // memory as a whole. 0: RocksDB's per column family limits alone.
+  std::size_t memtable_bytes = 0;
   // Time source for recorded_at. Not owned; must outlive the log.
   const Clock* clock = SystemClock::Default();
   // fsync every commit. Turning it off is for benchmarks that measure the
