@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <fstream>
+#include <limits>
 
 #include "api/access_log.h"
 #include "api/auth.h"
@@ -106,6 +107,7 @@ int main(int argc, char** argv) {
   bool no_group_commit = false;
   std::string identity_limits_text;
   std::int64_t projection_wait_ms = 2000;
+  touchline::Seq max_projection_lag = 4096;
   std::size_t max_as_of_events = 200000;
   std::int64_t webhook_timeout_ms = 10000;
   std::string log_format = "text";
@@ -190,6 +192,10 @@ int main(int argc, char** argv) {
                  "(defaults: email=5, phone=5, customer=25, anonymous_id=25, *=10); changing "
                  "them rebuilds the customer view")
       ->envname("TOUCHLINE_IDENTITY_LIMITS");
+  app.add_option("--max-projection-lag", max_projection_lag,
+                 "Backpressure: ingest waits while a projection is more than this many events "
+                 "behind the log (0: never)")
+      ->envname("TOUCHLINE_MAX_PROJECTION_LAG");
   app.add_option("--projection-wait-ms", projection_wait_ms,
                  "How long a customer read waits for the view to catch up before 503")
       ->check(CLI::Range(0, 600000))
@@ -440,6 +446,21 @@ int main(int argc, char** argv) {
   services.customers = customers->get();
   services.reminders = reminders->get();
   services.projections = {customers->get(), reminders->get(), audit->get()};
+  // Backpressure: ingest waits while a running projection is more than
+  // --max-projection-lag events behind (faulted ones, and rebuilds, do not
+  // hold it up).
+  (*log)->SetBackpressure(
+      [runners = services.projections]() -> touchline::Seq {
+        touchline::Seq slowest = std::numeric_limits<touchline::Seq>::max();
+        for (auto* r : runners) {
+          const auto st = r->status();
+          if (st.state == "running") {
+            slowest = std::min(slowest, st.checkpoint);
+          }
+        }
+        return slowest;
+      },
+      max_projection_lag);
   services.audit = audit->get();
   services.access_log = no_read_audit ? nullptr : &access_log;
   services.purger = &purger;

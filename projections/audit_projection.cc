@@ -414,8 +414,8 @@ StatusOr<AuditPage> ReadAuditTrail(const store::StateReader& state, const store:
       page.entries.push_back(e.json);
       continue;
     }
-    auto [it, fresh] = reads_of.try_emplace(e.read_seq);
-    if (fresh) {
+    const auto it = reads_of.try_emplace(e.read_seq).first;
+    if (it->second.empty()) {
       const store::RecordPtr rec = record_of(e.read_seq);
       ForEachAccess(*rec, [&](std::size_t at, const Access& a) {
         it->second.emplace(at, ReadEntry(rec->seq, a));

@@ -342,6 +342,16 @@ class EventLog {
   virtual StatusOr<Seq> PurgedThrough() const = 0;
   virtual StatusOr<Seq> NewestErasure() const = 0;
 
+  // Backpressure, as RocksDB stalls writes when compaction falls behind:
+  // the appender takes no new group while more than `max_lag` committed
+  // events are ahead of `folded()` (the checkpoint of the slowest reader
+  // that matters, e.g. the projections), waiting for it to catch up, so an
+  // ingest faster than the folds cannot leave reads waiting ever longer.
+  // `folded` is called from the appender thread and must be cheap; a
+  // reader that is stuck (a faulted projection) must not be counted, or
+  // ingest stops. Set once, before appends start; max_lag 0 turns it off.
+  virtual void SetBackpressure(std::function<Seq()> folded, Seq max_lag) = 0;
+
   // Backs the database up into `backup_dir` (RocksDB BackupEngine; created
   // if missing, incremental: files shared with earlier backups there are
   // not copied again). Safe while appends run: the backup holds at least

@@ -111,6 +111,9 @@ void EventLogImpl::AppendAsync(AppendRequest request, AppendCallback done) {
 // group to the writer once the writer is done with the previous one.
 void EventLogImpl::AppenderLoop() {
   pthread_setname_np(pthread_self(), "tl-appender");
+  static Counter& stalled = Metrics::Default().GetCounter(
+      "touchline_append_stalls_total",
+      "Times the appender waited for projections to catch up (backpressure)");
   while (true) {
     std::vector<PendingAppend> group;
     {
@@ -120,6 +123,21 @@ void EventLogImpl::AppenderLoop() {
       }
       if (queue_.empty()) {
         break;  // closing and drained
+      }
+      // Backpressure: wait (in steps of a millisecond: folds do not signal
+      // here) while the slowest fold is too far behind what is staged.
+      bool counted = false;
+      while (max_lag_ > 0 && folded_ && !closing_) {
+        const Seq staged = next_seq_ - 1;
+        const Seq folded = folded_();
+        if (staged <= folded || staged - folded <= max_lag_) {
+          break;
+        }
+        if (!counted) {
+          stalled.Increment();
+          counted = true;
+        }
+        queue_cv_.WaitUntil(&mu_, std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
       }
       std::size_t events = 0;
       while (!queue_.empty() && group.size() < options_.max_group_requests &&
@@ -713,6 +731,12 @@ void EventLogImpl::MaybeResumeAfterNoSpace() {
     write_error_ = Status::Ok();
     write_error_no_space_ = false;
   }
+}
+
+void EventLogImpl::SetBackpressure(std::function<Seq()> folded, Seq max_lag) {
+  MutexLock lock(&mu_);
+  folded_ = std::move(folded);
+  max_lag_ = max_lag;
 }
 
 void EventLogImpl::TEST_PauseAppender(bool paused) {

@@ -431,6 +431,9 @@ Status OpenPrivate(std::string_view p, std::uint8_t flags, Record* rec) {
   for (std::uint64_t i = 0; i < n && r.ok(); ++i) {
     const std::string_view type = r.Str();
     const std::string_view value = r.Str();
+    if (!simdjson::validate_utf8(type) || !simdjson::validate_utf8(value)) {
+      return Corrupt("private part");
+    }
     rec->identities.push_back(Identity{std::string(type), std::string(value)});
   }
   const std::string_view data = r.Rest();
@@ -449,7 +452,10 @@ StatusOr<Record> DecodeBinaryRecord(std::string_view stored) {
   rec.seq = r.U64();
   rec.version = r.U64();
   rec.recorded_at_us = r.I64();
-  rec.time_us = rec.recorded_at_us + r.I64();
+  const std::int64_t time_delta = r.I64();
+  if (__builtin_add_overflow(rec.recorded_at_us, time_delta, &rec.time_us)) {
+    return Corrupt("malformed header");
+  }
   rec.actor = r.Str();
   rec.route = r.Str();
   rec.id = r.Str();
@@ -462,6 +468,13 @@ StatusOr<Record> DecodeBinaryRecord(std::string_view stored) {
   if (!r.ok() || rec.seq == 0 || rec.version == 0 || rec.customer.empty() || rec.type.empty() ||
       (rec.private_flags & ~(kPrivateSealed | kPrivateCompressed)) != 0) {
     return Corrupt("malformed header");
+  }
+  // Rendered into JSON below: what was valid UTF-8 when appended must still be.
+  for (const std::string* s :
+       {&rec.actor, &rec.route, &rec.id, &rec.customer, &rec.type, &rec.channel, &rec.department}) {
+    if (!simdjson::validate_utf8(*s)) {
+      return Corrupt("malformed header");
+    }
   }
   // The opened record up to its private part.
   rec.json = RecordEncoder(rec.recorded_at_us, rec.actor, rec.route)

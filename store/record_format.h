@@ -185,6 +185,10 @@ std::string EncodeStoredRecord(const Record& record, const PrivatePart& part);
 // Parses stored bytes of either format (or an opened record). A sealed
 // record is left for OpenSealedRecord. Returns DataLoss if they are not a
 // well-formed record (which means the data directory is corrupt).
+// The data text is not parsed again: it was validated when the event was
+// appended, and the stored bytes are guarded by RocksDB's block checksums
+// (on every read) and the Merkle tree (tlctl verify). What the decoder
+// renders around it is always well-formed JSON.
 StatusOr<Record> DecodeRecord(std::string_view stored);
 
 // The text sealed for the private part starting at `private_at` in an

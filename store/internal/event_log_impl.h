@@ -71,6 +71,7 @@ class EventLogImpl final : public EventLog {
   EventLogStats Stats() const override;
   Status WriteHealth() const override;
   StatusOr<BackupInfo> Backup(const std::string& backup_dir) override;
+  void SetBackpressure(std::function<Seq()> folded, Seq max_lag) override;
 
   StatusOr<PublicKey> SigningKey() const override;
   StatusOr<std::optional<Checkpoint>> LatestCheckpoint() const override;
@@ -241,6 +242,8 @@ class EventLogImpl final : public EventLog {
   bool closing_ GUARDED_BY(mu_) = false;
   bool closed_ GUARDED_BY(mu_) = false;
   bool paused_ GUARDED_BY(mu_) = false;  // TEST_PauseAppender
+  std::function<Seq()> folded_ GUARDED_BY(mu_);
+  Seq max_lag_ GUARDED_BY(mu_) = 0;
   std::thread appender_;
 
   // Appender-only: the committed versions and key entries of customers,

@@ -25,18 +25,19 @@ std::uint64_t TouchIndex::KeyHash(std::string_view type, std::string_view value)
   return Fnv(Fnv(Fnv(kFnvOffset, type), ":"), value);
 }
 
+void TouchIndex::Touch(std::uint64_t key_hash, Seq seq) {
+  last_[key_hash] = seq;
+  order_.emplace_back(seq, key_hash);
+}
+
 void TouchIndex::Record(const store::Record& record) {
   if (window_ == 0) {
     return;
   }
   MutexLock lock(&mu_);
-  const auto touch = [&](std::uint64_t h) {
-    last_[h] = record.seq;
-    order_.emplace_back(record.seq, h);
-  };
-  touch(KeyHash(kCustomerIdentityType, record.customer));
+  Touch(KeyHash(kCustomerIdentityType, record.customer), record.seq);
   for (const auto& i : record.identities) {
-    touch(KeyHash(i.type, i.value));
+    Touch(KeyHash(i.type, i.value), record.seq);
   }
   if (record.type.starts_with("profile.")) {
     newest_profile_change_ = record.seq;

@@ -47,6 +47,8 @@ class TouchIndex {
   static std::uint64_t KeyHash(std::string_view type, std::string_view value);
 
  private:
+  void Touch(std::uint64_t key_hash, Seq seq) REQUIRES(mu_);
+
   // Constant after construction
   const std::size_t window_;
 

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <atomic>
+#include <future>
 #include <thread>
 #include <tuple>
 
@@ -258,6 +260,44 @@ TEST_F(EventLogTest, ConcurrentRetriesOfOneEventWriteItOnce) {
   }
   EXPECT_EQ(originals, 1);
   EXPECT_EQ(log_->head(), 1u);
+}
+
+TEST_F(EventLogTest, BackpressureHoldsAppendsWhileTheFoldIsTooFarBehind) {
+  std::atomic<Seq> folded{0};
+  log_->SetBackpressure([&] { return folded.load(); }, 2);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK(AppendOne(MakeEvent("c")));  // lag 0, 1, 2: within the limit
+  }
+  // Lag 3 > 2: the next append waits for the fold.
+  std::promise<StatusOr<AppendResult>> answered;
+  auto answer = answered.get_future();
+  AppendRequest req;
+  req.events = {Propose(MakeEvent("c"))};
+  req.actor = "tester";
+  log_->AppendAsync(std::move(req),
+                    [&](StatusOr<AppendResult> r) { answered.set_value(std::move(r)); });
+  EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  EXPECT_EQ(log_->head(), 3u);
+  folded = 3;
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  auto result = answer.get();
+  ASSERT_OK(result);
+  EXPECT_EQ(result->events[0].seq, 4u);
+}
+
+TEST_F(EventLogTest, CloseAnswersAnAppendHeldByBackpressure) {
+  log_->SetBackpressure([] { return Seq{0}; }, 1);
+  ASSERT_OK(AppendOne(MakeEvent("c")));
+  ASSERT_OK(AppendOne(MakeEvent("c")));
+  std::promise<StatusOr<AppendResult>> answered;
+  auto answer = answered.get_future();
+  AppendRequest req;
+  req.events = {Propose(MakeEvent("c"))};
+  req.actor = "tester";
+  log_->AppendAsync(std::move(req),
+                    [&](StatusOr<AppendResult> r) { answered.set_value(std::move(r)); });
+  log_.reset();  // must not wait for a fold that never comes
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
 }
 
 TEST_F(EventLogTest, ReadFromPaginatesInSeqOrder) {

@@ -20,6 +20,7 @@ struct Shared {
   const std::vector<HttpRequestSpec>* requests;
   std::atomic<std::size_t>* next;  // shared by the io threads
   LoadResult* result;              // this thread's
+  const std::atomic<bool>* stop;   // may be null
 };
 
 net::awaitable<void> Connection(tcp::endpoint endpoint, Shared* shared) {
@@ -32,7 +33,8 @@ net::awaitable<void> Connection(tcp::endpoint endpoint, Shared* shared) {
   }
   stream.socket().set_option(tcp::no_delay(true));
   beast::flat_buffer buffer;
-  for (std::size_t i = shared->next->fetch_add(1); i < shared->requests->size();
+  for (std::size_t i = shared->next->fetch_add(1);
+       i < shared->requests->size() && (shared->stop == nullptr || !shared->stop->load());
        i = shared->next->fetch_add(1)) {
     const HttpRequestSpec& spec = (*shared->requests)[i];
     http::request<http::string_body> req{http::string_to_verb(spec.method), spec.target, 11};
@@ -80,7 +82,8 @@ net::awaitable<void> Connection(tcp::endpoint endpoint, Shared* shared) {
 }  // namespace
 
 LoadResult RunHttpLoad(std::uint16_t port, std::size_t connections,
-                       const std::vector<HttpRequestSpec>& requests) {
+                       const std::vector<HttpRequestSpec>& requests,
+                       const std::atomic<bool>* stop) {
   const std::size_t threads = std::max<std::size_t>(
       1, std::min<std::size_t>(connections, std::thread::hardware_concurrency()));
   std::atomic<std::size_t> next{0};
@@ -91,7 +94,7 @@ LoadResult RunHttpLoad(std::uint16_t port, std::size_t connections,
   for (std::size_t t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
       partial[t].latencies_us.reserve(requests.size() / threads + 1);
-      Shared shared{&requests, &next, &partial[t]};
+      Shared shared{&requests, &next, &partial[t], stop};
       net::io_context ioc(1);
       for (std::size_t i = t; i < connections; i += threads) {
         net::co_spawn(ioc, Connection(endpoint, &shared), net::detached);

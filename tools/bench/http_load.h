@@ -8,6 +8,7 @@
 // unchanged while it runs.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -30,8 +31,10 @@ struct LoadResult {
   std::string last_body;             // of the last 2xx response
 };
 
+// Ends early, after the requests in flight, once `*stop` is set.
 LoadResult RunHttpLoad(std::uint16_t port, std::size_t connections,
-                       const std::vector<HttpRequestSpec>& requests);
+                       const std::vector<HttpRequestSpec>& requests,
+                       const std::atomic<bool>* stop = nullptr);
 
 // GETs `target` with Accept: application/x-ndjson and reads the streamed
 // body in 64 KiB pieces, counting its lines (records). Sets *error and

@@ -38,6 +38,17 @@
 //                            (--reads, --read-connections)
 //     rebuild_view           with the server stopped, the view refolded from
 //                            seq 0 in this process (what tlctl rebuild runs)
+//   bulk_load              an integration bulk-loading: --bulk-events over
+//                          --bulk-customers in batches of --batch over
+//                          --batch-connections, while one reader alternates
+//                          timeline and view reads of customers loaded in
+//                          the warm-up (many of whom the load keeps
+//                          writing to) and the view's lag is sampled every
+//                          20 ms. Two rows:
+//     bulk_ingest            the ingest rate; notes: the largest lag
+//                            (events, and seconds at that rate) and the time
+//                            from the last ack until the view folded all
+//     bulk_reads             the reads during the load: reads/s, p50, p99
 //   ws_fanout              --ws-customer-subscribers WebSocket connections
 //                          each following one customer (the most active
 //                          first) plus --ws-log-subscribers on the whole log,
@@ -97,7 +108,7 @@ struct Config {
   std::string server_bin = TOUCHLINED_DEFAULT_PATH;
   std::string benchmarks =
       "ingest_batch,ingest_batch_nointegrity,raw_rocksdb_batch,verify,ingest_single,"
-      "ingest_single_nogroup,raw_rocksdb_single,read_timeline,customer_view,ws_fanout,"
+      "ingest_single_nogroup,raw_rocksdb_single,read_timeline,customer_view,bulk_load,ws_fanout,"
       "reminders_scale";
   std::size_t batch_events = 300000;
   std::size_t batch = 1000;
@@ -117,6 +128,8 @@ struct Config {
   std::size_t ws_batch = 50;
   std::size_t reminder_pending = 100000;
   std::size_t reminder_soon = 200;
+  std::size_t bulk_events = 1000000;
+  std::size_t bulk_customers = 100000;
   int rounds = 3;
   // Each round first sends this fraction of its workload (other ids,
   // unmeasured), so first-touch page faults of a fresh process and data
@@ -360,11 +373,85 @@ Row ReadTimeline(const Config& c) {
   return row;
 }
 
+std::vector<Row> BulkLoad(const Config& c);
+
 // The view's lag behind the head, from GET /v1/projections (0 if unknown).
 std::uint64_t ViewLag(std::uint16_t port) {
   const LoadResult r = RunHttpLoad(port, 1, {{"GET", "/v1/projections", ""}});
   const auto pos = r.last_body.find("\"lag\":");
   return pos == std::string::npos ? 0 : std::stoull(r.last_body.substr(pos + 6));
+}
+
+std::vector<Row> BulkLoad(const Config& c) {
+  WorkloadOptions wo;
+  wo.customers = c.bulk_customers;
+  wo.seed += 5;
+  const Workload warm = Workload::Generate(
+      static_cast<std::size_t>(static_cast<double>(c.bulk_events) * c.warmup), wo, "bw");
+  wo.seed += 1;
+  const Workload load = Workload::Generate(c.bulk_events, wo, "bl");
+  const std::string dir = MakeTempDir(c.dir);
+  auto server = StartServer(c, dir);
+  if (!server) {
+    std::fprintf(stderr, "bulk_load needs to start its own server (no --port)\n");
+    std::exit(1);
+  }
+  const std::uint16_t port = server->port();
+  RunHttpLoad(port, c.batch_connections, Posts(warm, c.batch));
+  while (ViewLag(port) > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  // Reads of the warm-up's customers (as the workload draws them: the
+  // busy ones often, and the load keeps writing to them), timeline and
+  // view in turn, by one reader for as long as the load runs.
+  std::vector<HttpRequestSpec> reads;
+  std::mt19937_64 rng(9);
+  while (reads.size() < 400000) {
+    const std::string& e = warm.events()[rng() % warm.events().size()];
+    const auto pos = e.find(R"("customer":")");
+    if (pos == std::string::npos) {
+      continue;
+    }
+    const auto start = pos + 12;
+    const std::string id = e.substr(start, e.find('"', start) - start);
+    reads.push_back({"GET",
+                     reads.size() % 2 == 0 ? "/v1/customers/" + id + "/timeline?limit=50"
+                                           : "/v1/customers/" + id,
+                     ""});
+  }
+  std::atomic<bool> done{false};
+  LoadResult read_result;
+  std::thread reader([&] { read_result = RunHttpLoad(port, 1, reads, &done); });
+  std::uint64_t max_lag = 0;
+  std::thread sampler([&] {
+    while (!done.load()) {
+      max_lag = std::max(max_lag, ViewLag(port));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  Row ingest = FromLoad("bulk_ingest", RunHttpLoad(port, c.batch_connections, Posts(load, c.batch)),
+                        c.batch);
+  const auto acked = std::chrono::steady_clock::now();
+  done = true;
+  sampler.join();
+  reader.join();
+  while (ViewLag(port) > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  const double drain_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - acked).count();
+  char note[256];
+  std::snprintf(note, sizeof(note),
+                "%zu events over %zu customers; max view lag %llu events = %.2f s of ingest; view "
+                "caught up %.0f ms after the last ack",
+                c.bulk_events, c.bulk_customers, static_cast<unsigned long long>(max_lag),
+                static_cast<double>(max_lag) / std::max(1.0, ingest.events_per_s), drain_ms);
+  ingest.note = note;
+  Row read = FromLoad("bulk_reads", std::move(read_result), 1);
+  read.note = "timeline and view reads, one reader, during bulk_ingest";
+  server->Stop();
+  std::filesystem::remove_all(dir);
+  return {ingest, read};
 }
 
 std::vector<Row> CustomerView(const Config& c, const Workload& warmup, const Workload& w,
@@ -826,6 +913,10 @@ int main(int argc, char** argv) {
   app.add_option("--reminder-soon", c.reminder_soon,
                  "reminders_scale: reminders due during the run, whose lateness is measured")
       ->check(CLI::Range(1, 1000));
+  app.add_option("--bulk-events", c.bulk_events, "bulk_load: events loaded")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--bulk-customers", c.bulk_customers, "bulk_load: distinct customers")
+      ->check(CLI::PositiveNumber);
   app.add_option("--rounds", c.rounds, "Rounds per workload; the median is reported")
       ->check(CLI::Range(1, 99));
   app.add_option("--warmup", c.warmup, "Unmeasured warm-up per round, as a fraction of it")
@@ -908,6 +999,11 @@ int main(int argc, char** argv) {
   if (Wanted(c, "customer_view")) {
     for (Row& r :
          MedianRows(c, [&] { return CustomerView(c, batch_warm, batch_load, c.customers); })) {
+      add(std::move(r));
+    }
+  }
+  if (Wanted(c, "bulk_load")) {
+    for (Row& r : MedianRows(c, [&] { return BulkLoad(c); })) {
       add(std::move(r));
     }
   }

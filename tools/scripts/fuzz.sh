@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (clang, AddressSanitizer and
+# Builds the libFuzzer targets (clang with -Wthread-safety as errors, AddressSanitizer and
 # UndefinedBehaviorSanitizer) and runs each for a bounded time on a scratch
 # copy of its seed corpus in tests/fuzz/corpus. A crash fails the script and
 # leaves the reproducer in build/fuzz/artifacts/.
@@ -11,7 +11,7 @@ seconds="${1:-60}"
 
 build_dir=build/fuzz
 CXX=clang++ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DTOUCHLINE_FUZZ=ON -DTOUCHLINE_BUILD_TESTS=OFF -DTOUCHLINE_SANITIZER="address;undefined"
+  -DTOUCHLINE_FUZZ=ON -DTOUCHLINE_BUILD_TESTS=OFF -DTOUCHLINE_WERROR=ON -DTOUCHLINE_SANITIZER="address;undefined"
 targets=(event_json ws_command key_codec export router)
 cmake --build "$build_dir" --target "${targets[@]/#/fuzz_}"
 
