@@ -10,7 +10,7 @@
 #include "api/json_codec.h"
 #include "core/metrics.h"
 #include "core/validation.h"
-#include "projections/reminder_projection.h"
+#include "projections/reminder_reader.h"
 #include "store/backup.h"
 
 namespace touchline::api {
@@ -333,18 +333,11 @@ StatusOr<Response> HandleMetrics(Services& services) {
                  static_cast<double>(st.head > st.checkpoint ? st.head - st.checkpoint : 0));
   }
   if (services.reminders != nullptr) {
-    auto counts = services.reminders->state().Scan("k/", "", 100000);
-    if (counts.ok()) {
-      std::uint64_t pending = 0;
-      for (const auto& [key, json] : *counts) {
-        auto c = projections::DecodeCounts(json);
-        if (c.ok()) {
-          pending += c->scheduled -
-                     std::min(c->scheduled, c->due + c->cancelled_conversion + c->cancelled_other);
-        }
-      }
+    // One read: the fold keeps the total (projections/reminder_reader.h).
+    auto pending = projections::ReminderReader(services.reminders->state()).PendingCount();
+    if (pending.ok()) {
       gauge("touchline_reminders_pending", "Reminders scheduled and not yet due or cancelled", "",
-            static_cast<double>(pending));
+            static_cast<double>(*pending));
     }
   }
   out +=

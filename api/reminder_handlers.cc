@@ -1,12 +1,15 @@
 // The reminder routes (see api/router.h): rules as events on the
 // "~reminder-rules" stream, and reads over the reminders projection.
+#include <algorithm>
 #include <boost/json.hpp>
+#include <iterator>
 
 #include "api/handlers.h"
 #include "api/http_error.h"
 #include "core/time_format.h"
 #include "projections/customer_state.h"
 #include "projections/reminder_projection.h"
+#include "projections/reminder_reader.h"
 
 namespace touchline::api {
 namespace {
@@ -16,17 +19,12 @@ using projections::ReminderRule;
 
 constexpr std::size_t kDefaultReminderLimit = 100;
 constexpr std::size_t kMaxReminderScan = 100000;
-constexpr const char* kStatuses[] = {"pending", "due", "sent", "cancelled", "failed"};
+constexpr std::size_t kMaxRemindersPerStream = 1000;
 
 projections::ProjectionRunner* Runner(Services& s) { return s.reminders; }
 
-StatusOr<std::optional<ReminderRule>> LoadRule(Services& s, std::string_view id) {
-  ASSIGN_OR_RETURN(auto raw, s.reminders->state().Get(projections::RuleKey(id)));
-  if (!raw.has_value()) {
-    return std::optional<ReminderRule>();
-  }
-  ASSIGN_OR_RETURN(auto rule, projections::ParseReminderRule(*raw));
-  return std::optional<ReminderRule>(std::move(rule));
+projections::ReminderReader Reader(Services& s) {
+  return projections::ReminderReader(s.reminders->state());
 }
 
 Status NoSuchRule(std::string_view id) {
@@ -93,11 +91,11 @@ Response RuleResponse(int status, const std::string& rule_json) {
 }
 
 StatusOr<projections::Reminder> LoadReminder(Services& s, std::string_view id) {
-  ASSIGN_OR_RETURN(auto raw, s.reminders->state().Get(projections::ReminderKey(id)));
-  if (!raw.has_value()) {
+  ASSIGN_OR_RETURN(auto m, Reader(s).Find(id));
+  if (!m.has_value()) {
     return Status::NotFound("no reminder '" + std::string(id.substr(0, 100)) + "'");
   }
-  return projections::DecodeReminder(*raw);
+  return std::move(m).value();
 }
 
 // A rule change: with the rules stream's version read first, waits for the
@@ -114,7 +112,7 @@ void ChangeRule(Services& services, const Request& request, Responder respond, s
                        [&services, v = *version, actor = request.actor, id = std::move(id), create,
                         type = std::move(type), data = std::move(data),
                         ok = std::move(ok)](const Responder& reply) mutable {
-                         auto existing = LoadRule(services, id);
+                         auto existing = Reader(services).Rule(id);
                          if (!existing.ok()) {
                            Reply(reply, existing.status());
                            return;
@@ -170,18 +168,19 @@ void HandleDeleteRule(const std::string& id, const Request& request, Services& s
 void HandleGetRules(const std::string& id, Services& services, Responder respond) {
   AfterProjection(Runner(services), "reminders", services, std::move(respond),
                   [&services, id]() -> StatusOr<Response> {
+                    const projections::ReminderReader reader = Reader(services);
                     if (!id.empty()) {
-                      ASSIGN_OR_RETURN(auto rule, LoadRule(services, id));
+                      ASSIGN_OR_RETURN(auto rule, reader.Rule(id));
                       if (!rule.has_value()) {
                         return NoSuchRule(id);
                       }
                       return RuleResponse(200, projections::EncodeReminderRule(*rule));
                     }
-                    ASSIGN_OR_RETURN(auto rules, services.reminders->state().Scan("r/", "", 10000));
+                    ASSIGN_OR_RETURN(auto rules, reader.Rules());
                     Response r;
                     r.body = "{\"rules\":[";
                     for (std::size_t i = 0; i < rules.size(); ++i) {
-                      r.body += (i > 0 ? "," : "") + rules[i].second;
+                      r.body += (i > 0 ? "," : "") + projections::EncodeReminderRule(rules[i]);
                     }
                     r.body += "]}";
                     return r;
@@ -193,18 +192,17 @@ void HandleListReminders(const QueryParams& query, Services& services, Responder
       Runner(services), "reminders", services, std::move(respond),
       [&services, query]() -> StatusOr<Response> {
         RETURN_IF_ERROR(CheckParams(query, {"status", "campaign", "due_before", "limit", "after"}));
-        std::string status = "pending";
+        projections::ReminderQuery q;
         if (const auto* s = FindParam(query, "status")) {
-          status = *s;
-          if (std::find(std::begin(kStatuses), std::end(kStatuses), status) ==
-              std::end(kStatuses)) {
+          const auto status = projections::ParseReminderStatus(*s);
+          if (!status.has_value()) {
             return Status::InvalidArgument(
                 "query parameter 'status' must be pending, due, sent, cancelled or failed");
           }
+          q.status = *status;
         }
         ASSIGN_OR_RETURN(auto limit, GetUint(query, "limit", 1, services.max_page_limit));
-        const std::size_t want = limit.value_or(kDefaultReminderLimit);
-        std::optional<std::int64_t> due_before;
+        q.limit = limit.value_or(kDefaultReminderLimit);
         if (const auto* d = FindParam(query, "due_before")) {
           auto t = ParseRfc3339(*d);
           if (!t.ok()) {
@@ -212,52 +210,23 @@ void HandleListReminders(const QueryParams& query, Services& services, Responder
                 "query parameter 'due_before' must be an RFC 3339 time such as "
                 "2026-12-01T00:00:00Z");
           }
-          due_before = *t;
+          q.due_before_us = *t;
         }
-        const std::string* campaign = FindParam(query, "campaign");
-        const std::string prefix = projections::StatusIndexPrefix(status);
-        std::string after;
+        if (const auto* c = FindParam(query, "campaign")) {
+          q.campaign = *c;
+        }
         if (const auto* a = FindParam(query, "after")) {
-          after = prefix + *a;
+          q.after = *a;
         }
-        std::vector<std::string> out;
-        std::optional<std::string> next;
-        std::size_t scanned = 0;
-        bool done = false;
-        while (!done && out.size() < want && scanned < kMaxReminderScan) {
-          ASSIGN_OR_RETURN(auto page, services.reminders->state().Scan(prefix, after, 256));
-          for (const auto& [key, unused] : page) {
-            ++scanned;
-            after = key;
-            const std::int64_t due =
-                projections::TimeFromIndexKey(std::string_view(key).substr(prefix.size() - 2));
-            if (due_before.has_value() && due >= *due_before) {
-              done = true;
-              break;
-            }
-            ASSIGN_OR_RETURN(auto m, LoadReminder(services, projections::IdFromIndexKey(key)));
-            if (campaign != nullptr && m.campaign != *campaign) {
-              continue;
-            }
-            out.push_back(projections::ReminderJson(m));
-            if (out.size() == want) {
-              next = key.substr(prefix.size());
-              break;
-            }
-          }
-          if (page.size() < 256) {
-            done = true;
-          }
-        }
-        if (!done && out.size() < want) {
-          next = after.substr(prefix.size());  // scan bound reached: continue from here
-        }
+        q.max_scan = kMaxReminderScan;
+        ASSIGN_OR_RETURN(auto page, Reader(services).List(q));
         Response r;
         r.body = "{\"reminders\":[";
-        for (std::size_t i = 0; i < out.size(); ++i) {
-          r.body += (i > 0 ? "," : "") + out[i];
+        for (std::size_t i = 0; i < page.reminders.size(); ++i) {
+          r.body += (i > 0 ? "," : "") + projections::ReminderJson(page.reminders[i]);
         }
-        r.body += "],\"next_after\":" + (next ? JsonString(*next) : std::string("null")) + "}";
+        r.body += "],\"next_after\":" +
+                  (page.next_after ? JsonString(*page.next_after) : std::string("null")) + "}";
         return r;
       });
 }
@@ -273,66 +242,51 @@ void HandleGetReminder(const std::string& id, Services& services, Responder resp
 }
 
 void HandleCustomerReminders(const std::string& id, Services& services, Responder respond) {
-  AfterProjection(
-      Runner(services), "reminders", services, std::move(respond),
-      [&services, id]() -> StatusOr<Response> {
-        // Every stream of the person when the customer view knows them.
-        std::vector<std::string> streams = {id};
-        if (services.customers != nullptr) {
-          const auto& state = services.customers->state();
-          ASSIGN_OR_RETURN(auto pid, projections::ResolveProfileId(state, id));
-          if (pid.has_value()) {
-            ASSIGN_OR_RETURN(auto profile, projections::LoadLiveProfile(state, *pid));
-            streams = profile.Streams();
-          }
-        }
-        std::vector<projections::Reminder> all;
-        for (const auto& s : streams) {
-          ASSIGN_OR_RETURN(auto keys, services.reminders->state().Scan(
-                                          projections::CustomerIndexPrefix(s), "", 1000));
-          for (const auto& [key, unused] : keys) {
-            ASSIGN_OR_RETURN(auto m, LoadReminder(services, projections::IdFromIndexKey(key)));
-            all.push_back(std::move(m));
-          }
-        }
-        std::sort(all.begin(), all.end(),
-                  [](const auto& a, const auto& b) { return a.due_us > b.due_us; });
-        Response r;
-        r.accessed = streams;
-        r.body = "{\"customer\":" + JsonString(id) + ",\"reminders\":[";
-        for (std::size_t i = 0; i < all.size(); ++i) {
-          r.body += (i > 0 ? "," : "") + projections::ReminderJson(all[i]);
-        }
-        r.body += "]}";
-        return r;
-      });
+  AfterProjection(Runner(services), "reminders", services, std::move(respond),
+                  [&services, id]() -> StatusOr<Response> {
+                    // Every stream of the person when the customer view knows them.
+                    std::vector<std::string> streams = {id};
+                    if (services.customers != nullptr) {
+                      const auto& state = services.customers->state();
+                      ASSIGN_OR_RETURN(auto pid, projections::ResolveProfileId(state, id));
+                      if (pid.has_value()) {
+                        ASSIGN_OR_RETURN(auto profile, projections::LoadLiveProfile(state, *pid));
+                        streams = profile.Streams();
+                      }
+                    }
+                    const projections::ReminderReader reader = Reader(services);
+                    std::vector<projections::Reminder> all;
+                    for (const auto& s : streams) {
+                      ASSIGN_OR_RETURN(auto mine, reader.OfCustomer(s, kMaxRemindersPerStream));
+                      std::move(mine.begin(), mine.end(), std::back_inserter(all));
+                    }
+                    std::sort(all.begin(), all.end(),
+                              [](const auto& a, const auto& b) { return a.due_us > b.due_us; });
+                    Response r;
+                    r.accessed = streams;
+                    r.body = "{\"customer\":" + JsonString(id) + ",\"reminders\":[";
+                    for (std::size_t i = 0; i < all.size(); ++i) {
+                      r.body += (i > 0 ? "," : "") + projections::ReminderJson(all[i]);
+                    }
+                    r.body += "]}";
+                    return r;
+                  });
 }
 
 void HandleCampaign(const std::string& name, Services& services, Responder respond) {
   AfterProjection(
       Runner(services), "reminders", services, std::move(respond),
       [&services, name]() -> StatusOr<Response> {
-        ASSIGN_OR_RETURN(auto raw, services.reminders->state().Get(projections::CampaignKey(name)));
-        projections::CampaignCounts c;
-        if (raw.has_value()) {
-          ASSIGN_OR_RETURN(c, projections::DecodeCounts(*raw));
-        } else {
-          // Nothing scheduled yet: a campaign exists once a rule names it.
-          ASSIGN_OR_RETURN(auto rules, services.reminders->state().Scan("r/", "", 10000));
-          const bool named = std::any_of(rules.begin(), rules.end(), [&](const auto& kv) {
-            auto rule = projections::ParseReminderRule(kv.second);
-            return rule.ok() && rule->campaign == name;
-          });
-          if (!named) {
-            return Status::NotFound("no campaign '" + name.substr(0, 64) +
-                                    "': no rule names it and no reminder was scheduled for it");
-          }
+        ASSIGN_OR_RETURN(auto counts, Reader(services).Campaign(name));
+        if (!counts.has_value()) {
+          return Status::NotFound("no campaign '" + name.substr(0, 64) +
+                                  "': no rule names it and no reminder was scheduled for it");
         }
-        const std::uint64_t closed = c.due + c.cancelled_conversion + c.cancelled_other;
+        const projections::CampaignCounts& c = *counts;
         Response r;
-        r.body =
-            "{\"campaign\":" + JsonString(name) + ",\"counts\":" + projections::EncodeCounts(c) +
-            ",\"pending\":" + std::to_string(c.scheduled > closed ? c.scheduled - closed : 0) + "}";
+        r.body = "{\"campaign\":" + JsonString(name) +
+                 ",\"counts\":" + projections::EncodeCounts(c) +
+                 ",\"pending\":" + std::to_string(c.pending()) + "}";
         return r;
       });
 }

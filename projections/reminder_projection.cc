@@ -2,49 +2,39 @@
 
 #include <boost/json.hpp>
 #include <cstdio>
+#include <ostream>
 
 #include "core/time_format.h"
 #include "core/validation.h"
+#include "projections/internal/reminder_keys.h"
 #include "store/sealing.h"
 
 namespace touchline::projections {
 namespace {
 
 namespace json = boost::json;
+using internal::CampaignKey;
+using internal::CapKey;
+using internal::CustomerKey;
+using internal::CustomerPrefix;
+using internal::DeletedRuleKey;
+using internal::DeliveryKey;
+using internal::DueKey;
+using internal::IdFromIndexKey;
+using internal::PendingCustomerKey;
+using internal::PendingCustomerPrefix;
+using internal::ReminderKey;
+using internal::RuleKey;
+using internal::RulePendingKey;
+using internal::RulePendingPrefix;
+using internal::SinglePendingKey;
+using internal::StatusKey;
+using internal::ZoneKey;
+using internal::ZonePrefix;
 
 // "Everything" for a scan whose size the state bounds (a customer's or a
 // rule's reminders); far below SIZE_MAX so limits can be added to.
 constexpr std::size_t kScanAll = std::size_t{1} << 32;
-
-std::string Pad(std::int64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof(buf), "%020lld", static_cast<long long>(v < 0 ? 0 : v));
-  return buf;
-}
-
-std::string DueKey(std::int64_t due, std::string_view id) {
-  return "d/" + Pad(due) + "/" + std::string(id);
-}
-std::string DeliveryKey(std::int64_t at, std::string_view id) {
-  return "q/" + Pad(at) + "/" + std::string(id);
-}
-std::string StatusKey(std::string_view status, std::int64_t due, std::string_view id) {
-  return "s/" + std::string(status) + "/" + Pad(due) + "/" + std::string(id);
-}
-std::string CustomerKey(std::string_view customer, std::string_view id) {
-  return CustomerIndexPrefix(customer) + std::string(id);
-}
-std::string RulePendingKey(std::string_view rule, std::string_view id) {
-  return "x/" + std::string(rule) + "/" + std::string(id);
-}
-std::string PairKey(char kind, std::string_view a, std::string_view b) {
-  std::string k(1, kind);
-  k += '/';
-  k.append(a);
-  k.push_back('\0');
-  k.append(b);
-  return k;
-}
 
 // The record's data object (empty if none or unparsable).
 json::object DataOf(const store::Record& rec) {
@@ -109,46 +99,33 @@ bool IsActivity(std::string_view type) {
 
 }  // namespace
 
-std::string ReminderKey(std::string_view id) { return "m/" + std::string(id); }
-std::string DueIndexPrefix() { return "d/"; }
-std::string DeliveryIndexPrefix() { return "q/"; }
-std::string StatusIndexPrefix(std::string_view status) { return "s/" + std::string(status) + "/"; }
-std::string CustomerIndexPrefix(std::string_view customer) {
-  std::string k = "a/";
-  k.append(customer);
-  k.push_back('\0');
-  return k;
-}
-std::string RuleKey(std::string_view rule) { return "r/" + std::string(rule); }
-std::string RulePendingPrefix(std::string_view rule) { return "x/" + std::string(rule) + "/"; }
-std::string DeletedRulePrefix() { return "dr/"; }
-std::string PendingCustomerPrefix(std::string_view customer) {
-  std::string k = "c/";
-  k.append(customer);
-  k.push_back('\0');
-  return k;
-}
-std::string CampaignKey(std::string_view campaign) { return "k/" + std::string(campaign); }
-
-std::string_view IdFromIndexKey(std::string_view key) {
-  const auto slash = key.rfind('/');
-  const auto nul = key.rfind('\0');
-  const auto cut = slash == std::string_view::npos ? nul
-                   : nul == std::string_view::npos ? slash
-                                                   : std::max(slash, nul);
-  return cut == std::string_view::npos ? key : key.substr(cut + 1);
+std::string_view ReminderStatusName(ReminderStatus status) {
+  switch (status) {
+    case ReminderStatus::kPending:
+      return "pending";
+    case ReminderStatus::kDue:
+      return "due";
+    case ReminderStatus::kSent:
+      return "sent";
+    case ReminderStatus::kCancelled:
+      return "cancelled";
+    case ReminderStatus::kFailed:
+      return "failed";
+  }
+  return "unknown";
 }
 
-std::int64_t TimeFromIndexKey(std::string_view key) {
-  // "d/<20 digits>/<id>"
-  if (key.size() < 23) {
-    return 0;
+std::optional<ReminderStatus> ParseReminderStatus(std::string_view name) {
+  for (ReminderStatus s : kAllReminderStatuses) {
+    if (ReminderStatusName(s) == name) {
+      return s;
+    }
   }
-  std::int64_t v = 0;
-  for (char c : key.substr(2, 20)) {
-    v = v * 10 + (c - '0');
-  }
-  return v;
+  return std::nullopt;
+}
+
+std::ostream& operator<<(std::ostream& os, ReminderStatus status) {
+  return os << ReminderStatusName(status);
 }
 
 std::string EncodeReminder(const Reminder& r) {
@@ -161,7 +138,7 @@ std::string EncodeReminder(const Reminder& r) {
                  {"rule", r.rule},
                  {"campaign", r.campaign},
                  {"customer", r.customer},
-                 {"status", r.status},
+                 {"status", ReminderStatusName(r.status)},
                  {"due", r.due_us},
                  {"trigger_seq", r.trigger_seq},
                  {"trigger_time", r.trigger_time_us},
@@ -191,7 +168,13 @@ StatusOr<Reminder> DecodeReminder(std::string_view text) {
   r.rule = Str(o, "rule");
   r.campaign = Str(o, "campaign");
   r.customer = Str(o, "customer");
-  r.status = Str(o, "status");
+  const std::string status = Str(o, "status");
+  const auto parsed = ParseReminderStatus(status);
+  if (!parsed.has_value()) {
+    return Status::DataLoss("a stored reminder has an unknown status '" + status.substr(0, 32) +
+                            "'");
+  }
+  r.status = *parsed;
   r.due_us = Int(o, "due");
   r.trigger_seq = static_cast<Seq>(Int(o, "trigger_seq"));
   r.trigger_time_us = Int(o, "trigger_time");
@@ -229,11 +212,12 @@ std::string ReminderJson(const Reminder& r) {
                                     {"http_status", a.status},
                                     {"error", a.error}});
   }
+  const bool waiting = r.status == ReminderStatus::kDue;  // for its next delivery attempt
   json::object o{{"id", r.id},
                  {"rule", r.rule},
                  {"campaign", r.campaign},
                  {"customer", r.customer},
-                 {"status", r.status},
+                 {"status", ReminderStatusName(r.status)},
                  {"due", time(r.due_us)},
                  {"trigger_seq", r.trigger_seq},
                  {"fired_at", time(r.fired_at_us)},
@@ -243,7 +227,7 @@ std::string ReminderJson(const Reminder& r) {
                  {"webhook", r.webhook.empty() ? json::value(nullptr) : json::value(r.webhook)},
                  {"message", r.message},
                  {"attempts", std::move(attempts)},
-                 {"next_attempt", r.status == "due" ? time(r.next_attempt_us) : nullptr}};
+                 {"next_attempt", waiting ? time(r.next_attempt_us) : nullptr}};
   return json::serialize(o);
 }
 
@@ -298,7 +282,7 @@ Status ReminderProjection::LoadRules(StateTx* tx) {
   std::map<std::string, ReminderRule> rules;
   std::string after;
   while (true) {
-    ASSIGN_OR_RETURN(auto page, tx->Scan("r/", after, 256));
+    ASSIGN_OR_RETURN(auto page, tx->Scan(internal::kRulePrefix, after, 256));
     for (const auto& [k, v] : page) {
       ASSIGN_OR_RETURN(auto rule, ParseReminderRule(v));
       rules.emplace(rule.id, std::move(rule));
@@ -355,7 +339,7 @@ Status ReminderProjection::ApplyRuleEvent(const store::Record& rec, StateTx* tx)
   // however many there are.
   ASSIGN_OR_RETURN(auto pending, tx->Scan(RulePendingPrefix(id), "", 1));
   if (!pending.empty()) {
-    tx->Put(DeletedRulePrefix() + id, "");
+    tx->Put(DeletedRuleKey(id), "");
   }
   return Status::Ok();
 }
@@ -370,7 +354,7 @@ Status ReminderProjection::ApplyReminderEvent(const store::Record& rec, StateTx*
   const Reminder before = m;
   CampaignCounts delta;
   if (rec.type == "reminder.due") {
-    if (m.status != "pending") {
+    if (m.status != ReminderStatus::kPending) {
       return Status::Ok();  // cancelled first (the scheduler's check makes this rare)
     }
     m.fired_seq = rec.seq;
@@ -380,36 +364,37 @@ Status ReminderProjection::ApplyReminderEvent(const store::Record& rec, StateTx*
     m.next_attempt_us = m.fired_at_us;
     delta.due = 1;
     if (m.webhook.empty()) {
-      m.status = "sent";  // the event on the timeline is the delivery to the agent queue
+      // The event on the timeline is the delivery to the agent queue.
+      m.status = ReminderStatus::kSent;
       m.closed_seq = rec.seq;
       delta.sent = 1;
     } else {
-      m.status = "due";
+      m.status = ReminderStatus::kDue;
     }
-    const std::string p = PairKey('p', m.rule, m.customer);
+    const std::string p = SinglePendingKey(m.rule, m.customer);
     ASSIGN_OR_RETURN(auto single, tx->Get(p));
     if (single.has_value() && *single == m.id) {
       tx->Delete(p);
     }
   } else if (rec.type == "reminder.sent") {
-    if (m.status != "due") {
+    if (m.status != ReminderStatus::kDue) {
       return Status::Ok();
     }
-    m.status = "sent";
+    m.status = ReminderStatus::kSent;
     m.closed_seq = rec.seq;
     m.attempts.push_back(DeliveryAttempt{static_cast<std::uint32_t>(Int(data, "attempt")),
                                          rec.time_us, static_cast<int>(Int(data, "http_status")),
                                          ""});
     delta.sent = 1;
   } else if (rec.type == "reminder.delivery_failed" || rec.type == "reminder.failed") {
-    if (m.status != "due") {
+    if (m.status != ReminderStatus::kDue) {
       return Status::Ok();
     }
     m.attempts.push_back(DeliveryAttempt{static_cast<std::uint32_t>(Int(data, "attempt")),
                                          rec.time_us, static_cast<int>(Int(data, "http_status")),
                                          Str(data, "error")});
     if (rec.type == "reminder.failed") {
-      m.status = "failed";
+      m.status = ReminderStatus::kFailed;
       m.reason = Str(data, "error");
       m.closed_seq = rec.seq;
       delta.failed = 1;
@@ -419,19 +404,19 @@ Status ReminderProjection::ApplyReminderEvent(const store::Record& rec, StateTx*
   } else if (rec.type == "reminder.cancelled") {
     // Emitted by this fold (the state changed when it was emitted: no-op),
     // or appended by the scheduler for a deleted rule.
-    if (m.status != "pending") {
+    if (m.status != ReminderStatus::kPending) {
       return Status::Ok();
     }
     RETURN_IF_ERROR(Cancel(&m, Str(data, "reason"), rec, tx, /*emit=*/false));
     ASSIGN_OR_RETURN(auto left, tx->Scan(RulePendingPrefix(m.rule), "", 1));
     if (left.empty()) {
-      tx->Delete(DeletedRulePrefix() + m.rule);
+      tx->Delete(DeletedRuleKey(m.rule));
     }
     return Status::Ok();
   } else {
     return Status::Ok();
   }
-  RETURN_IF_ERROR(Save(before, m, tx));
+  RETURN_IF_ERROR(Save(&before, m, tx));
   return Count(m.campaign, delta, tx);
 }
 
@@ -476,7 +461,7 @@ Status ReminderProjection::ApplyCustomerEvent(const store::Record& rec, StateTx*
   if (const auto* t = data.if_contains("traits"); t != nullptr && t->is_object()) {
     for (const auto& trait : traits) {
       if (const auto* v = t->as_object().if_contains(trait); v != nullptr && v->is_string()) {
-        tx->Put(PairKey('z', rec.customer, trait), std::string(v->as_string()));
+        tx->Put(ZoneKey(rec.customer, trait), std::string(v->as_string()));
       }
     }
   }
@@ -490,7 +475,7 @@ Status ReminderProjection::ApplyCustomerEvent(const store::Record& rec, StateTx*
         continue;
       }
       ASSIGN_OR_RETURN(Reminder m, DecodeReminder(*raw));
-      if (m.status != "pending") {
+      if (m.status != ReminderStatus::kPending) {
         continue;
       }
       for (const ReminderRule* r : cancelling) {
@@ -523,18 +508,18 @@ Status ReminderProjection::ApplyCustomerEvent(const store::Record& rec, StateTx*
           continue;  // already past when the date became known
         }
         if (rule->has_window) {
-          ASSIGN_OR_RETURN(auto zone, tx->Get(PairKey('z', rec.customer, rule->timezone_trait)));
+          ASSIGN_OR_RETURN(auto zone, tx->Get(ZoneKey(rec.customer, rule->timezone_trait)));
           due = NextInWindow(*rule, due, zone.value_or(""));
         }
-        ASSIGN_OR_RETURN(auto single, tx->Get(PairKey('p', rule->id, rec.customer)));
+        ASSIGN_OR_RETURN(auto single, tx->Get(SinglePendingKey(rule->id, rec.customer)));
         if (single.has_value()) {
           ASSIGN_OR_RETURN(auto raw, tx->Get(ReminderKey(*single)));
           if (raw.has_value()) {
             ASSIGN_OR_RETURN(Reminder old, DecodeReminder(*raw));
-            if (old.status == "pending" && old.due_us == due) {
+            if (old.status == ReminderStatus::kPending && old.due_us == due) {
               continue;  // the same date again
             }
-            if (old.status == "pending") {
+            if (old.status == ReminderStatus::kPending) {
               RETURN_IF_ERROR(Cancel(&old, "rescheduled", rec, tx));
             }
           }
@@ -543,19 +528,18 @@ Status ReminderProjection::ApplyCustomerEvent(const store::Record& rec, StateTx*
         break;
       }
       case TriggerKind::kInactivity: {
-        ASSIGN_OR_RETURN(auto single, tx->Get(PairKey('p', rule->id, rec.customer)));
+        ASSIGN_OR_RETURN(auto single, tx->Get(SinglePendingKey(rule->id, rec.customer)));
         if (single.has_value()) {
           ASSIGN_OR_RETURN(auto raw, tx->Get(ReminderKey(*single)));
           if (raw.has_value()) {
             ASSIGN_OR_RETURN(Reminder m, DecodeReminder(*raw));
-            if (m.status == "pending") {
+            if (m.status == ReminderStatus::kPending) {
               // More activity: the silence starts again.
-              ASSIGN_OR_RETURN(auto zone,
-                               tx->Get(PairKey('z', rec.customer, rule->timezone_trait)));
+              ASSIGN_OR_RETURN(auto zone, tx->Get(ZoneKey(rec.customer, rule->timezone_trait)));
               const Reminder before = m;
               m.due_us = NextInWindow(*rule, rec.time_us + rule->offset_us, zone.value_or(""));
               m.trigger_time_us = rec.time_us;
-              RETURN_IF_ERROR(Save(before, m, tx));
+              RETURN_IF_ERROR(Save(&before, m, tx));
               continue;
             }
           }
@@ -571,11 +555,11 @@ Status ReminderProjection::ApplyCustomerEvent(const store::Record& rec, StateTx*
 Status ReminderProjection::Schedule(const ReminderRule& rule, const store::Record& rec,
                                     std::int64_t due_us, StateTx* tx) {
   if (rule.has_window) {
-    ASSIGN_OR_RETURN(auto zone, tx->Get(PairKey('z', rec.customer, rule.timezone_trait)));
+    ASSIGN_OR_RETURN(auto zone, tx->Get(ZoneKey(rec.customer, rule.timezone_trait)));
     due_us = NextInWindow(rule, due_us, zone.value_or(""));
   }
   if (rule.cap_max > 0) {
-    const std::string key = PairKey('t', rule.id, rec.customer);
+    const std::string key = CapKey(rule.id, rec.customer);
     ASSIGN_OR_RETURN(auto raw, tx->Get(key));
     json::array kept;
     std::uint32_t near = 0;
@@ -609,7 +593,7 @@ Status ReminderProjection::Schedule(const ReminderRule& rule, const store::Recor
   m.rule = rule.id;
   m.campaign = rule.campaign;
   m.customer = rec.customer;
-  m.status = "pending";
+  m.status = ReminderStatus::kPending;
   m.due_us = due_us;
   m.trigger_seq = rec.seq;
   m.trigger_time_us = rec.time_us;
@@ -617,9 +601,9 @@ Status ReminderProjection::Schedule(const ReminderRule& rule, const store::Recor
   m.queue = rule.queue;
   m.message = rule.message;
   m.max_attempts = rule.max_attempts;
-  RETURN_IF_ERROR(Save(Reminder{}, m, tx));
+  RETURN_IF_ERROR(Save(nullptr, m, tx));
   if (rule.kind != TriggerKind::kEvent) {
-    tx->Put(PairKey('p', rule.id, rec.customer), m.id);
+    tx->Put(SinglePendingKey(rule.id, rec.customer), m.id);
   }
   CampaignCounts delta;
   delta.scheduled = 1;
@@ -627,27 +611,27 @@ Status ReminderProjection::Schedule(const ReminderRule& rule, const store::Recor
 }
 
 Status ReminderProjection::EraseCustomer(const store::Record& rec, StateTx* tx) {
-  ASSIGN_OR_RETURN(auto all, tx->Scan(CustomerIndexPrefix(rec.customer), "", kScanAll));
+  ASSIGN_OR_RETURN(auto all, tx->Scan(CustomerPrefix(rec.customer), "", kScanAll));
   for (const auto& [k, unused] : all) {
     ASSIGN_OR_RETURN(auto raw, tx->Get(ReminderKey(IdFromIndexKey(k))));
     if (!raw.has_value()) {
       continue;
     }
     ASSIGN_OR_RETURN(Reminder m, DecodeReminder(*raw));
-    if (m.status == "pending") {
+    if (m.status == ReminderStatus::kPending) {
       RETURN_IF_ERROR(Cancel(&m, "customer_erased", rec, tx, /*emit=*/false));
-    } else if (m.status == "due") {
+    } else if (m.status == ReminderStatus::kDue) {
       const Reminder before = m;
-      m.status = "failed";
+      m.status = ReminderStatus::kFailed;
       m.reason = "customer erased";
       m.closed_seq = rec.seq;
-      RETURN_IF_ERROR(Save(before, m, tx));
+      RETURN_IF_ERROR(Save(&before, m, tx));
       CampaignCounts delta;
       delta.failed = 1;
       RETURN_IF_ERROR(Count(m.campaign, delta, tx));
     }
   }
-  const std::string zones = PairKey('z', rec.customer, "");
+  const std::string zones = ZonePrefix(rec.customer);
   ASSIGN_OR_RETURN(auto traits, tx->Scan(zones, "", kScanAll));
   for (const auto& [k, unused] : traits) {
     tx->Delete(k);
@@ -658,11 +642,11 @@ Status ReminderProjection::EraseCustomer(const store::Record& rec, StateTx* tx) 
 Status ReminderProjection::Cancel(Reminder* m, std::string_view reason, const store::Record& cause,
                                   StateTx* tx, bool emit) {
   const Reminder before = *m;
-  m->status = "cancelled";
+  m->status = ReminderStatus::kCancelled;
   m->reason = std::string(reason);
   m->closed_seq = cause.seq;
-  RETURN_IF_ERROR(Save(before, *m, tx));
-  const std::string p = PairKey('p', m->rule, m->customer);
+  RETURN_IF_ERROR(Save(&before, *m, tx));
+  const std::string p = SinglePendingKey(m->rule, m->customer);
   ASSIGN_OR_RETURN(auto single, tx->Get(p));
   if (single.has_value() && *single == m->id) {
     tx->Delete(p);
@@ -675,45 +659,47 @@ Status ReminderProjection::Cancel(Reminder* m, std::string_view reason, const st
   return Count(m->campaign, delta, tx);
 }
 
-Status ReminderProjection::Save(const Reminder& before, const Reminder& m, StateTx* tx) {
-  if (!before.status.empty()) {
-    tx->Delete(StatusKey(before.status, before.due_us, before.id));
-    if (before.status == "pending") {
-      tx->Delete(DueKey(before.due_us, before.id));
-      tx->Delete(RulePendingKey(before.rule, before.id));
-      tx->Delete(PendingCustomerPrefix(before.customer) + before.id);
-    } else if (before.status == "due") {
-      tx->Delete(DeliveryKey(before.next_attempt_us, before.id));
+Status ReminderProjection::Save(const Reminder* before, const Reminder& m, StateTx* tx) {
+  if (before != nullptr) {
+    tx->Delete(StatusKey(before->status, before->due_us, before->id));
+    if (before->status == ReminderStatus::kPending) {
+      tx->Delete(DueKey(before->due_us, before->id));
+      tx->Delete(RulePendingKey(before->rule, before->id));
+      tx->Delete(PendingCustomerKey(before->customer, before->id));
+    } else if (before->status == ReminderStatus::kDue) {
+      tx->Delete(DeliveryKey(before->next_attempt_us, before->id));
     }
   }
   tx->Put(ReminderKey(m.id), EncodeReminder(m));
   tx->Put(StatusKey(m.status, m.due_us, m.id), "");
   tx->Put(CustomerKey(m.customer, m.id), "");
-  if (m.status == "pending") {
+  if (m.status == ReminderStatus::kPending) {
     tx->Put(DueKey(m.due_us, m.id), "");
     tx->Put(RulePendingKey(m.rule, m.id), "");
-    tx->Put(PendingCustomerPrefix(m.customer) + m.id, "");
-  } else if (m.status == "due") {
+    tx->Put(PendingCustomerKey(m.customer, m.id), "");
+  } else if (m.status == ReminderStatus::kDue) {
     tx->Put(DeliveryKey(m.next_attempt_us, m.id), "");
   }
   return Status::Ok();
 }
 
 Status ReminderProjection::Count(std::string_view campaign, CampaignCounts d, StateTx* tx) {
-  const std::string key = CampaignKey(campaign);
-  ASSIGN_OR_RETURN(auto raw, tx->Get(key));
-  CampaignCounts c;
-  if (raw.has_value()) {
-    ASSIGN_OR_RETURN(c, DecodeCounts(*raw));
+  // The campaign's counts, then the totals (internal/reminder_keys.h: g/).
+  for (const std::string& key : {CampaignKey(campaign), std::string(internal::kTotalsKey)}) {
+    ASSIGN_OR_RETURN(auto raw, tx->Get(key));
+    CampaignCounts c;
+    if (raw.has_value()) {
+      ASSIGN_OR_RETURN(c, DecodeCounts(*raw));
+    }
+    c.scheduled += d.scheduled;
+    c.due += d.due;
+    c.sent += d.sent;
+    c.cancelled_conversion += d.cancelled_conversion;
+    c.cancelled_other += d.cancelled_other;
+    c.skipped_cap += d.skipped_cap;
+    c.failed += d.failed;
+    tx->Put(key, EncodeCounts(c));
   }
-  c.scheduled += d.scheduled;
-  c.due += d.due;
-  c.sent += d.sent;
-  c.cancelled_conversion += d.cancelled_conversion;
-  c.cancelled_other += d.cancelled_other;
-  c.skipped_cap += d.skipped_cap;
-  c.failed += d.failed;
-  tx->Put(key, EncodeCounts(c));
   return Status::Ok();
 }
 

@@ -31,31 +31,21 @@
 // per stream (the event's `customer`). Events of types reminder.* and
 // profile.* never count as customer activity.
 //
-// State keys (values are compact JSON):
-//   r/<rule>                       the rule (active rules only)
-//   m/<reminder>                   the reminder
-//   d/<due:20 digits>/<reminder>   pending, by due time (the timer index)
-//   q/<at:20 digits>/<reminder>    fired, waiting for delivery at `at`
-//   s/<status>/<due:20>/<reminder> every reminder by status, then due time
-//   a/<customer>\0<reminder>       every reminder of a customer
-//   c/<customer>\0<reminder>       pending reminders of a customer
-//   x/<rule>/<reminder>            pending reminders of a rule
-//   dr/<rule>                      a deleted rule whose pending reminders
-//                                  the scheduler is still cancelling
-//   p/<rule>\0<customer>           the one pending reminder of a date or
-//                                  inactivity rule for a customer
-//   z/<customer>\0<trait>          the customer's time-zone trait value
-//   k/<campaign>                   counts
-//   t/<rule>\0<customer>           due times counted by the rule's cap
-// Reminder ids are "<rule>.<seq of the triggering event>".
+// State: the key layout is projections/internal/reminder_keys.h (the spec);
+// read it through ReminderReader (projections/reminder_reader.h). Besides
+// each campaign's counts the fold keeps the counts of all campaigns
+// together, so /metrics reads the number of pending reminders in one Get.
 //
 // Thread safety: as Projection.
 #pragma once
 
+#include <cstdint>
+#include <iosfwd>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "projections/projection.h"
@@ -65,6 +55,22 @@ namespace touchline::projections {
 
 inline constexpr std::string_view kRemindersProjection = "reminders";
 inline constexpr std::string_view kRuleStream = "~reminder-rules";
+
+// Where a reminder is in its life cycle (above). Stored, indexed and shown
+// by its lower-case name.
+enum class ReminderStatus { kPending, kDue, kSent, kCancelled, kFailed };
+
+inline constexpr ReminderStatus kAllReminderStatuses[] = {
+    ReminderStatus::kPending, ReminderStatus::kDue, ReminderStatus::kSent,
+    ReminderStatus::kCancelled, ReminderStatus::kFailed};
+
+// "pending", "due", "sent", "cancelled" or "failed".
+std::string_view ReminderStatusName(ReminderStatus status);
+// The status named `name` (exactly as ReminderStatusName spells it), or
+// nullopt for any other text.
+std::optional<ReminderStatus> ParseReminderStatus(std::string_view name);
+// Writes the name (for test failure messages).
+std::ostream& operator<<(std::ostream& os, ReminderStatus status);
 
 struct DeliveryAttempt {
   std::uint32_t n = 0;
@@ -78,7 +84,7 @@ struct Reminder {
   std::string rule;
   std::string campaign;
   std::string customer;
-  std::string status;  // pending, due, sent, cancelled, failed
+  ReminderStatus status = ReminderStatus::kPending;
   std::int64_t due_us = 0;
   Seq trigger_seq = 0;
   std::int64_t trigger_time_us = 0;
@@ -103,40 +109,35 @@ struct CampaignCounts {
   std::uint64_t cancelled_other = 0;
   std::uint64_t skipped_cap = 0;
   std::uint64_t failed = 0;
+
+  // Scheduled and not yet fired or cancelled.
+  std::uint64_t pending() const {
+    const std::uint64_t closed = due + cancelled_conversion + cancelled_other;
+    return scheduled > closed ? scheduled - closed : 0;
+  }
 };
 
+// A reminder as stored, and back. DecodeReminder returns DataLoss if `json`
+// is not a stored reminder (not JSON, or an unknown status).
 std::string EncodeReminder(const Reminder& r);
 StatusOr<Reminder> DecodeReminder(std::string_view json);
 // The reminder as the API shows it (times as RFC 3339).
 std::string ReminderJson(const Reminder& r);
+// Counts as stored and as the API shows them, and back. DecodeCounts
+// returns DataLoss if `json` is not a JSON object.
 std::string EncodeCounts(const CampaignCounts& c);
+StatusOr<CampaignCounts> DecodeCounts(std::string_view json);
 // The reminder.cancelled event for `m`, with the deterministic id
 // "reminder.cancelled.<reminder>", as this fold emits it and the scheduler
 // appends it. `cause_seq` (the event that caused it) is omitted when 0.
 Event CancelledEvent(const Reminder& m, std::string_view reason, Seq cause_seq,
                      std::int64_t time_us);
-StatusOr<CampaignCounts> DecodeCounts(std::string_view json);
-
-// Key helpers shared with the scheduler and the API.
-std::string ReminderKey(std::string_view id);
-std::string DueIndexPrefix();       // "d/"
-std::string DeliveryIndexPrefix();  // "q/"
-std::string StatusIndexPrefix(std::string_view status);
-std::string CustomerIndexPrefix(std::string_view customer);
-std::string RuleKey(std::string_view rule);
-std::string RulePendingPrefix(std::string_view rule);  // "x/<rule>/"
-std::string DeletedRulePrefix();                       // "dr/"
-std::string PendingCustomerPrefix(std::string_view customer);
-std::string CampaignKey(std::string_view campaign);
-// The reminder id at the end of an index key.
-std::string_view IdFromIndexKey(std::string_view key);
-// The time in a d/ or q/ key.
-std::int64_t TimeFromIndexKey(std::string_view key);
 
 class ReminderProjection final : public Projection {
  public:
   std::string_view Name() const override { return kRemindersProjection; }
-  std::string Version() const override { return "3"; }
+  // "4": the counts of all campaigns together are kept (a rebuild adds them).
+  std::string Version() const override { return "4"; }
   Status Apply(const store::Record& record, StateTx* tx) override;
   void Discard() override { rules_.reset(); }
 
@@ -154,7 +155,10 @@ class ReminderProjection final : public Projection {
   // Cancels a pending reminder; `emit` appends reminder.cancelled for it.
   Status Cancel(Reminder* m, std::string_view reason, const store::Record& cause, StateTx* tx,
                 bool emit = true);
-  Status Save(const Reminder& before_status, const Reminder& m, StateTx* tx);
+  // Writes `m` and moves its index entries from where `before` (null for a
+  // new reminder) had them.
+  Status Save(const Reminder* before, const Reminder& m, StateTx* tx);
+  // Adds `delta` to the campaign's counts and to the totals.
   Status Count(std::string_view campaign, CampaignCounts delta, StateTx* tx);
 
   // Active rules by id (loaded lazily from state; dropped on Discard()).

@@ -8,6 +8,7 @@
 #include "core/time_format.h"
 #include "projections/customer_state.h"
 #include "projections/reminder_projection.h"
+#include "projections/reminder_reader.h"
 
 namespace touchline::projections {
 namespace {
@@ -54,11 +55,10 @@ StatusOr<std::optional<StreamVersion>> ReminderScheduler::FoldedVersion(
 }
 
 StatusOr<Seq> ReminderScheduler::ConversionElsewhere(const Reminder& m,
-                                                     const std::string& rule_json) const {
+                                                     const ReminderRule& rule) const {
   if (options_.customer_view == nullptr) {
     return Seq{0};
   }
-  ASSIGN_OR_RETURN(ReminderRule rule, ParseReminderRule(rule_json));
   if (rule.cancel_on.empty()) {
     return Seq{0};
   }
@@ -146,23 +146,22 @@ void ReminderScheduler::Prune(std::map<std::string, Seq>* in_flight) const {
 StatusOr<std::size_t> ReminderScheduler::FireDue() {
   Prune(&firing_);
   const std::int64_t now = clock_->NowMicros();
-  const store::StateReader& state = runner_->state();
-  ASSIGN_OR_RETURN(auto due, state.Scan(DueIndexPrefix(), "", options_.batch));
+  const ReminderReader reader(runner_->state());
+  ASSIGN_OR_RETURN(auto due, reader.DueIndex(options_.batch));
   std::vector<store::AppendRequest> reqs;
   std::vector<std::string> ids;
-  for (const auto& [key, unused] : due) {
-    if (TimeFromIndexKey(key) > now) {
+  for (const auto& [at_us, id] : due) {
+    if (at_us > now) {
       break;
     }
-    const std::string id(IdFromIndexKey(key));
     if (firing_.contains(id)) {
       continue;
     }
-    ASSIGN_OR_RETURN(auto raw, state.Get(ReminderKey(id)));
-    if (!raw.has_value()) {
+    ASSIGN_OR_RETURN(auto found, reader.Find(id));
+    if (!found.has_value()) {
       continue;
     }
-    ASSIGN_OR_RETURN(Reminder m, DecodeReminder(*raw));
+    Reminder m = std::move(found).value();
     // Fire only on a stream the fold has fully seen (checked before the
     // reminder is read again, so a cancellation folded in between is seen),
     // and only if nothing lands on it first (the expected version).
@@ -170,16 +169,16 @@ StatusOr<std::size_t> ReminderScheduler::FireDue() {
     if (!version.has_value()) {
       continue;
     }
-    ASSIGN_OR_RETURN(raw, state.Get(ReminderKey(id)));
-    if (!raw.has_value()) {
+    ASSIGN_OR_RETURN(found, reader.Find(id));
+    if (!found.has_value()) {
       continue;
     }
-    ASSIGN_OR_RETURN(m, DecodeReminder(*raw));
-    if (m.status != "pending") {
+    m = std::move(found).value();
+    if (m.status != ReminderStatus::kPending) {
       continue;
     }
     // A deleted rule's reminders are cancelled by SweepDeletedRules().
-    ASSIGN_OR_RETURN(auto rule, state.Get(RuleKey(m.rule)));
+    ASSIGN_OR_RETURN(auto rule, reader.Rule(m.rule));
     if (!rule.has_value()) {
       continue;
     }
@@ -248,27 +247,26 @@ std::int64_t ReminderScheduler::Backoff(std::uint32_t attempt,
 
 StatusOr<std::size_t> ReminderScheduler::DeliverDue() {
   Prune(&delivering_);
-  const store::StateReader& state = runner_->state();
-  ASSIGN_OR_RETURN(auto queue, state.Scan(DeliveryIndexPrefix(), "", options_.batch));
+  const ReminderReader reader(runner_->state());
+  ASSIGN_OR_RETURN(auto queue, reader.DeliveryQueue(options_.batch));
   std::size_t appended = 0;
-  for (const auto& [key, unused] : queue) {
+  for (const auto& [at_us, id] : queue) {
     if (stop_.load()) {
       break;
     }
     const std::int64_t now = clock_->NowMicros();
-    if (TimeFromIndexKey(key) > now) {
+    if (at_us > now) {
       break;
     }
-    const std::string id(IdFromIndexKey(key));
     if (delivering_.contains(id)) {
       continue;
     }
-    ASSIGN_OR_RETURN(auto raw, state.Get(ReminderKey(id)));
-    if (!raw.has_value()) {
+    ASSIGN_OR_RETURN(auto found, reader.Find(id));
+    if (!found.has_value()) {
       continue;
     }
-    ASSIGN_OR_RETURN(Reminder m, DecodeReminder(*raw));
-    if (m.status != "due" || m.webhook.empty()) {
+    const Reminder m = std::move(found).value();
+    if (m.status != ReminderStatus::kDue || m.webhook.empty()) {
       continue;
     }
     // A state the fold has not finished (a rebuild, a restart) may show a
@@ -333,25 +331,21 @@ StatusOr<std::size_t> ReminderScheduler::DeliverDue() {
 
 StatusOr<std::size_t> ReminderScheduler::SweepDeletedRules() {
   Prune(&sweeping_);
-  const store::StateReader& state = runner_->state();
-  ASSIGN_OR_RETURN(auto deleted, state.Scan(DeletedRulePrefix(), "", 16));
+  const ReminderReader reader(runner_->state());
+  ASSIGN_OR_RETURN(auto deleted, reader.DeletedRules(16));
   std::vector<store::AppendRequest> reqs;
   std::vector<std::string> ids;
-  for (const auto& [key, unused] : deleted) {
-    const std::string rule = key.substr(DeletedRulePrefix().size());
-    ASSIGN_OR_RETURN(auto pending,
-                     state.Scan(RulePendingPrefix(rule), "", options_.batch - reqs.size()));
-    for (const auto& [pkey, unused2] : pending) {
-      const std::string id(IdFromIndexKey(pkey));
+  for (const std::string& rule : deleted) {
+    ASSIGN_OR_RETURN(auto pending, reader.PendingOfRule(rule, options_.batch - reqs.size()));
+    for (const std::string& id : pending) {
       if (sweeping_.contains(id)) {
         continue;
       }
-      ASSIGN_OR_RETURN(auto raw, state.Get(ReminderKey(id)));
-      if (!raw.has_value()) {
+      ASSIGN_OR_RETURN(auto found, reader.Find(id));
+      if (!found.has_value()) {
         continue;
       }
-      ASSIGN_OR_RETURN(Reminder m, DecodeReminder(*raw));
-      Event e = CancelledEvent(m, "rule_deleted", 0, clock_->NowMicros());
+      Event e = CancelledEvent(*found, "rule_deleted", 0, clock_->NowMicros());
       store::AppendRequest req;
       req.actor = "touchline";
       req.route = "reminder scheduler";

@@ -2,9 +2,10 @@
 // delivers fired ones to their webhooks, by appending events that the
 // reminders projection folds (reminder_projection.h). It keeps nothing of
 // its own: every decision is read from the projection's state, so after a
-// restart it carries on where the log says it stopped.
+// restart it carries on where the log says it stopped. It reads that state
+// through ReminderReader (reminder_reader.h).
 //
-// Firing. Every `poll` (real time) it reads the timer index (d/, ordered by
+// Firing. Every `poll` (real time) it reads the timer index (pending, by
 // due time) up to the clock's now and appends `reminder.due` for each
 // reminder due, with the id "reminder.due.<reminder>" (so never twice) on
 // the customer's stream with expected_version = the stream's version, and
@@ -113,7 +114,7 @@ class ReminderScheduler {
   StatusOr<std::optional<StreamVersion>> FoldedVersion(const std::string& customer) const;
   // The seq of a `cancel_on` event after the trigger on another stream of
   // the reminder's person, or 0.
-  StatusOr<Seq> ConversionElsewhere(const Reminder& m, const std::string& rule_json) const;
+  StatusOr<Seq> ConversionElsewhere(const Reminder& m, const ReminderRule& rule) const;
   void Loop(bool fire);
   // Forgets in-flight appends the projection has folded.
   void Prune(std::map<std::string, Seq>* in_flight) const;

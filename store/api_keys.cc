@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "core/time_format.h"
+#include "store/internal/atomic_file.h"
 
 namespace touchline::store {
 namespace {
@@ -194,45 +195,6 @@ class FileLock {
   int fd_ = -1;
 };
 
-// Writes `text` to `path` atomically and durably (temp file, fsync, rename,
-// fsync of the directory).
-Status WriteAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return ErrnoStatus("cannot create", tmp);
-  }
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      const Status s = ErrnoStatus("cannot write", tmp);
-      ::close(fd);
-      return s;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    const Status s = ErrnoStatus("cannot sync", tmp);
-    ::close(fd);
-    return s;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return ErrnoStatus("cannot rename over", path);
-  }
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return Status::Ok();
-}
-
 Status EnsureSodium() {
   if (sodium_init() < 0) {
     return Status::Internal("libsodium failed to initialise");
@@ -317,7 +279,7 @@ StatusOr<CreatedKey> CreateApiKey(const std::string& data_dir, std::string_view 
   created.secret = "tl_" + created.record.id + "_" + RandomHex(kSecretBytes);
   created.record.hash_hex = HashKey(created.secret);
   keys->push_back(created.record);
-  if (auto s = WriteAtomically(path, RenderKeyFile(*keys)); !s.ok()) {
+  if (auto s = internal::WriteFileAtomically(path, RenderKeyFile(*keys)); !s.ok()) {
     return s;
   }
   return created;
@@ -341,7 +303,7 @@ StatusOr<ApiKeyRecord> RevokeApiKey(const std::string& data_dir, std::string_vie
                                           FormatRfc3339(*k.revoked_at_us));
       }
       k.revoked_at_us = now_us;
-      if (auto s = WriteAtomically(path, RenderKeyFile(*keys)); !s.ok()) {
+      if (auto s = internal::WriteFileAtomically(path, RenderKeyFile(*keys)); !s.ok()) {
         return s;
       }
       return k;

@@ -1,9 +1,6 @@
 #include "store/checkpoint.h"
 
-#include <fcntl.h>
 #include <sodium.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <cctype>
@@ -15,6 +12,7 @@
 #include <sstream>
 
 #include "core/time_format.h"
+#include "store/internal/atomic_file.h"
 
 namespace touchline::store {
 namespace {
@@ -46,31 +44,6 @@ std::string Body(std::string_view origin, std::uint64_t size, const Hash& root,
 
 Status Malformed(std::string_view what) {
   return Status::InvalidArgument("malformed checkpoint: " + std::string(what));
-}
-
-// Writes `content` to `path` with mode 0600, atomically (temp file, fsync,
-// rename, fsync of the directory).
-Status WriteSecretFile(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return Status::Unavailable("cannot create '" + tmp + "'");
-  }
-  const bool ok =
-      ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
-      ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return Status::Unavailable("cannot write '" + path + "'");
-  }
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -241,8 +214,8 @@ StatusOr<CheckpointSigner> CheckpointSigner::Load(const std::string& path, std::
       return Status::NotFound("no signing key at '" + path + "'");
     }
     randombytes_buf(seed, sizeof(seed));
-    RETURN_IF_ERROR(
-        WriteSecretFile(path, std::string(kKeyFilePrefix) + Base64(seed, sizeof(seed)) + "\n"));
+    RETURN_IF_ERROR(internal::WriteFileAtomically(
+        path, std::string(kKeyFilePrefix) + Base64(seed, sizeof(seed)) + "\n"));
   } else {
     std::ifstream in(path);
     std::stringstream ss;

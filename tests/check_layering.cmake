@@ -1,10 +1,12 @@
-# Fails if a module includes a header from a module it must not depend on.
+# Fails if a module includes a header from a module it must not depend on,
+# or another module's internal/ header.
 # Run by CTest as `layering_check`. Linking already rejects most violations;
 # this catches header-only ones.
 set(rules
   "core:store/,projections/,api/,tools/,tests/"
   "store:projections/,api/,tools/,tests/"
   "projections:api/,tools/,tests/"
+  "api:tools/,tests/"
   "tools:api/,tests/")
 set(failed FALSE)
 foreach(rule IN LISTS rules)
@@ -22,6 +24,13 @@ foreach(rule IN LISTS rules)
           set(failed TRUE)
         endif()
       endforeach()
+    endforeach()
+    # A module's internal/ headers are for that module only (tests may use them).
+    foreach(line IN LISTS includes)
+      if(line MATCHES "^#include \"([a-z_]+)/internal/" AND NOT CMAKE_MATCH_1 STREQUAL module)
+        message(SEND_ERROR "${f}: ${CMAKE_MATCH_1}/internal/ is private to ${CMAKE_MATCH_1}/: ${line}")
+        set(failed TRUE)
+      endif()
     endforeach()
     if(module STREQUAL "core")
       file(STRINGS "${f}" third_party REGEX "^#include <(rocksdb|boost|spdlog|simdjson)")

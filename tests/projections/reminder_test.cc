@@ -11,6 +11,7 @@
 #include "core/time_format.h"
 #include "projections/customer_view_projection.h"
 #include "projections/reminder_projection.h"
+#include "projections/reminder_reader.h"
 #include "projections/reminder_scheduler.h"
 #include "tests/support/fake_clock.h"
 #include "tests/support/status_matchers.h"
@@ -139,29 +140,27 @@ class ReminderTest : public ::testing::Test {
   }
 
   Reminder Get(const std::string& id) {
-    auto raw = runner_->state().Get(ReminderKey(id));
-    EXPECT_OK(raw);
-    if (!raw.ok() || !raw->has_value()) {
+    auto m = ReminderReader(runner_->state()).Find(id);
+    EXPECT_OK(m);
+    if (!m.ok() || !m->has_value()) {
       ADD_FAILURE() << "no reminder " << id;
       return {};
     }
-    auto m = DecodeReminder(**raw);
-    EXPECT_OK(m);
-    return m.ok() ? *m : Reminder{};
+    return **m;
   }
   std::vector<std::string> Pending() {
-    auto keys = runner_->state().Scan(DueIndexPrefix(), "", 1000);
-    EXPECT_OK(keys);
+    auto due = ReminderReader(runner_->state()).DueIndex(1000);
+    EXPECT_OK(due);
     std::vector<std::string> out;
-    for (const auto& [k, v] : *keys) {
-      out.emplace_back(IdFromIndexKey(k));
+    for (const auto& entry : *due) {
+      out.push_back(entry.id);
     }
     return out;
   }
   CampaignCounts Counts(const std::string& campaign) {
-    auto raw = runner_->state().Get(CampaignKey(campaign));
-    EXPECT_OK(raw);
-    return raw.ok() && raw->has_value() ? *DecodeCounts(**raw) : CampaignCounts{};
+    auto c = ReminderReader(runner_->state()).Campaign(campaign);
+    EXPECT_OK(c);
+    return c.ok() && c->has_value() ? **c : CampaignCounts{};
   }
   // The types on a customer's stream, oldest first.
   std::vector<std::string> Types(const std::string& customer) {
@@ -197,7 +196,7 @@ TEST_F(ReminderTest, EventTriggerFiresOnceAfterItsOffset) {
   const Seq cart = Post("c-1", "cart.abandoned");
   EXPECT_EQ(Pass(), 0u);
   const std::string id = "cart." + std::to_string(cart);
-  EXPECT_EQ(Get(id).status, "pending");
+  EXPECT_EQ(Get(id).status, ReminderStatus::kPending);
   EXPECT_EQ(Get(id).due_us, t0 + kDay);
 
   clock_.Advance(kDay - 1);
@@ -205,7 +204,7 @@ TEST_F(ReminderTest, EventTriggerFiresOnceAfterItsOffset) {
   clock_.Advance(1);
   EXPECT_EQ(Pass(), 1u);
   const Reminder m = Get(id);
-  EXPECT_EQ(m.status, "sent");  // an agent queue: the timeline event is the delivery
+  EXPECT_EQ(m.status, ReminderStatus::kSent);  // an agent queue: the timeline event is the delivery
   EXPECT_FALSE(m.late);
   EXPECT_EQ(Pass(), 0u);  // never twice
   clock_.Advance(kDay);
@@ -235,7 +234,7 @@ TEST_F(ReminderTest, ExitConditionCancelsAndIsCountedAsConversion) {
   Post("c-1", "purchase.completed");
   Settle();
   const Reminder m = Get("cart." + std::to_string(cart));
-  EXPECT_EQ(m.status, "cancelled");
+  EXPECT_EQ(m.status, ReminderStatus::kCancelled);
   EXPECT_EQ(m.reason, "conversion");
   clock_.Advance(kDay);
   EXPECT_EQ(Pass(), 1u);  // only c-2's
@@ -255,11 +254,11 @@ TEST_F(ReminderTest, AnExitEventOnAnotherStreamOfThePersonCancelsAtDueTime) {
   Post("desk-9", "purchase.completed", "{}", "ann@example.com");
   Settle();
   const std::string id = "cart." + std::to_string(cart);
-  EXPECT_EQ(Get(id).status, "pending");  // another stream: found when due
+  EXPECT_EQ(Get(id).status, ReminderStatus::kPending);  // another stream: found when due
   clock_.Advance(kDay);
   EXPECT_EQ(Pass(), 1u);
   const Reminder m = Get(id);
-  EXPECT_EQ(m.status, "cancelled");
+  EXPECT_EQ(m.status, ReminderStatus::kCancelled);
   EXPECT_EQ(m.reason, "conversion");
   EXPECT_THAT(Types("shop-1"), ElementsAre("cart.abandoned", "reminder.cancelled"));
   EXPECT_EQ(Counts("cart-recovery").cancelled_conversion, 1u);
@@ -281,7 +280,7 @@ TEST_F(ReminderTest, AnExitEventTheFoldHasNotSeenHoldsTheFiring) {
   scheduler_.reset();
   StartRunner();
   EXPECT_EQ(Pass(), 0u);
-  EXPECT_EQ(Get("cart." + std::to_string(cart)).status, "cancelled");
+  EXPECT_EQ(Get("cart." + std::to_string(cart)).status, ReminderStatus::kCancelled);
   EXPECT_THAT(Types("c-1"),
               ElementsAre("cart.abandoned", "purchase.completed", "reminder.cancelled"));
 }
@@ -300,7 +299,7 @@ TEST_F(ReminderTest, DateTriggerBeforeTheDateAndMovesWithIt) {
   Post("c-1", "contract.viewed", R"({"contract_end":"2027-03-01"})");
   const Seq moved = Post("c-1", "contract.renewed", R"({"contract_end":"2028-03-01T00:00:00Z"})");
   Settle();
-  EXPECT_EQ(Get(id1).status, "cancelled");
+  EXPECT_EQ(Get(id1).status, ReminderStatus::kCancelled);
   EXPECT_EQ(Get(id1).reason, "rescheduled");
   const std::string id2 = "renew." + std::to_string(moved);
   EXPECT_THAT(Pending(), ElementsAre(id2));
@@ -324,7 +323,7 @@ TEST_F(ReminderTest, InactivityFiresOnlyAfterSilence) {
   EXPECT_EQ(Pass(), 0u);
   clock_.Set(t0 + 100 * kDay);
   EXPECT_EQ(Pass(), 1u);
-  EXPECT_EQ(Get(id).status, "sent");
+  EXPECT_EQ(Get(id).status, ReminderStatus::kSent);
   // Our own events are not customer activity: nothing new is scheduled.
   EXPECT_TRUE(Pending().empty());
 }
@@ -368,7 +367,7 @@ TEST_F(ReminderTest, OverdueAfterARestartFiresOnceAndIsMarkedLate) {
   StartRunner();
   EXPECT_EQ(Pass(), 1u);
   const Reminder m = Get("cart." + std::to_string(cart));
-  EXPECT_EQ(m.status, "sent");
+  EXPECT_EQ(m.status, ReminderStatus::kSent);
   EXPECT_TRUE(m.late);
   // Another scheduler (a second restart) fires nothing again.
   scheduler_ = std::make_unique<ReminderScheduler>(log_.get(), runner_.get(), &clock_, &sender_);
@@ -383,7 +382,7 @@ TEST_F(ReminderTest, DeletingARuleCancelsItsPendingReminders) {
   Rule(R"({"id":"cart"})", "reminder_rule.deleted");
   clock_.Advance(2 * kDay);  // due now: must not fire, its rule is gone
   EXPECT_EQ(Pass(), 1u);     // the sweep's cancellation
-  EXPECT_EQ(Get("cart." + std::to_string(cart)).status, "cancelled");
+  EXPECT_EQ(Get("cart." + std::to_string(cart)).status, ReminderStatus::kCancelled);
   EXPECT_EQ(Get("cart." + std::to_string(cart)).reason, "rule_deleted");
   Post("c-1", "cart.abandoned");  // the rule is gone
   clock_.Advance(2 * kDay);
@@ -391,7 +390,7 @@ TEST_F(ReminderTest, DeletingARuleCancelsItsPendingReminders) {
   EXPECT_TRUE(Pending().empty());
   EXPECT_THAT(Types("c-1"), ElementsAre("cart.abandoned", "reminder.cancelled", "cart.abandoned"));
   EXPECT_EQ(Counts("cart-recovery").cancelled_other, 1u);
-  auto marker = runner_->state().Scan(DeletedRulePrefix(), "", 10);
+  auto marker = ReminderReader(runner_->state()).DeletedRules(10);
   ASSERT_OK(marker);
   EXPECT_TRUE(marker->empty());
 }
@@ -425,7 +424,7 @@ TEST_F(ReminderTest, WebhookRetriesWithBackoffAndRetryAfterThenSucceeds) {
   clock_.Advance(kHour);
   EXPECT_EQ(Pass(), 2u);  // fired, first attempt failed
   Reminder m = Get(id);
-  EXPECT_EQ(m.status, "due");
+  EXPECT_EQ(m.status, ReminderStatus::kDue);
   ASSERT_EQ(m.attempts.size(), 1u);
   EXPECT_EQ(m.attempts[0].status, 503);
   EXPECT_GE(m.next_attempt_us, Now() + 120'000'000);  // Retry-After honoured
@@ -441,7 +440,7 @@ TEST_F(ReminderTest, WebhookRetriesWithBackoffAndRetryAfterThenSucceeds) {
   clock_.Set(m.next_attempt_us);
   EXPECT_EQ(Pass(), 1u);
   m = Get(id);
-  EXPECT_EQ(m.status, "sent");
+  EXPECT_EQ(m.status, ReminderStatus::kSent);
   ASSERT_EQ(sender_.calls.size(), 3u);
   for (const auto& c : sender_.calls) {
     EXPECT_EQ(c.key, id);  // the same idempotency key every time
@@ -458,7 +457,7 @@ TEST_F(ReminderTest, WebhookGivesUpOnNonRetryableStatusOrAfterMaxAttempts) {
   clock_.Advance(kHour);
   EXPECT_EQ(Pass(), 2u);
   Reminder m = Get("hook." + std::to_string(a));
-  EXPECT_EQ(m.status, "failed");
+  EXPECT_EQ(m.status, ReminderStatus::kFailed);
   EXPECT_THAT(m.reason, HasSubstr("HTTP 410 (not retried)"));
 
   const Seq b = Post("c-2", "cart.abandoned");
@@ -469,7 +468,7 @@ TEST_F(ReminderTest, WebhookGivesUpOnNonRetryableStatusOrAfterMaxAttempts) {
     clock_.Advance(kHour);
   }
   m = Get("hook." + std::to_string(b));
-  EXPECT_EQ(m.status, "failed");
+  EXPECT_EQ(m.status, ReminderStatus::kFailed);
   EXPECT_EQ(m.attempts.size(), 3u);
   EXPECT_THAT(m.reason, HasSubstr("gave up after 3 attempts"));
   EXPECT_EQ(Counts("hooks").failed, 2u);
@@ -519,24 +518,24 @@ TEST_F(ReminderTest, ErasureClosesTheCustomersReminders) {
   const Seq other = Post("c-2", "cart.abandoned");
   Settle();
   const std::string id = "cart." + std::to_string(cart);
-  ASSERT_EQ(Get(id).status, "pending");
+  ASSERT_EQ(Get(id).status, ReminderStatus::kPending);
   auto zone = runner_->state().Scan(std::string("z/c-1") + '\0', "", 10);
   ASSERT_OK(zone);
   ASSERT_EQ(zone->size(), 1u);
 
   Post("c-1", std::string(store::kCustomerErasedType));
   Settle();
-  EXPECT_EQ(Get(id).status, "cancelled");
+  EXPECT_EQ(Get(id).status, ReminderStatus::kCancelled);
   EXPECT_EQ(Get(id).reason, "customer_erased");
-  EXPECT_EQ(Get("tz." + std::to_string(cart)).status, "cancelled");
-  EXPECT_EQ(Get("cart." + std::to_string(other)).status, "pending");  // not theirs
+  EXPECT_EQ(Get("tz." + std::to_string(cart)).status, ReminderStatus::kCancelled);
+  EXPECT_EQ(Get("cart." + std::to_string(other)).status, ReminderStatus::kPending);  // not theirs
   zone = runner_->state().Scan(std::string("z/c-1") + '\0', "", 10);
   ASSERT_OK(zone);
   EXPECT_TRUE(zone->empty());
   // Nothing fires for them later.
   clock_.Advance(3 * kDay);
   Pass();
-  EXPECT_EQ(Get(id).status, "cancelled");
+  EXPECT_EQ(Get(id).status, ReminderStatus::kCancelled);
 }
 
 }  // namespace

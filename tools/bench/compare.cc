@@ -21,11 +21,11 @@
 //              does; a batch is one transaction
 //   redis      Redis (appendonly yes, appendfsync always): one stream per
 //              customer, XADD; a batch is one pipeline
-//   rocksdb    the ceiling: a bare RocksDB holding the same bytes by seq
-//              plus a (customer, version) -> seq index, one synced
-//              WriteBatch per batch (or per event), LZ4 and a 256 MiB
-//              block cache as touchline's; in process (no network, no
-//              parsing): what the disk and RocksDB allow at most
+//   rocksdb    the ceiling (tools/bench/rocks_ceiling.h, as touchline_bench's):
+//              a bare RocksDB holding the same bytes by seq plus a
+//              (customer, version) -> seq index, one synced WriteBatch per
+//              batch (or per event); in process (no network, no parsing):
+//              what the disk and RocksDB allow at most
 // PostgreSQL, Redis and RocksDB are driven by one client thread per
 // connection; touchline by its closed-loop HTTP client (one thread).
 //
@@ -48,10 +48,6 @@
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pwd.h>
-#include <rocksdb/cache.h>
-#include <rocksdb/db.h>
-#include <rocksdb/table.h>
-#include <rocksdb/write_batch.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -74,11 +70,10 @@
 #include <sstream>
 #include <thread>
 
-#include "core/coding.h"
-#include "core/identity.h"
 #include "core/time_format.h"
 #include "tools/bench/bench_util.h"
 #include "tools/bench/http_load.h"
+#include "tools/bench/rocks_ceiling.h"
 #include "tools/bench/workload.h"
 #include "tools/server_process.h"
 
@@ -137,34 +132,6 @@ struct Result {
   std::string first_error;
   double events_per_s() const { return seconds > 0 ? static_cast<double>(events) / seconds : 0; }
 };
-
-// The stream of an event: its customer, else the name touchline derives
-// from its identities.
-std::string StreamOf(const std::string& event) {
-  boost::system::error_code ec;
-  const json::value v = json::parse(event, ec);
-  const json::object* o = ec ? nullptr : v.if_object();
-  if (o == nullptr) {
-    return "unknown";
-  }
-  if (const auto* c = o->if_contains("customer"); c != nullptr && c->is_string()) {
-    return std::string(c->as_string());
-  }
-  std::vector<Identity> ids;
-  if (const auto* i = o->if_contains("identities"); i != nullptr && i->is_object()) {
-    for (const auto& [type, value] : i->as_object()) {
-      if (value.is_string()) {
-        auto n = NormalizeIdentity(type, value.as_string(), "identities");
-        if (n.ok()) {
-          ids.push_back(Identity{std::string(type), *n});
-        }
-      }
-    }
-  }
-  CanonicalizeIdentities(&ids);
-  auto key = DeriveCustomerKey(ids, "identities");
-  return key.ok() ? *key : "unknown";
-}
 
 std::uint16_t FreePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -707,108 +674,34 @@ class Redis final : public System {
   std::vector<redisContext*> conns_;
 };
 
-// The ceiling: the same bytes in a bare RocksDB, by seq, plus the stream
-// index a per-customer read needs, each batch one synced WriteBatch.
+// The ceiling (tools/bench/rocks_ceiling.h, shared with touchline_bench).
 class RawRocks final : public System {
  public:
   std::string name() const override { return "rocksdb"; }
   Status Start(const std::string& dir, std::size_t /*clients*/) override {
     dir_ = dir + "/rocksdb";
-    rocksdb::Options options;
-    options.create_if_missing = true;
-    options.create_missing_column_families = true;
-    // touchline's defaults where they matter to these workloads: LZ4 and a
-    // 256 MiB block cache; nothing else is tuned.
-    rocksdb::BlockBasedTableOptions table;
-    table.block_cache = rocksdb::NewLRUCache(256u << 20);
-    rocksdb::ColumnFamilyOptions cf;
-    cf.compression = rocksdb::kLZ4Compression;
-    cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {{rocksdb::kDefaultColumnFamilyName, cf},
-                                                        {"streams", cf}};
-    rocksdb::DB* raw = nullptr;
-    const auto s = rocksdb::DB::Open(options, dir_, cfs, &handles_, &raw);
-    if (!s.ok()) {
-      return Status::Unavailable("RocksDB: " + s.ToString());
-    }
-    db_.reset(raw);
-    seq_ = 0;
-    versions_.clear();
+    ASSIGN_OR_RETURN(db_, RocksCeiling::Open(dir_));
     return Status::Ok();
   }
-  void Stop() override {
-    if (db_) {
-      db_->Flush({});
-      for (auto* h : handles_) {
-        db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-      }
-      handles_.clear();
-      db_->Close().PermitUncheckedError();
-      db_.reset();
-    }
-  }
+  void Stop() override { db_.reset(); }
   Status Append(std::size_t, const std::vector<const Event*>& events) override {
-    rocksdb::WriteBatch batch;
-    {
-      std::lock_guard<std::mutex> lock(mu_);  // seq and versions, as an appender assigns them
-      for (const Event* e : events) {
-        std::string key;
-        PutFixed64BE(&key, ++seq_);
-        batch.Put(handles_[0], key, e->json);
-        std::string skey = e->stream;
-        skey.push_back('\0');
-        PutFixed64BE(&skey, ++versions_[e->stream]);
-        batch.Put(handles_[1], skey, key);
-      }
+    std::vector<RocksCeiling::Entry> entries;
+    entries.reserve(events.size());
+    for (const Event* e : events) {
+      entries.push_back({e->stream, e->json});
     }
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    const auto s = db_->Write(wo, &batch);
-    return s.ok() ? Status::Ok() : Status::Unavailable(s.ToString());
+    return db_->Append(entries);
   }
   StatusOr<std::uint64_t> ReadNewest(std::size_t, const std::string& stream,
                                      std::size_t limit) override {
-    std::string prefix = stream;
-    prefix.push_back('\0');
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, handles_[1]));
-    std::vector<std::string> keys;
-    for (it->SeekForPrev(prefix + std::string(8, '\xff'));
-         it->Valid() && it->key().starts_with(prefix) && keys.size() < limit; it->Prev()) {
-      keys.push_back(it->value().ToString());
-    }
-    std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
-    std::vector<std::string> values;
-    const auto statuses = db_->MultiGet(
-        {}, std::vector<rocksdb::ColumnFamilyHandle*>(keys.size(), handles_[0]), slices, &values);
-    for (const auto& s : statuses) {
-      if (!s.ok()) {
-        return Status::Unavailable(s.ToString());
-      }
-    }
-    return static_cast<std::uint64_t>(values.size());
+    return db_->ReadNewest(stream, limit);
   }
-  StatusOr<std::uint64_t> Replay() override {
-    rocksdb::ReadOptions ro;
-    ro.readahead_size = 4u << 20;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[0]));
-    std::uint64_t rows = 0;
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      rows += it->value().empty() ? 0 : 1;  // touches every value, as a reader would
-    }
-    if (!it->status().ok()) {
-      return Status::Unavailable(it->status().ToString());
-    }
-    return rows;
-  }
+  StatusOr<std::uint64_t> Replay() override { return db_->Replay(); }
   std::string data_dir() const override { return dir_; }
 
  private:
   std::string dir_;
-  std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  std::mutex mu_;
-  std::uint64_t seq_ = 0;
-  std::map<std::string, std::uint64_t> versions_;
+  std::unique_ptr<RocksCeiling> db_;
 };
 
 // ------------------------------------------------------------- workloads

@@ -7,9 +7,11 @@
 // Workloads (all with fsync on every acknowledged write unless noted):
 //   ingest_batch           POST /v1/events, --batch events per request,
 //                          --batch-connections connections
-//   raw_rocksdb_batch      the ceiling: the same event bytes written straight
-//                          into RocksDB, one WriteBatch of --batch events per
-//                          synced write, from as many threads as connections
+//   raw_rocksdb_batch      the ceiling (tools/bench/rocks_ceiling.h, the same
+//                          as touchline_compare's): the same event bytes
+//                          written straight into RocksDB with a per-customer
+//                          index, one WriteBatch of --batch events per synced
+//                          write, from as many threads as connections
 //   ingest_batch_nointegrity
 //                          ingest_batch against a server started with
 //                          --no-integrity: no Merkle tree, no sealing; the
@@ -23,8 +25,9 @@
 //                          --single-connections connections (group commit)
 //   ingest_single_nogroup  the same against a server started with
 //                          --no-group-commit: one fsync per request
-//   raw_rocksdb_single     one synced RocksDB Put per event from as many
-//                          threads as connections (RocksDB's own group commit)
+//   raw_rocksdb_single     the ceiling, one synced WriteBatch per event from as
+//                          many threads as connections (RocksDB's own group
+//                          commit)
 //   read_timeline          GET the newest 50 events of customers that have
 //                          --hot-events events each, --read-connections
 //                          connections
@@ -70,7 +73,6 @@
 //
 // The workload is synthetic CRM traffic (tools/bench/workload.h): Zipf
 // customers, a mix of channels and types, 300-1000 byte events.
-#include <rocksdb/db.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -89,7 +91,6 @@
 #include <sstream>
 #include <thread>
 
-#include "core/coding.h"
 #include "core/time_format.h"
 #include "projections/customer_view_projection.h"
 #include "projections/projection_runner.h"
@@ -97,6 +98,7 @@
 #include "store/log_verifier.h"
 #include "tools/bench/bench_util.h"
 #include "tools/bench/http_load.h"
+#include "tools/bench/rocks_ceiling.h"
 #include "tools/bench/workload.h"
 #include "tools/bench/ws_fanout.h"
 #include "tools/server_process.h"
@@ -260,25 +262,30 @@ Row VerifyRate(const Config& c, const Workload& w) {
   return row;
 }
 
-// Writes the workload's event bytes into a bare RocksDB with sync, keyed by a
-// big-endian counter: the most any server built on RocksDB could do with the
+// Writes the workload's event bytes into the raw-RocksDB ceiling
+// (tools/bench/rocks_ceiling.h: the bytes by seq plus the per-customer
+// index, synced): the most any server built on RocksDB could do with the
 // same bytes, durability and batching.
 Row RawRocks(const Config& c, const std::string& name, const Workload& warmup, const Workload& w,
              std::size_t per_write, std::size_t threads) {
   const std::string dir = MakeTempDir(c.dir);
-  rocksdb::Options options;
-  options.create_if_missing = true;
-  rocksdb::DB* raw = nullptr;
-  if (!rocksdb::DB::Open(options, dir + "/db", &raw).ok()) {
-    std::fprintf(stderr, "cannot open RocksDB in %s\n", dir.c_str());
+  auto opened = RocksCeiling::Open(dir + "/db");
+  if (!opened.ok()) {
+    std::fprintf(stderr, "cannot open RocksDB in %s: %s\n", dir.c_str(),
+                 opened.status().ToString().c_str());
     std::exit(1);
   }
-  std::unique_ptr<rocksdb::DB> db(raw);
+  std::unique_ptr<RocksCeiling> db = std::move(opened).value();
   std::atomic<std::size_t> errors{0};
   std::vector<std::vector<double>> lat(threads);
-  std::uint64_t key_base = 0;
   // Writes `load` from `threads` threads; returns the elapsed time.
   auto write_all = [&](const Workload& load) {
+    const auto& events = load.events();
+    std::vector<std::string> streams;  // before the clock starts, as compare's
+    streams.reserve(events.size());
+    for (const auto& e : events) {
+      streams.push_back(StreamOf(e));
+    }
     std::atomic<std::size_t> next{0};
     for (auto& l : lat) {
       l.clear();
@@ -287,21 +294,18 @@ Row RawRocks(const Config& c, const std::string& name, const Workload& warmup, c
     std::vector<std::thread> pool;
     for (std::size_t t = 0; t < threads; ++t) {
       pool.emplace_back([&, t] {
-        rocksdb::WriteOptions wo;
-        wo.sync = true;
+        std::vector<RocksCeiling::Entry> batch;
         while (true) {
           const std::size_t first = next.fetch_add(per_write);
-          if (first >= load.events().size()) {
+          if (first >= events.size()) {
             return;
           }
           const auto t0 = std::chrono::steady_clock::now();
-          rocksdb::WriteBatch batch;
-          for (std::size_t i = first; i < std::min(first + per_write, load.events().size()); ++i) {
-            std::string key;
-            PutFixed64BE(&key, key_base + i + 1);
-            batch.Put(key, load.events()[i]);
+          batch.clear();
+          for (std::size_t i = first; i < std::min(first + per_write, events.size()); ++i) {
+            batch.push_back({streams[i], events[i]});
           }
-          if (!db->Write(wo, &batch).ok()) {
+          if (!db->Append(batch).ok()) {
             errors++;
           }
           lat[t].push_back(
@@ -313,7 +317,6 @@ Row RawRocks(const Config& c, const std::string& name, const Workload& warmup, c
     for (auto& th : pool) {
       th.join();
     }
-    key_base += load.events().size();
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   write_all(warmup);

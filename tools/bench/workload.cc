@@ -1,11 +1,16 @@
 #include "tools/bench/workload.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cmath>
 #include <random>
 
+#include "core/identity.h"
+
 namespace touchline::bench {
 namespace {
+
+namespace json = boost::json;
 
 struct Kind {
   const char* type;
@@ -153,6 +158,32 @@ std::string Workload::Batch(std::size_t first, std::size_t n) const {
   }
   out.push_back(']');
   return out;
+}
+
+std::string StreamOf(const std::string& event) {
+  boost::system::error_code ec;
+  const json::value v = json::parse(event, ec);
+  const json::object* o = ec ? nullptr : v.if_object();
+  if (o == nullptr) {
+    return "unknown";
+  }
+  if (const auto* c = o->if_contains("customer"); c != nullptr && c->is_string()) {
+    return std::string(c->as_string());
+  }
+  std::vector<Identity> ids;
+  if (const auto* i = o->if_contains("identities"); i != nullptr && i->is_object()) {
+    for (const auto& [type, value] : i->as_object()) {
+      if (value.is_string()) {
+        auto n = NormalizeIdentity(type, value.as_string(), "identities");
+        if (n.ok()) {
+          ids.push_back(Identity{std::string(type), *n});
+        }
+      }
+    }
+  }
+  CanonicalizeIdentities(&ids);
+  auto key = DeriveCustomerKey(ids, "identities");
+  return key.ok() ? *key : "unknown";
 }
 
 }  // namespace touchline::bench

@@ -41,4 +41,10 @@ class Workload {
   std::vector<std::string> events_;
 };
 
+// The stream touchline files `event` (the JSON of one event as POSTed)
+// under: its "customer", else the customer key derived from its identities
+// (core/identity.h); "unknown" if it has neither. Both benchmarks give every
+// system this same stream, so a per-customer read means the same everywhere.
+std::string StreamOf(const std::string& event);
+
 }  // namespace touchline::bench
