@@ -67,8 +67,8 @@ class ReminderReaderTest : public ::testing::Test {
     auto records = log_->ReadFrom(folded_ + 1, 100000);
     ASSERT_OK(records);
     for (const auto& r : *records) {
-      ASSERT_OK(fold_.Apply(r, &state_));
-      folded_ = r.seq;
+      ASSERT_OK(fold_.Apply(*r, &state_));
+      folded_ = r->seq;
     }
   }
   std::vector<std::string> Ids(const std::vector<Reminder>& ms) {

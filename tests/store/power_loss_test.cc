@@ -292,7 +292,7 @@ class PowerLossTest : public ::testing::Test {
       ASSERT_OK(stored);
       ASSERT_OK(opened);
       ASSERT_EQ(stored->size(), 1u);
-      copies_[seq] = Copy{(*stored)[0], (*opened)[0].json};
+      copies_[seq] = Copy{(*stored)[0], (*opened)[0]->json};
     }
   }
 
@@ -301,7 +301,7 @@ class PowerLossTest : public ::testing::Test {
   void VerifyAfterReopen(EventLog* log) {
     const Seq head = log->head();
     std::map<std::string, Seq> found;  // event id -> seq
-    std::vector<Record> all;           // all[seq - 1]
+    std::vector<RecordPtr> all;        // all[seq - 1]
     all.reserve(head);
     for (Seq from = 1; from <= head; from += 1000) {
       auto records = log->ReadFrom(from, 1000);
@@ -311,7 +311,7 @@ class PowerLossTest : public ::testing::Test {
       ASSERT_EQ(records->size(), stored->size());
       ASSERT_EQ(records->size(), std::min<Seq>(1000, head - from + 1));
       for (std::size_t i = 0; i < records->size(); ++i) {
-        const Record& r = (*records)[i];
+        const Record& r = *(*records)[i];
         ASSERT_EQ(r.seq, from + i) << "gap or reorder in the log";
         ASSERT_TRUE(found.emplace(r.id, r.seq).second) << "event " << r.id << " stored twice";
         auto [copy, first_seen] = copies_.try_emplace(r.seq, Copy{(*stored)[i], r.json});
@@ -329,7 +329,7 @@ class PowerLossTest : public ::testing::Test {
         ASSERT_NE(it, found.end())
             << "acknowledged event " << id << " (seq " << fate.seq << ") was lost";
         ASSERT_EQ(it->second, fate.seq) << id;
-        const Record& r = all[fate.seq - 1];
+        const Record& r = *all[fate.seq - 1];
         EXPECT_EQ(r.version, fate.version) << id;
         EXPECT_EQ(r.customer, fate.customer) << id;
         EXPECT_TRUE(r.json.ends_with(fate.body)) << id << " is not stored as sent: " << r.json;
