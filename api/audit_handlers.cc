@@ -10,6 +10,7 @@
 #include "projections/customer_view.h"
 #include "projections/erasure_purger.h"
 #include "store/log_export.h"
+#include "store/record_format.h"
 
 namespace touchline::api {
 namespace {
@@ -101,8 +102,12 @@ StatusOr<Response> HandleInclusionProof(const QueryParams& query, Services& serv
   r.body = "{\"seq\":" + std::to_string(*seq) + ",\"leaf_index\":" + std::to_string(*seq - 1) +
            ",\"tree_size\":" + std::to_string(size) + ",\"leaf_hash\":\"" +
            store::HashHex(store::LeafHash(stored.at(0))) + "\",\"root_hash\":\"" +
-           store::HashHex(root) + "\",\"proof\":" + HashList(proof) +
-           ",\"record\":" + JsonString(stored.at(0)) + "}";
+           store::HashHex(root) + "\",\"proof\":" + HashList(proof) + ",\"stored_base64\":\"" +
+           store::StoredBase64(stored.at(0)) + "\"";
+  if (!store::IsBinaryRecord(stored.at(0))) {
+    r.body += ",\"record\":" + JsonString(stored.at(0));  // format 3: its JSON text
+  }
+  r.body += "}";
   return r;
 }
 

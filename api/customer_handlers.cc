@@ -77,9 +77,11 @@ StatusOr<Resolved> Resolve(const store::StateReader& state, const std::string& i
 // touching the customer (store::EventLog::LastTouch), which for a customer
 // nobody is writing to right now means at once. A write folded meanwhile
 // may link more identities to the profile, so the check is repeated after
-// each wait; after a few rounds (or past the deadline) it falls back to
-// waiting for the head, as other reads do. `fallback` answers when the
-// view is absent or faulted (else 503).
+// each wait, all within one deadline (services.projection_wait from the
+// first round); after three waits it falls back to waiting for the head,
+// as other reads do (with a projection_wait of its own). `fallback`
+// answers when the view is absent or faulted or a wait times out (else
+// 503).
 void AfterCustomer(Services& services, std::string id, Responder respond, CustomerWork work,
                    Fallback fallback = nullptr, int round = 0,
                    std::chrono::steady_clock::time_point deadline = {}) {

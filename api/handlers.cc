@@ -238,7 +238,7 @@ StatusOr<Response> HandleReadLog(const Request& request, const QueryParams& quer
     r.accessed = {"*"};
     return r;
   }
-  // NDJSON: one stored record per line, from `first` up to the head at the
+  // NDJSON: one opened record per line, from `first` up to the head at the
   // time of the request (or `limit` records), read in chunks.
   struct Cursor {
     Seq next;

@@ -126,7 +126,7 @@ const RouteSpec kRoutes[] = {
        Response r =
            HttpErrorResponse(426, "upgrade_required",
                              "GET /v1/stream is a WebSocket endpoint: connect with a "
-                             "WebSocket client (see the Live stream section of README.md)");
+                             "WebSocket client (the protocol is in api/README.md, Live stream)");
        r.headers.emplace_back("Upgrade", "websocket");
        r.headers.emplace_back("Connection", "Upgrade");
        c.respond(std::move(r));
@@ -297,10 +297,9 @@ void Route(Request& request, Services& services, Responder respond) {
     if (!allow.empty()) {
       Measured(unmatched, std::move(respond))(MethodNotAllowed(m, allow));
     } else {
-      Measured(unmatched, std::move(respond))(
-          HttpErrorResponse(404, "not_found",
-                            "no route for " + std::string(url->path()).substr(0, 200) +
-                                "; see the API section of README.md"));
+      Measured(unmatched, std::move(respond))(HttpErrorResponse(
+          404, "not_found",
+          "no route for " + std::string(url->path()).substr(0, 200) + "; see docs/api.md"));
     }
     return;
   }

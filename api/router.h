@@ -4,11 +4,14 @@
 // also names the permission each route needs, admits the request through
 // Services::access (api/auth.h: 401, 403, 429), parses the query, and calls
 // the handler. Every answer is counted per route and status, and timed, in
-// the metrics (GET /metrics). Read handlers answer synchronously; appends answer when the group
-// commit that contains them is synced, from the appender thread (the session
-// posts the response back to its own strand). Unknown paths get 404, a known
-// path with the wrong method 405 with an Allow header; every error is the
-// uniform JSON error body (api/http_error.h).
+// the metrics (GET /metrics). Most reads answer before Route() returns; a
+// read that waits for a projection answers later, from an I/O thread;
+// appends answer when the group commit that contains them is synced,
+// from the log's writer thread `tl-writer` (store::EventLog::AppendAsync
+// names the exceptions); the session posts a later response back to its
+// own strand. Unknown paths get 404, a known path with the wrong method 405
+// with an Allow header; every error is the uniform JSON error body
+// (api/http_error.h).
 //
 // Routes (v1):
 //   POST /v1/events                        append one event or a batch
@@ -46,9 +49,13 @@
 // Access audit: a 2xx answer whose Response::accessed names customers is
 // recorded (actor, route, customers) in Services::access_log.
 //
-// Reads of customer data wait (up to Services::projection_wait) until the
-// customer view has folded the log's head as of the request's arrival: a
-// read after an acknowledged append reflects it (read-your-writes).
+// Reads of one customer wait (each wait bounded by
+// Services::projection_wait) until the customer view has folded the newest
+// acknowledged write that touched that customer (store::EventLog::LastTouch;
+// AfterCustomer in customer_handlers.cc, which falls back to the head after
+// three waits); other reads of a projection wait until it has folded the
+// log's head as of their arrival. Either way a read after an acknowledged
+// append reflects it (read-your-writes).
 //
 // Thread safety: Route() may be called concurrently; Services must outlive it.
 #pragma once

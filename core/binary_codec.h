@@ -1,6 +1,8 @@
 // BinaryWriter and BinaryReader: the compact binary encoding of touchline's
-// stored values that are not keys: projection state (projections/
-// state_format.h) and the stored record envelope (store/record_format.h).
+// stored values that are not keys: projection state (the customer view's in
+// projections/customer_state.h and .cc, the audit trail's in projections/
+// audit_projection.h and .cc) and format-4 stored records
+// (store/record_format.h and .cc).
 //
 // Values are sequences of fields written and read in a fixed order:
 //   U64   unsigned LEB128 varint (1-10 bytes)
@@ -10,7 +12,8 @@
 // There are no field names or types on the wire: each value's layout is
 // specified where it is written (a header comment next to the encoder), and
 // starts with a tag byte naming the kind and layout version, so a reader
-// refuses bytes it was not written for.
+// refuses bytes it was not written for (a bare count, such as the size of a
+// run in the audit trail, has no tag).
 //
 // The reader never copies: Str() returns a view into the input, which must
 // outlive the views (parse once, keep views, as LevelDB's

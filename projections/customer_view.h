@@ -3,7 +3,7 @@
 // log.
 //
 //  - RenderCustomerView: one profile's unified view as JSON, combining the
-//    aggregates of all its streams (format in README.md, "Customer view").
+//    aggregates of all its streams (format in docs/customer-view.md).
 //  - RenderCustomerViewAsOf: time travel. Folds, in memory, every event up
 //    to a seq (or recorded at or before a time) of every stream that is or
 //    ever was part of the profile, and renders the view the fold yields for

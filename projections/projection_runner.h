@@ -18,9 +18,11 @@
 // RequestRebuild() (POST /v1/projections/NAME/rebuild) or a restart
 // retries. Waiters are answered with FailedPrecondition meanwhile.
 //
-// Read-your-writes: WaitFor(seq) calls back once the checkpoint reaches seq
-// (the HTTP API waits for the head it saw when a read arrived, so a GET
-// after an acknowledged POST reflects it).
+// Read-your-writes: WaitFor(seq) calls back once the checkpoint reaches seq.
+// In the HTTP API a read of one customer waits for the newest write that
+// touched that customer (store::EventLog::LastTouch; AfterCustomer in
+// api/customer_handlers.cc), other reads for the head the log had when
+// they arrived, so a GET after an acknowledged POST reflects it.
 //
 // Offline use (tlctl rebuild): CatchUp() folds synchronously on the calling
 // thread up to the head, without starting the thread or emitting events.

@@ -169,7 +169,7 @@ StatusOr<ReminderRule> ParseReminderRule(std::string_view text, std::string_view
   json::error_code ec;
   json::value doc = json::parse(text, ec, {}, opt);
   if (ec || !doc.is_object()) {
-    return Bad("the body must be a JSON object describing the rule (see README, Reminders)");
+    return Bad("the body must be a JSON object describing the rule (see docs/reminders.md)");
   }
   const auto& o = doc.as_object();
   static const std::vector<std::string_view> kKnown = {"id",      "campaign",  "name",   "trigger",

@@ -416,6 +416,19 @@ StatusOr<StreamVersion> EventLogImpl::CurrentVersion(const std::string& customer
   return VisibleVersion(NewStreamIterator().get(), customer, head_now);
 }
 
+Status EventLogImpl::ReadPageRecords(const std::string& customer,
+                                     const std::vector<StreamVersion>& versions,
+                                     StreamPage* page) const {
+  ASSIGN_OR_RETURN(page->records, ReadEvents(page->seqs, /*fill_cache=*/true));
+  for (std::size_t i = 0; i < page->seqs.size(); ++i) {
+    if (page->records[i]->version != versions[i] || page->records[i]->customer != customer) {
+      return Status::DataLoss("stream entry and event disagree at seq " +
+                              std::to_string(page->records[i]->seq));
+    }
+  }
+  return Status::Ok();
+}
+
 std::optional<StreamPage> EventLogImpl::PageFromTail(const StreamQuery& q, Seq head_now,
                                                      std::vector<StreamVersion>* versions) const {
   auto tail = tails_->Get(q.customer, head_now);
@@ -514,13 +527,7 @@ StatusOr<StreamPage> EventLogImpl::ReadStream(const StreamQuery& q) const {
       if (q.seqs_only || page.seqs.empty()) {
         return page;
       }
-      ASSIGN_OR_RETURN(page.records, ReadEvents(page.seqs, /*fill_cache=*/true));
-      for (std::size_t i = 0; i < page.seqs.size(); ++i) {
-        if (page.records[i]->version != versions[i] || page.records[i]->customer != q.customer) {
-          return Status::DataLoss("stream entry and event disagree at seq " +
-                                  std::to_string(page.records[i]->seq));
-        }
-      }
+      RETURN_IF_ERROR(ReadPageRecords(q.customer, versions, &page));
       return page;
     }
     versions.clear();
@@ -602,13 +609,7 @@ StatusOr<StreamPage> EventLogImpl::ReadStream(const StreamQuery& q) const {
   if (page.seqs.empty() || q.seqs_only) {
     return page;
   }
-  ASSIGN_OR_RETURN(page.records, ReadEvents(page.seqs, /*fill_cache=*/true));
-  for (std::size_t i = 0; i < page.seqs.size(); ++i) {
-    if (page.records[i]->version != versions[i] || page.records[i]->customer != q.customer) {
-      return Status::DataLoss("stream entry and event disagree at seq " +
-                              std::to_string(page.records[i]->seq));
-    }
-  }
+  RETURN_IF_ERROR(ReadPageRecords(q.customer, versions, &page));
   return page;
 }
 

@@ -28,8 +28,10 @@
 //
 // Layout and record bytes: store/key_format.h and store/record_format.h.
 //
-// Thread safety: every method is thread-safe. Callbacks run on the appender
-// thread: they must be quick and must not call Append() synchronously.
+// Thread safety: every method is thread-safe. Callbacks run on the writer
+// thread that commits and publishes each group (store/internal/
+// event_log_impl.h): they must be quick and must not call Append()
+// synchronously.
 // Ownership: Open() returns the only handle; destroying it drains queued
 // appends, closes subscriptions and closes the database.
 #pragma once
@@ -205,8 +207,10 @@ class EventLog {
 
   virtual ~EventLog() = default;
 
-  // Queues an append; `done` runs on the appender thread after the synced
-  // write (or at once for an invalid request). Errors:
+  // Queues an append; `done` runs on the writer thread after the synced
+  // write (at once, on the caller's thread, for a request refused before it
+  // is queued; on the appender thread for one staged on top of a group
+  // whose write failed). Errors:
   //  - InvalidArgument: no events, or an event that fails core validation;
   //  - FailedPrecondition: an expected_version mismatch (the message names
   //    the customer, the expected and the current version), or a read-only log;

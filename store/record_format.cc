@@ -582,19 +582,24 @@ Status OpenSealedRecord(Record* rec, const DataKey* key) {
   return OpenPrivate(plain, rec->private_flags, rec);
 }
 
+std::string StoredBase64(std::string_view stored) {
+  std::string out(4 * ((stored.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(stored.data()),
+                                static_cast<int>(stored.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
 std::string ExportLine(std::string_view stored) {
-  if (!stored.empty() && static_cast<std::uint8_t>(stored.front()) == kStoredRecordTag) {
-    std::string out = "{\"record\":\"";
-    const std::size_t at = out.size();
-    out.resize(at + 4 * ((stored.size() + 2) / 3) + 1);
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + at),
-                                  reinterpret_cast<const unsigned char*>(stored.data()),
-                                  static_cast<int>(stored.size()));
-    out.resize(at + static_cast<std::size_t>(n));
-    out.append("\"}");
-    return out;
+  if (IsBinaryRecord(stored)) {
+    return "{\"record\":\"" + StoredBase64(stored) + "\"}";
   }
   return std::string(stored);
+}
+
+bool IsBinaryRecord(std::string_view stored) {
+  return !stored.empty() && static_cast<std::uint8_t>(stored.front()) == kStoredRecordTag;
 }
 
 bool IsRecordLine(std::string_view line) {

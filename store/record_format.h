@@ -207,6 +207,11 @@ Status OpenRecord(Record* rec, const std::string* plaintext);
 // well-formed private part.
 Status OpenSealedRecord(Record* rec, const std::array<unsigned char, 32>* key);
 
+// True if `stored` is a format-4 (binary) record, false for format 3 (JSON).
+bool IsBinaryRecord(std::string_view stored);
+// The stored bytes as base64 (RFC 4648, with padding).
+std::string StoredBase64(std::string_view stored);
+
 // Export lines (store/log_export.h) carry stored bytes: a format-3 record
 // as its own JSON text, a format-4 record as {"record":"<base64>"}.
 std::string ExportLine(std::string_view stored);

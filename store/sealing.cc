@@ -15,9 +15,11 @@ constexpr std::size_t kNonceBytes = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 constexpr std::size_t kTagBytes = crypto_aead_xchacha20poly1305_ietf_ABYTES;
 constexpr std::string_view kAdPrefix = "touchline.sealed.v1";
 
-// "touchline.sealed.v1" || seq (8 bytes, big-endian) || customer.
-std::string AssociatedData(Seq seq, std::string_view customer) {
-  std::string ad(kAdPrefix);
+// "touchline.sealed.v1" || seq (8 bytes, big-endian) || customer, in this
+// thread's buffer (valid until the thread's next call).
+const std::string& AssociatedData(Seq seq, std::string_view customer) {
+  thread_local std::string ad;
+  ad.assign(kAdPrefix);
   PutFixed64BE(&ad, seq);
   ad.append(customer);
   return ad;
@@ -112,10 +114,7 @@ NonceSalt NewNonceSalt() {
 
 void SealRawAppend(const DataKey& key, const NonceSalt& salt, Seq seq, std::string_view customer,
                    std::string_view plaintext, std::string* out) {
-  thread_local std::string ad;
-  ad.assign(kAdPrefix);
-  PutFixed64BE(&ad, seq);
-  ad.append(customer);
+  const std::string& ad = AssociatedData(seq, customer);
   const std::size_t at = out->size();
   out->resize(at + kNonceBytes + plaintext.size() + kTagBytes);
   auto* buf = reinterpret_cast<unsigned char*>(out->data() + at);
@@ -132,10 +131,7 @@ StatusOr<std::string> UnsealRaw(const DataKey& key, Seq seq, std::string_view cu
   if (sealed.size() < kNonceBytes + kTagBytes) {
     return Status::DataLoss("the sealed data of seq " + std::to_string(seq) + " is too short");
   }
-  thread_local std::string ad;
-  ad.assign(kAdPrefix);
-  PutFixed64BE(&ad, seq);
-  ad.append(customer);
+  const std::string& ad = AssociatedData(seq, customer);
   const auto* in = reinterpret_cast<const unsigned char*>(sealed.data());
   const std::size_t size = sealed.size() - kNonceBytes - kTagBytes;
   std::string plain(size, '\0');
@@ -190,17 +186,8 @@ StatusOr<std::string> Unseal(const DataKey& key, Seq seq, std::string_view custo
       static_cast<std::size_t>(n) - pad < kNonceBytes + kTagBytes) {
     return malformed();
   }
-  const std::size_t raw_len = static_cast<std::size_t>(n) - pad;
-  const std::string ad = AssociatedData(seq, customer);
-  const auto* in = reinterpret_cast<const unsigned char*>(raw.data());
-  const std::size_t size = raw_len - kNonceBytes - kTagBytes;
-  std::string plain(size, '\0');
-  if (!Decrypt(key, in, in + kNonceBytes, size, in + kNonceBytes + size, ad,
-               reinterpret_cast<unsigned char*>(plain.data()))) {
-    return Status::DataLoss("the sealed data of seq " + std::to_string(seq) +
-                            " does not open with its customer's key (altered or moved)");
-  }
-  return plain;
+  return UnsealRaw(key, seq, customer,
+                   std::string_view(raw).substr(0, static_cast<std::size_t>(n) - pad));
 }
 
 std::string EncodeKeyEntry(const KeyEntry& entry) {

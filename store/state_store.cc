@@ -110,7 +110,7 @@ class RocksStateStore final : public StateStore {
     // share one column family, so whatever survives a crash (memtables are
     // flushed whole) is a consistent prefix, and the runner refolds the
     // rest from the log. A clean close flushes everything. Skipping the WAL
-    // keeps these writes off the appender's synced WAL path.
+    // keeps these writes off the appends' synced WAL path.
     rocksdb::WriteOptions wo;
     wo.disableWAL = true;
     Status s = FromRocks(db_->Write(wo, &batch), "committing projection state");

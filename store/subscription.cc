@@ -148,7 +148,7 @@ StatusOr<std::vector<RecordPtr>> SubscriptionHub::Read(SubscriptionState* s, std
     const Seq position = s->position;
     if (position < head_()) {
       // Catch-up from disk. Only this consumer moves `position`, so reading
-      // without the lock is safe; the appender may push meanwhile.
+      // without the lock is safe; the writer thread may push meanwhile.
       s->mu.Unlock();
       auto records = read_(position + 1, max);
       s->mu.Lock();

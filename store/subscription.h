@@ -1,7 +1,7 @@
 // Subscription: an in-process reader of committed records in seq order,
 // starting after a chosen position, that hands over from catch-up (reading
-// the log on disk) to live (records pushed by the appender right after each
-// synced write) with no gap and no duplicate.
+// the log on disk) to live (records pushed by the log's writer thread,
+// `tl-writer`, right after each synced write) with no gap and no duplicate.
 //
 // How: the subscription is registered with the log before it reads anything,
 // so every batch committed from then on is also pushed into its bounded live
@@ -15,9 +15,10 @@
 // sessions (Poll() plus a notifier that wakes their coroutine), tests.
 //
 // Thread safety: one consumer at a time calls Next()/Poll(); the notifier
-// runs on the appender thread while the subscription's lock is held, so it
-// must be quick (e.g. post to an executor) and must not call back into this
-// subscription or the log. Once the destructor returns, it never runs again.
+// runs on the writer thread (or the one closing the log) while the
+// subscription's lock is held, so it must be quick (e.g. post to an
+// executor) and must not call back into this subscription or the log. Once
+// the destructor returns, it never runs again.
 // Lifetime: the EventLog that created a subscription must outlive it.
 #pragma once
 
@@ -52,8 +53,9 @@ class Subscription {
   // As Next() but never waits.
   StatusOr<std::vector<RecordPtr>> Poll(std::size_t max);
 
-  // `notify` is called (on the appender thread) whenever new records may be
-  // available, and once when the log closes. Set it before the first Poll().
+  // `notify` is called (on the writer thread) whenever new records may be
+  // available, and once when the log closes (on the thread that closes it).
+  // Set it before the first Poll().
   void SetNotifier(std::function<void()> notify);
 
   // The seq of the last record delivered (or the starting position).

@@ -7,7 +7,8 @@
 //       prints records as NDJSON, in seq order, opened as the API returns
 //       them (identities and data decrypted; "[erased]" for erased
 //       customers).
-//   tlctl verify (--data-dir D | --export FILE | --server URL [--key K])
+//   tlctl verify (--data-dir D | --export FILE
+//                 | --server URL [--key K] [--from SEQ] [--to SEQ])
 //                [--against CHECKPOINT_FILE] [--public-key KEY] [--json]
 //       recomputes every leaf and the whole Merkle tree, checks every
 //       checkpoint's signature and root, gap-free seqs and stream versions,

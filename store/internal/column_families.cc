@@ -98,7 +98,8 @@ rocksdb::DBOptions MakeDbOptions() {
   db.keep_log_file_num = 5;
   db.max_total_wal_size = 256u << 20;
   // The hash memtable of event_ids cannot take concurrent inserts; every
-  // write group here has one writer anyway (the appender, or one runner).
+  // write group here has one writer anyway (the log's writer thread, or one
+  // runner).
   db.allow_concurrent_memtable_write = false;
   return db;
 }
@@ -140,7 +141,7 @@ std::vector<rocksdb::ColumnFamilyDescriptor> MakeColumnFamilyDescriptors(
         // Point lookups on every append with an id; most miss. Never
         // iterated, and the keys are random: a hash memtable (each key its
         // own bucket) inserts without searching a skiplist, which was the
-        // costliest of the appender's memtable inserts; the flush thread
+        // costliest of the append write's memtable inserts; the flush thread
         // sorts the entries instead.
         opts = BaseOptions(block_cache, rocksdb::NewBloomFilterPolicy(10), true);
         opts.prefix_extractor.reset(rocksdb::NewNoopTransform());

@@ -94,7 +94,9 @@ class EventLogImpl final : public EventLog {
   StatusOr<Seq> PurgedThrough() const override;
   StatusOr<Seq> NewestErasure() const override;
 
-  // The raw database, for the importer (event_log_import.cc).
+  // The raw database. No caller at present: the importer (store/
+  // log_import.cc) opens the directory with RocksDB itself once
+  // EventLog::Open has created it.
   rocksdb::DB* db() const { return db_.get(); }
   rocksdb::ColumnFamilyHandle* handle(ColumnFamily c) const { return cf(c); }
   bool integrity() const { return integrity_; }
@@ -146,6 +148,11 @@ class EventLogImpl final : public EventLog {
   // tail cannot answer it (no tail, or the page reaches below it).
   std::optional<StreamPage> PageFromTail(const StreamQuery& q, Seq head,
                                          std::vector<StreamVersion>* versions) const;
+  // Reads the records of page->seqs into page->records, checking each
+  // against its stream entry (`versions`, parallel to the seqs).
+  // REQUIRES: the seqs are entries of `customer`'s stream.
+  Status ReadPageRecords(const std::string& customer, const std::vector<StreamVersion>& versions,
+                         StreamPage* page) const;
   // An iterator over `streams` confined to one customer's prefix.
   std::unique_ptr<rocksdb::Iterator> NewStreamIterator() const;
   // The appender's view: the newest version, published or not.

@@ -1,19 +1,21 @@
 // RecordCache: opened records by seq, so that a record read again (a hot
 // customer's timeline, a subscriber catching up, a replay of what was just
-// written) is neither fetched, decrypted nor decoded again. The appender
-// puts every record it commits here; point reads (timelines) put what they
-// had to open; long range reads (replays) only take hits, so one scan of
-// the whole log does not push out what agents are reading.
+// written) is neither fetched, decrypted nor decoded again. The log's
+// writer thread (`tl-writer`) puts every record it commits here; point
+// reads (timelines) put what they had to open; long range reads (replays)
+// only take hits, so one scan of the whole log does not push out what
+// agents are reading.
 //
 // Erasure: an opened record holds its customer's identities and data in
-// clear, so erasing a customer must leave no such copy here. The appender
-// calls EraseCustomer() after committing a customer.erased event (the key
-// tombstone is then durable, so no later read can open that customer's
-// records again). A reader that opened records before the erasure and
-// inserts them after it would bring a copy back: every erasure bumps an
-// epoch, and Insert() keeps records only if no erasure happened since the
-// reader took its epoch() (checked under the shard's lock, so an insert
-// either sees the new epoch or lands before the purge that removes it).
+// clear, so erasing a customer must leave no such copy here. The writer
+// thread calls EraseCustomer() after committing a customer.erased event
+// (the key tombstone is then durable, so no later read can open that
+// customer's records again). A reader that opened records before the
+// erasure and inserts them after it would bring a copy back: every erasure
+// bumps an epoch, and Insert() keeps records only if no erasure happened
+// since the reader took its epoch() (checked under the shard's lock, so an
+// insert either sees the new epoch or lands before the purge that removes
+// it).
 //
 // Thread safety: every method is thread-safe.
 #pragma once

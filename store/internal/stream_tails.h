@@ -4,12 +4,13 @@
 //
 // A tail is a run of consecutive versions of one stream and their seqs:
 // versions first .. first+n-1 (at most kMaxEntries, the oldest dropped
-// first). The appender extends a stream's tail with every version it
-// commits (after the synced write, before the new head is published), and
-// a reader that had to walk the column family for a newest page seeds the
-// tail of a stream that has none. Either way a tail only ever holds
-// committed entries, in order, with no hole; the newest may not be visible
-// yet (seq above the head a reader took), and readers drop those.
+// first). The log's writer thread (`tl-writer`) extends a stream's tail
+// with every version it commits (after the synced write, before the new
+// head is published), and a reader that had to walk the column family for
+// a newest page seeds the tail of a stream that has none. Either way a
+// tail only ever holds committed entries, in order, with no hole; the
+// newest may not be visible yet (seq above the head a reader took), and
+// readers drop those.
 //
 // Thread safety: every method is thread-safe.
 #pragma once
@@ -43,11 +44,11 @@ class StreamTails {
 
   bool enabled() const { return lru_.enabled(); }
 
-  // The appender is about to Append() the records of a committed group
-  // whose last seq is `last_seq`. REQUIRES: called by the appender, before
-  // those Append() calls and before the group's head is published.
+  // The writer thread is about to Append() the records of a committed group
+  // whose last seq is `last_seq`. REQUIRES: called by the writer thread,
+  // before those Append() calls and before the group's head is published.
   void BeginGroup(Seq last_seq) { appended_through_.store(last_seq, std::memory_order_release); }
-  // The appender committed version `version` of `customer` at `seq`.
+  // The writer thread committed version `version` of `customer` at `seq`.
   // REQUIRES: called in commit order, by one thread.
   void Append(const std::string& customer, StreamVersion version, Seq seq);
 
@@ -56,7 +57,7 @@ class StreamTails {
   // being the stream's newest at `head`. Kept only if the stream has no
   // tail yet and no group after `head` has been appended since (a tail
   // seeded from an older view would miss those versions; checked under the
-  // shard's lock, so the appender's next Append() follows the seed).
+  // shard's lock, so the writer thread's next Append() follows the seed).
   void Seed(const std::string& customer, StreamVersion first, std::vector<Seq> seqs, Seq head);
 
   // A copy of the tail of `customer`, entries with seq above `head`

@@ -1,10 +1,11 @@
-// SubscriptionHub: the registry behind Subscription. The appender calls
-// Publish() after every synced write; subscriptions pull from their live
-// buffer or, when it cannot serve the next seq, through the `ReadFn` from
-// disk. See store/subscription.h for the hand-over argument.
+// SubscriptionHub: the registry behind Subscription. The log's writer
+// thread (`tl-writer`) calls Publish() after every synced write;
+// subscriptions pull from their live buffer or, when it cannot serve the
+// next seq, through the `ReadFn` from disk. See store/subscription.h for
+// the hand-over argument.
 //
 // Thread safety: all methods are thread-safe. Publish() is called by one
-// thread (the appender) in seq order.
+// thread (the writer) in seq order.
 #pragma once
 
 #include <cstddef>
@@ -45,7 +46,7 @@ class SubscriptionHub {
   std::unique_ptr<Subscription> Subscribe(Seq after);
   void Unsubscribe(const std::shared_ptr<SubscriptionState>& state);
 
-  // Called by the appender after a synced write, in seq order.
+  // Called by the writer thread after a synced write, in seq order.
   void Publish(const CommittedBatch& batch);
   // Wakes every subscriber with Unavailable from now on.
   void Close();

@@ -4,9 +4,11 @@
 //
 // A record touches the identity "customer:<its stream>" and each of its
 // identities ("type:value", core/identity.h): the keys the customer view's
-// identity graph links people by. The appender records every committed
-// record's keys (before publishing the head), and LastTouch() answers the
-// newest seq at or below the head that touched any of the given keys.
+// identity graph links people by. The log's writer thread (`tl-writer`)
+// records every committed record's keys (after the synced write, before
+// it moves the head), and LastTouch() answers the newest seq that touched
+// any of the given keys (for a group being published, that seq may be just
+// above the head for a moment; it is written, and becomes visible next).
 //
 // Bounded: only the last `window` records are remembered, by a 64-bit hash
 // of each key. So LastTouch() may overestimate (a hash collision, or a key
@@ -16,7 +18,7 @@
 // splitting profiles by id) may change any profile: LastTouch() is never
 // below the newest of them.
 //
-// Thread safety: Record() is called by one thread (the appender); every
+// Thread safety: Record() is called by one thread (the writer); every
 // method is thread-safe.
 #pragma once
 

@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "store/api_keys.h"
+#include "store/merkle.h"
+#include "store/record_format.h"
 #include "tests/support/http_client.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_util.h"
@@ -312,7 +314,14 @@ TEST_F(AuditTest, CheckpointsAndProofsOverHttp) {
   EXPECT_EQ(json::parse(pk->body).at("verifier_key"), c.at("verifier_key"));
   auto proof = Call("GET", "/v1/audit/proof/inclusion?seq=3&tree_size=5", auditor_);
   ASSERT_EQ(proof.status, 200) << proof.body;
-  EXPECT_EQ(json::parse(proof.body).at("proof").as_array().size(), 3u);
+  const auto proved = json::parse(proof.body).as_object();
+  EXPECT_EQ(proved.at("proof").as_array().size(), 3u);
+  // The stored bytes come with the proof: an auditor recomputes the leaf.
+  auto stored = store::StoredFromExportLine(
+      "{\"record\":\"" + std::string(proved.at("stored_base64").as_string()) + "\"}");
+  ASSERT_OK(stored);
+  EXPECT_EQ(store::HashHex(store::LeafHash(*stored)), proved.at("leaf_hash").as_string());
+  EXPECT_FALSE(proved.contains("record"));  // format 4: no JSON text to show
   auto consistency = Call("GET", "/v1/audit/proof/consistency?from=3&to=5", auditor_);
   ASSERT_EQ(consistency.status, 200) << consistency.body;
   EXPECT_EQ(Call("GET", "/v1/audit/proof/inclusion?seq=9&tree_size=5", auditor_).status, 400);

@@ -51,6 +51,18 @@ class EventLogTest : public ::testing::Test {
     return Append({Propose(std::move(e), ev)});
   }
 
+  // Appends `e` without waiting; the future holds the answer.
+  std::future<StatusOr<AppendResult>> AppendLater(Event e) {
+    auto answered = std::make_shared<std::promise<StatusOr<AppendResult>>>();
+    auto answer = answered->get_future();
+    AppendRequest req;
+    req.events = {Propose(std::move(e))};
+    req.actor = "tester";
+    log_->AppendAsync(std::move(req),
+                      [answered](StatusOr<AppendResult> r) { answered->set_value(std::move(r)); });
+    return answer;
+  }
+
   std::vector<Seq> Seqs(const std::vector<RecordPtr>& records) {
     std::vector<Seq> out;
     for (const auto& r : records) {
@@ -269,13 +281,7 @@ TEST_F(EventLogTest, BackpressureHoldsAppendsWhileTheFoldIsTooFarBehind) {
     ASSERT_OK(AppendOne(MakeEvent("c")));  // lag 0, 1, 2: within the limit
   }
   // Lag 3 > 2: the next append waits for the fold.
-  std::promise<StatusOr<AppendResult>> answered;
-  auto answer = answered.get_future();
-  AppendRequest req;
-  req.events = {Propose(MakeEvent("c"))};
-  req.actor = "tester";
-  log_->AppendAsync(std::move(req),
-                    [&](StatusOr<AppendResult> r) { answered.set_value(std::move(r)); });
+  auto answer = AppendLater(MakeEvent("c"));
   EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
   EXPECT_EQ(log_->head(), 3u);
   folded = 3;
@@ -289,13 +295,7 @@ TEST_F(EventLogTest, CloseAnswersAnAppendHeldByBackpressure) {
   log_->SetBackpressure([] { return Seq{0}; }, 1);
   ASSERT_OK(AppendOne(MakeEvent("c")));
   ASSERT_OK(AppendOne(MakeEvent("c")));
-  std::promise<StatusOr<AppendResult>> answered;
-  auto answer = answered.get_future();
-  AppendRequest req;
-  req.events = {Propose(MakeEvent("c"))};
-  req.actor = "tester";
-  log_->AppendAsync(std::move(req),
-                    [&](StatusOr<AppendResult> r) { answered.set_value(std::move(r)); });
+  auto answer = AppendLater(MakeEvent("c"));
   log_.reset();  // must not wait for a fold that never comes
   ASSERT_EQ(answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
 }

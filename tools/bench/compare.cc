@@ -1,7 +1,7 @@
 // touchline_compare: touchline side by side with PostgreSQL, Redis Streams
 // and the raw-RocksDB ceiling, on one workload, in one run, on this
-// machine. tools/bench/compare installs what it needs and runs it; the
-// README shows the latest table.
+// machine. tools/bench/compare installs what it needs and runs it;
+// docs/benchmarks.md shows the latest table.
 //
 // The workload (tools/bench/workload.h: Zipf customers, a mix of channels
 // and types, identity fields, 300-1000 byte events) is generated once and
@@ -27,7 +27,8 @@
 //              batch (or per event); in process (no network, no parsing):
 //              what the disk and RocksDB allow at most
 // PostgreSQL, Redis and RocksDB are driven by one client thread per
-// connection; touchline by its closed-loop HTTP client (one thread).
+// connection; touchline by its closed-loop HTTP client (tools/bench/
+// http_load.h: one io thread per core, at most one per connection).
 //
 // Workloads (median of --rounds by throughput, p50/p99 per request):
 //   ingest_batch   --events in batches of --batch over --batch-clients

@@ -11,7 +11,9 @@
 // (store/internal/column_families.cc, store/event_log.h):
 //   - LZ4 compression in both column families;
 //   - one 256 MiB LRU block cache shared by them (touchline's default
-//     --block-cache-mb);
+//     --block-cache-mb when the ceiling was set up; touchlined now gives
+//     RocksDB 50% of --memory-budget-mb, 512 MiB of the default 1024,
+//     for its block cache with the memtables charged to it: api/main.cc);
 //   - every write synced (WriteOptions::sync): touchline acknowledges only
 //     what is on disk.
 // Nothing else is tuned. Layout, what a per-customer newest-first read

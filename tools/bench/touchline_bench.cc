@@ -49,8 +49,10 @@
 //                          writing to) and the view's lag is sampled every
 //                          20 ms. Two rows:
 //     bulk_ingest            the ingest rate; notes: the largest lag
-//                            (events, and seconds at that rate) and the time
-//                            from the last ack until the view folded all
+//                            (events, and seconds at that rate), the time
+//                            from the last ack until the view folded all,
+//                            and the server's peak RSS against the default
+//                            memory budget
 //     bulk_reads             the reads during the load: reads/s, p50, p99
 //   ws_fanout              --ws-customer-subscribers WebSocket connections
 //                          each following one customer (the most active
@@ -377,6 +379,7 @@ Row ReadTimeline(const Config& c) {
 }
 
 std::vector<Row> BulkLoad(const Config& c);
+std::uint64_t RssKb(pid_t pid);
 
 // The view's lag behind the head, from GET /v1/projections (0 if unknown).
 std::uint64_t ViewLag(std::uint16_t port) {
@@ -426,9 +429,11 @@ std::vector<Row> BulkLoad(const Config& c) {
   LoadResult read_result;
   std::thread reader([&] { read_result = RunHttpLoad(port, 1, reads, &done); });
   std::uint64_t max_lag = 0;
+  std::uint64_t peak_rss_kb = 0;
   std::thread sampler([&] {
     while (!done.load()) {
       max_lag = std::max(max_lag, ViewLag(port));
+      peak_rss_kb = std::max(peak_rss_kb, RssKb(server->pid()));
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
@@ -443,12 +448,14 @@ std::vector<Row> BulkLoad(const Config& c) {
   }
   const double drain_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - acked).count();
-  char note[256];
+  char note[384];
   std::snprintf(note, sizeof(note),
                 "%zu events over %zu customers; max view lag %llu events = %.2f s of ingest; view "
-                "caught up %.0f ms after the last ack",
+                "caught up %.0f ms after the last ack; server RSS peak %.0f MiB (default "
+                "--memory-budget-mb 1024)",
                 c.bulk_events, c.bulk_customers, static_cast<unsigned long long>(max_lag),
-                static_cast<double>(max_lag) / std::max(1.0, ingest.events_per_s), drain_ms);
+                static_cast<double>(max_lag) / std::max(1.0, ingest.events_per_s), drain_ms,
+                static_cast<double>(peak_rss_kb) / 1024);
   ingest.note = note;
   Row read = FromLoad("bulk_reads", std::move(read_result), 1);
   read.note = "timeline and view reads, one reader, during bulk_ingest";
