@@ -15,6 +15,7 @@
 
 #include "api/request.h"
 #include "api/router.h"
+#include "api/segment_codec.h"
 
 namespace touchline::api {
 
@@ -95,6 +96,22 @@ void HandleErase(const std::string& id, const Request& request, Services& servic
 // unknown name).
 StatusOr<Response> HandleProjections(Services& services);
 StatusOr<Response> HandleRebuild(const std::string& name, Services& services);
+
+// The foreign ingest routes (api/integration_handlers.cc): the Segment
+// Tracking API (api/segment_codec.h: 200 with the counts and refusals, 400
+// for what fails a whole call, 415 for a body that is not JSON) and
+// POST /v1/cloudevents (api/cloudevents_codec.h: 201 for a stored event,
+// 200 for a duplicate or a batch, 400, 409 for a single event whose
+// customer was erased, 415 for no CloudEvent). Both append with
+// AppendRequest::Mode::kEachEvent and record refusals (api/ingest.h).
+void HandleSegment(SegmentCall call, const Request& request, Services& services,
+                   Responder respond);
+void HandleCloudEvents(const Request& request, Services& services, Responder respond);
+// GET /v1/ingest/refusals?actor=&limit=: recent refusals, newest first. Keys
+// with roles ingest and agent see their own; auditor and admin any actor's
+// (all by default).
+StatusOr<Response> HandleIngestRefusals(const Request& request, const QueryParams& query,
+                                        Services& services);
 
 // Helpers shared by the handler files (and the router).
 

@@ -1,5 +1,7 @@
 #include "api/http_session.h"
 
+#include <cctype>
+
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -343,6 +345,17 @@ net::awaitable<bool> ServeRequests(Stream& stream, const SessionContext& ctx,
     request.accept = HeaderValue(req, http::field::accept);
     request.content_type = HeaderValue(req, http::field::content_type);
     request.if_match = HeaderValue(req, http::field::if_match);
+    for (const auto& field : req) {
+      const std::string_view name = field.name_string();
+      if (name.size() > 3 && (name[0] == 'c' || name[0] == 'C') &&
+          (name[1] == 'e' || name[1] == 'E') && name[2] == '-') {
+        std::string lower(name.substr(3));
+        for (char& ch : lower) {
+          ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        }
+        request.ce_headers.emplace_back(std::move(lower), std::string(field.value()));
+      }
+    }
     request.body = std::move(req.body());
     const unsigned version = req.version();
     bool keep_alive = req.keep_alive();

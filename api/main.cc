@@ -469,6 +469,8 @@ int main(int argc, char** argv) {
   services.max_as_of_events = max_as_of_events;
   services.access = &access_control;
   services.data_dir = store.path;
+  touchline::api::IngestRefusals refusals;
+  services.refusals = &refusals;
   touchline::api::Server http(server, std::move(services));
   if (auto s = http.Start(); !s.ok()) {
     spdlog::critical("{}", s.ToString());

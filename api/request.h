@@ -27,6 +27,9 @@ struct Request {
   std::string request_id;      // echoed back as X-Request-Id
   std::string authorization;   // the Authorization header (api/auth.h)
   std::string client_address;  // the peer's IP address, for per-address limits
+  // Every "ce-*" header (CloudEvents binary mode): the name lower-cased
+  // without "ce-", and the raw value.
+  std::vector<std::pair<std::string, std::string>> ce_headers;
   // Set by the router once the request is admitted: the key's name (or
   // "anonymous" in open mode), recorded as the actor of what it writes.
   std::string actor;

@@ -10,6 +10,7 @@
 #include "api/console_assets.h"
 #include "api/handlers.h"
 #include "api/http_error.h"
+#include "api/segment_codec.h"
 #include "core/metrics.h"
 #include "core/mutex.h"
 
@@ -31,7 +32,15 @@ struct RouteSpec {
   std::string_view pattern;  // segments; "{}" matches one segment
   Permission permission;
   Handler handler;
+  // The Segment routes: without an Authorization header, the key may come
+  // as the body's "writeKey" (what analytics-node 2.0-3.0 send).
+  bool key_in_body = false;
 };
+
+template <SegmentCall kCall>
+void SegmentRoute(Call& c) {
+  HandleSegment(kCall, c.request, c.services, std::move(c.respond));
+}
 
 void ServeConsole(Call& c) {
   const ConsoleAsset* asset =
@@ -65,6 +74,20 @@ const RouteSpec kRoutes[] = {
      [](Call& c) { Reply(c.respond, HandleReadLog(c.request, c.query, c.services)); }},
     {"POST", "/v1/events", Permission::kWriteEvents,
      [](Call& c) { HandleAppend(c.request, c.services, std::move(c.respond)); }},
+    // The Segment Tracking API and CloudEvents (api/segment_codec.h,
+    // api/cloudevents_codec.h).
+    {"POST", "/v1/track", Permission::kWriteEvents, SegmentRoute<SegmentCall::kTrack>, true},
+    {"POST", "/v1/identify", Permission::kWriteEvents, SegmentRoute<SegmentCall::kIdentify>, true},
+    {"POST", "/v1/page", Permission::kWriteEvents, SegmentRoute<SegmentCall::kPage>, true},
+    {"POST", "/v1/screen", Permission::kWriteEvents, SegmentRoute<SegmentCall::kScreen>, true},
+    {"POST", "/v1/group", Permission::kWriteEvents, SegmentRoute<SegmentCall::kGroup>, true},
+    {"POST", "/v1/alias", Permission::kWriteEvents, SegmentRoute<SegmentCall::kAlias>, true},
+    {"POST", "/v1/batch", Permission::kWriteEvents, SegmentRoute<SegmentCall::kBatch>, true},
+    {"POST", "/v1/import", Permission::kWriteEvents, SegmentRoute<SegmentCall::kBatch>, true},
+    {"POST", "/v1/cloudevents", Permission::kWriteEvents,
+     [](Call& c) { HandleCloudEvents(c.request, c.services, std::move(c.respond)); }},
+    {"GET", "/v1/ingest/refusals", Permission::kAnyKey,
+     [](Call& c) { Reply(c.respond, HandleIngestRefusals(c.request, c.query, c.services)); }},
     {"GET", "/v1/customers", Permission::kReadCustomers,
      [](Call& c) { HandleCustomerLookup(c.query, c.services, std::move(c.respond)); }},
     {"GET", "/v1/customers/{}", Permission::kReadCustomers,
@@ -320,6 +343,11 @@ void Route(Request& request, Services& services, Responder respond) {
   const std::size_t route_index = static_cast<std::size_t>(spec - kRoutes);
   request.route = route_names[route_index];
   Responder measured = Measured(*by_route[route_index], std::move(respond));
+  if (spec->key_in_body && request.authorization.empty()) {
+    if (std::string key = FindWriteKey(request.body); !key.empty()) {
+      request.authorization = "Bearer " + key;
+    }
+  }
   if (services.access != nullptr) {
     Admission a = services.access->Admit(request, spec->permission);
     if (!a.status.ok()) {

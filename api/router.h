@@ -69,6 +69,7 @@
 
 #include "api/access_log.h"
 #include "api/auth.h"
+#include "api/ingest.h"
 #include "api/json_codec.h"
 #include "api/request.h"
 #include "api/timeline_cache.h"
@@ -113,6 +114,9 @@ struct Services {
   projections::ErasurePurger* purger = nullptr;
   // Rendered timeline pages (not owned); null: every page is rendered.
   TimelineCache* timeline_cache = nullptr;
+  // Recent refusals of the Segment and CloudEvents routes (not owned);
+  // null: none are kept (GET /v1/ingest/refusals is 503).
+  IngestRefusals* refusals = nullptr;
 };
 
 using Responder = std::function<void(Response)>;

@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/status.h"
+
 namespace touchline {
 
 // Position of an event in the global log: 1, 2, 3, ... gap-free, commit order.
@@ -101,6 +103,10 @@ struct AppendedEvent {
   // True if the event id had been appended before: seq/version are those of
   // the original, and nothing was written.
   bool duplicate = false;
+  // Set only in AppendRequest::Mode::kEachEvent (store/event_log.h): why the
+  // log refused this one event; seq and version are then 0 and nothing was
+  // written for it.
+  Status refused;
 
   friend bool operator==(const AppendedEvent&, const AppendedEvent&) = default;
 };

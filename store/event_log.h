@@ -123,6 +123,18 @@ struct AppendRequest {
   // touchline's own writes: only they may use streams whose name starts
   // with '~' and the types customer.erased and audit.*.
   bool system = false;
+  // What one event the log refuses (an expected_version that does not
+  // hold, an erased customer) does to the request:
+  //  kAllOrNothing (POST /v1/events): the whole request fails, and an id
+  //    reused with another body is AlreadyExists;
+  //  kEachEvent (the Segment and CloudEvents endpoints, api/ingest.h): the
+  //    event is skipped, its AppendedEvent says why (`refused`), the rest
+  //    are written; an id reused with another body is a duplicate of the
+  //    original (first write wins), because those protocols name a message
+  //    by its id alone and rebuild it on every retry (Segment's sentAt).
+  // Validation (core/validation.h) and I/O errors fail the request either way.
+  enum class Mode : std::uint8_t { kAllOrNothing, kEachEvent };
+  Mode mode = Mode::kAllOrNothing;
 };
 
 struct AppendResult {

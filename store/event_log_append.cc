@@ -387,6 +387,17 @@ void EventLogImpl::StageRequest(StagedGroup* g, std::size_t r, const Status& loo
   AppendResult result;
   result.events.reserve(req.events.size());
   Status status;
+  // What an event the log refuses does to the request (AppendRequest::Mode).
+  const bool each = req.mode == AppendRequest::Mode::kEachEvent;
+  const auto refuse = [&](Status why) {
+    if (each) {
+      AppendedEvent skipped;
+      skipped.refused = std::move(why);
+      result.events.push_back(std::move(skipped));
+    } else {
+      status = std::move(why);
+    }
+  };
 
   for (std::size_t i = 0; i < req.events.size() && status.ok(); ++i) {
     Event& e = req.events[i].event;
@@ -406,22 +417,22 @@ void EventLogImpl::StageRequest(StagedGroup* g, std::size_t r, const Status& loo
       if (seen != nullptr) {
         const ExpectedVersion& expected = req.events[i].expected_version;
         if (seen->erased) {
-          status = Status::FailedPrecondition(EventPath(i) + ": event id '" + e.id +
-                                              "' was appended (seq " + std::to_string(seen->seq) +
-                                              ") for a customer who has since been erased");
-        } else if (!SameEvent(e, body, seen->body, seen->time_us)) {
+          refuse(Status::FailedPrecondition(EventPath(i) + ": event id '" + e.id +
+                                            "' was appended (seq " + std::to_string(seen->seq) +
+                                            ") for a customer who has since been erased"));
+        } else if (!each && !SameEvent(e, body, seen->body, seen->time_us)) {
           status = IdConflict(i, e.id, seen->seq);
         } else if (!expected.IsAny() && !expected.Matches(seen->version - 1)) {
           // A retry satisfies its precondition only if the original did.
-          status = Status::FailedPrecondition(
+          refuse(Status::FailedPrecondition(
               EventPath(i) + ": event id '" + e.id + "' was appended at version " +
               std::to_string(seen->version) + ", which does not satisfy expected_version " +
-              expected.ToString());
+              expected.ToString()));
         } else {
           if (!expected.IsAny()) {
             follows[e.customer] = seen->version;
           }
-          result.events.push_back({seen->seq, seen->version, true});
+          result.events.push_back({seen->seq, seen->version, true, {}});
         }
         continue;
       }
@@ -450,14 +461,14 @@ void EventLogImpl::StageRequest(StagedGroup* g, std::size_t r, const Status& loo
       }
       key = *k;
       if (key.has_value() && key->state == KeyEntry::State::kErased) {
-        status = ErasedConflict(i, e.customer, key->erased_seq);
+        refuse(ErasedConflict(i, e.customer, key->erased_seq));
         continue;
       }
     }
     if (!expected.Matches(*current)) {
-      status = Status::FailedPrecondition(EventPath(i) + ": expected_version " +
-                                          expected.ToString() + " but customer '" + e.customer +
-                                          "' is at version " + std::to_string(*current));
+      refuse(Status::FailedPrecondition(EventPath(i) + ": expected_version " +
+                                        expected.ToString() + " but customer '" + e.customer +
+                                        "' is at version " + std::to_string(*current)));
       continue;
     }
     const StreamVersion version = *current + 1;
@@ -510,7 +521,7 @@ void EventLogImpl::StageRequest(StagedGroup* g, std::size_t r, const Status& loo
     rec->data_at = static_cast<std::uint32_t>(rec->json.size() - body.size() + pending.data_at[i]);
     records.push_back(std::move(rec));
     forms.push_back(form);
-    result.events.push_back({seq, version, false});
+    result.events.push_back({seq, version, false, {}});
   }
 
   if (!status.ok()) {

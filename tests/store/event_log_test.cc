@@ -87,8 +87,8 @@ class EventLogTest : public ::testing::Test {
 TEST_F(EventLogTest, AssignsGapFreeSeqAndPerCustomerVersions) {
   auto r = Append({Propose(MakeEvent("a")), Propose(MakeEvent("b")), Propose(MakeEvent("a"))});
   ASSERT_OK(r);
-  EXPECT_THAT(r->events, ElementsAre(AppendedEvent{1, 1, false}, AppendedEvent{2, 1, false},
-                                     AppendedEvent{3, 2, false}));
+  EXPECT_THAT(r->events, ElementsAre(AppendedEvent{1, 1, false, {}}, AppendedEvent{2, 1, false, {}},
+                                     AppendedEvent{3, 2, false, {}}));
   ASSERT_OK(AppendOne(MakeEvent("b")));
   EXPECT_EQ(log_->head(), 4u);
   EXPECT_THAT(log_->CurrentVersion("a"), testing::IsOkAndHolds(2u));
@@ -179,7 +179,7 @@ TEST_F(EventLogTest, IdempotentReplayReturnsTheOriginal) {
   clock_.Advance(60'000'000);
   auto replay = AppendOne(MakeEvent("c", "t", "evt-1", 5));
   ASSERT_OK(replay);
-  EXPECT_THAT(replay->events, ElementsAre(AppendedEvent{1, 1, true}));
+  EXPECT_THAT(replay->events, ElementsAre(AppendedEvent{1, 1, true, {}}));
   EXPECT_TRUE(replay->AllDuplicates());
   EXPECT_EQ(log_->head(), 2u);
 }
@@ -205,7 +205,7 @@ TEST_F(EventLogTest, NewEventsAfterAReplayedPreconditionMustFollowTheOriginal) {
   auto r = Append({Propose(MakeEvent("c", "t", "a"), ExpectedVersion::Exact(0)),
                    Propose(MakeEvent("c", "t", "b"))});
   ASSERT_OK(r);
-  EXPECT_THAT(r->events, ElementsAre(AppendedEvent{1, 1, true}, AppendedEvent{2, 2, false}));
+  EXPECT_THAT(r->events, ElementsAre(AppendedEvent{1, 1, true, {}}, AppendedEvent{2, 2, false, {}}));
   // Once someone else has written after it, the same shape is a conflict
   // rather than a silent lost update.
   ASSERT_OK(AppendOne(MakeEvent("c", "t", "x")));
@@ -247,7 +247,7 @@ TEST_F(EventLogTest, SameIdDifferentBodyIsAConflict) {
 TEST_F(EventLogTest, DuplicateIdsInsideOneRequest) {
   auto same = Append({Propose(MakeEvent("c", "t", "d", 1)), Propose(MakeEvent("c", "t", "d", 1))});
   ASSERT_OK(same);
-  EXPECT_THAT(same->events, ElementsAre(AppendedEvent{1, 1, false}, AppendedEvent{1, 1, true}));
+  EXPECT_THAT(same->events, ElementsAre(AppendedEvent{1, 1, false, {}}, AppendedEvent{1, 1, true, {}}));
   EXPECT_EQ(log_->head(), 1u);
   auto different =
       Append({Propose(MakeEvent("c", "t", "e", 1)), Propose(MakeEvent("c", "t", "e", 2))});
