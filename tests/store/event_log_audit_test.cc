@@ -262,6 +262,24 @@ TEST_F(EventLogAuditTest, RetryOfAnErasedCustomersEventIsRefused) {
               StatusIs(StatusCode::kFailedPrecondition, HasSubstr("since been erased")));
 }
 
+TEST_F(EventLogAuditTest, EachEventModeSkipsAnErasedCustomerOnly) {
+  ASSERT_OK(Append({Propose(MakeEvent("gone", "t", "g1", 1))}));
+  ASSERT_OK(Erase("gone"));
+  AppendRequest req;
+  req.actor = "tester";
+  req.mode = AppendRequest::Mode::kEachEvent;
+  req.events = {Propose(MakeEvent("gone", "t", "", 2)), Propose(MakeEvent("gone", "t", "g1", 1)),
+                Propose(MakeEvent("kept", "t", "k1", 3))};
+  ASSERT_OK_AND_ASSIGN(AppendResult r, log_->Append(std::move(req)));
+  ASSERT_EQ(r.events.size(), 3u);
+  EXPECT_THAT(r.events[0].refused, StatusIs(StatusCode::kFailedPrecondition, HasSubstr("erased")));
+  EXPECT_THAT(r.events[1].refused, StatusIs(StatusCode::kFailedPrecondition, HasSubstr("erased")));
+  EXPECT_TRUE(r.events[2].refused.ok());
+  EXPECT_FALSE(r.events[2].duplicate);
+  EXPECT_EQ(r.events[2].seq, 3u);
+  EXPECT_EQ(log_->head(), 3u);
+}
+
 TEST_F(EventLogAuditTest, IntegrityModeIsFixedAtCreation) {
   ASSERT_OK(Append({Propose(MakeEvent("c-1"))}));
   log_.reset();

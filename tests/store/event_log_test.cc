@@ -205,7 +205,8 @@ TEST_F(EventLogTest, NewEventsAfterAReplayedPreconditionMustFollowTheOriginal) {
   auto r = Append({Propose(MakeEvent("c", "t", "a"), ExpectedVersion::Exact(0)),
                    Propose(MakeEvent("c", "t", "b"))});
   ASSERT_OK(r);
-  EXPECT_THAT(r->events, ElementsAre(AppendedEvent{1, 1, true, {}}, AppendedEvent{2, 2, false, {}}));
+  EXPECT_THAT(r->events,
+              ElementsAre(AppendedEvent{1, 1, true, {}}, AppendedEvent{2, 2, false, {}}));
   // Once someone else has written after it, the same shape is a conflict
   // rather than a silent lost update.
   ASSERT_OK(AppendOne(MakeEvent("c", "t", "x")));
@@ -247,12 +248,41 @@ TEST_F(EventLogTest, SameIdDifferentBodyIsAConflict) {
 TEST_F(EventLogTest, DuplicateIdsInsideOneRequest) {
   auto same = Append({Propose(MakeEvent("c", "t", "d", 1)), Propose(MakeEvent("c", "t", "d", 1))});
   ASSERT_OK(same);
-  EXPECT_THAT(same->events, ElementsAre(AppendedEvent{1, 1, false, {}}, AppendedEvent{1, 1, true, {}}));
+  EXPECT_THAT(same->events,
+              ElementsAre(AppendedEvent{1, 1, false, {}}, AppendedEvent{1, 1, true, {}}));
   EXPECT_EQ(log_->head(), 1u);
   auto different =
       Append({Propose(MakeEvent("c", "t", "e", 1)), Propose(MakeEvent("c", "t", "e", 2))});
   EXPECT_THAT(different, StatusIs(StatusCode::kAlreadyExists));
   EXPECT_EQ(log_->head(), 1u);
+}
+
+TEST_F(EventLogTest, EachEventModeRefusesOneAndWritesTheRest) {
+  ASSERT_OK(AppendOne(MakeEvent("c", "t", "first", 1)));
+  AppendRequest req;
+  req.actor = "tester";
+  req.mode = AppendRequest::Mode::kEachEvent;
+  req.events = {Propose(MakeEvent("a", "t", "a1", 1)),
+                Propose(MakeEvent("c", "t", "", 2), ExpectedVersion::NoStream()),
+                Propose(MakeEvent("c", "t", "first", 99)),  // same id, other body
+                Propose(MakeEvent("a", "t", "a1", 1)), Propose(MakeEvent("b", "t", "", 3))};
+  ASSERT_OK_AND_ASSIGN(AppendResult r, log_->Append(std::move(req)));
+  ASSERT_EQ(r.events.size(), 5u);
+  EXPECT_EQ(r.events[0], (AppendedEvent{2, 1, false, {}}));
+  EXPECT_THAT(r.events[1].refused,
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("events[1]: expected_version")));
+  EXPECT_EQ(r.events[1].seq, 0u);
+  // First write wins: a retry rebuilt with another body is a duplicate.
+  EXPECT_EQ(r.events[2], (AppendedEvent{1, 1, true, {}}));
+  EXPECT_EQ(r.events[3], (AppendedEvent{2, 1, true, {}}));
+  EXPECT_EQ(r.events[4], (AppendedEvent{3, 1, false, {}}));
+  EXPECT_FALSE(r.AllDuplicates());
+  EXPECT_EQ(log_->head(), 3u);
+  ASSERT_OK_AND_ASSIGN(auto records, log_->ReadFrom(1, 10));
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[0]->customer, "c");
+  EXPECT_EQ(records[1]->customer, "a");
+  EXPECT_EQ(records[2]->customer, "b");
 }
 
 TEST_F(EventLogTest, ConcurrentRetriesOfOneEventWriteItOnce) {
