@@ -15,6 +15,10 @@
 //
 // Routes (v1):
 //   POST /v1/events                        append one event or a batch
+//   POST /v1/track|identify|page|screen|group|alias|batch|import
+//                                          the Segment Tracking API (segment_codec.h)
+//   POST /v1/cloudevents                   CloudEvents 1.0 (cloudevents_codec.h)
+//   GET  /v1/ingest/refusals               what those two refused lately
 //   GET  /v1/events?after=&limit=          the global log in seq order;
 //                                          Accept: application/x-ndjson streams
 //   GET  /v1/customers/{id}?as_of=         the unified customer view
