@@ -12,7 +12,7 @@ seconds="${1:-60}"
 build_dir=build/fuzz
 CXX=clang++ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTOUCHLINE_FUZZ=ON -DTOUCHLINE_BUILD_TESTS=OFF -DTOUCHLINE_WERROR=ON -DTOUCHLINE_SANITIZER="address;undefined"
-targets=(event_json ws_command key_codec export router)
+targets=(event_json ws_command key_codec export router ingest)
 cmake --build "$build_dir" --target "${targets[@]/#/fuzz_}"
 
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
