@@ -73,8 +73,8 @@ Status CheckExtensionName(std::string_view name, const std::string& path) {
 
 // Records a known attribute or an extension. `json` is the value as a JSON
 // literal (for extensions), `text` as a string.
-Status SetAttribute(std::string_view name, std::string_view text, std::string json,
-                    bool is_string, const std::string& path, Attributes* a) {
+Status SetAttribute(std::string_view name, std::string_view text, std::string json, bool is_string,
+                    const std::string& path, Attributes* a) {
   if (text.size() > kMaxAttributeBytes) {
     return Bad(path, "at most " + std::to_string(kMaxAttributeBytes) + " bytes");
   }
@@ -171,9 +171,9 @@ std::string EventIdFor(std::string_view source, std::string_view id) {
 Status BuildEvent(const Attributes& a, const DataMembers& data, const std::string& path,
                   ProposedEvent* out) {
   if (a.specversion != "1.0") {
-    return Bad(path + ".specversion",
-               a.specversion.empty() ? "required: \"1.0\""
-                                     : "must be \"1.0\" (the only version this server reads)");
+    return Bad(path + ".specversion", a.specversion.empty()
+                                          ? "required: \"1.0\""
+                                          : "must be \"1.0\" (the only version this server reads)");
   }
   for (const auto& [name, value] : {std::pair<std::string_view, const std::string*>{"id", &a.id},
                                     {"source", &a.source},
@@ -402,8 +402,8 @@ StatusOr<IngestBatch> ParseBinaryCloudEvent(
             simdjson::error_message(err));
       }
       dom::object o;
-      members = !root.get_object().get(o) ? ObjectMembers(o)
-                                          : OneMember("value", simdjson::minify(root));
+      members =
+          !root.get_object().get(o) ? ObjectMembers(o) : OneMember("value", simdjson::minify(root));
     } else if (media.starts_with("text/") && ToValidUtf8(body) == body) {
       members = OneMember("text", JsonString(body));
     } else {

@@ -104,8 +104,7 @@ StatusOr<Response> HandleRebuild(const std::string& name, Services& services);
 // 200 for a duplicate or a batch, 400, 409 for a single event whose
 // customer was erased, 415 for no CloudEvent). Both append with
 // AppendRequest::Mode::kEachEvent and record refusals (api/ingest.h).
-void HandleSegment(SegmentCall call, const Request& request, Services& services,
-                   Responder respond);
+void HandleSegment(SegmentCall call, const Request& request, Services& services, Responder respond);
 void HandleCloudEvents(const Request& request, Services& services, Responder respond);
 // GET /v1/ingest/refusals?actor=&limit=: recent refusals, newest first. Keys
 // with roles ingest and agent see their own; auditor and admin any actor's

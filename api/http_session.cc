@@ -1,10 +1,9 @@
 #include "api/http_session.h"
 
-#include <cctype>
-
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <functional>
 #include <optional>

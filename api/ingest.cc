@@ -93,12 +93,12 @@ IngestOutcome CombineOutcome(IngestBatch batch, std::vector<std::string> ids,
       continue;
     }
     (r.duplicate ? out.duplicates : out.accepted) += 1;
-    out.stored.push_back(IngestOutcome::Stored{batch.index[i],
-                                               std::move(ids[i]), r.seq,
-                                               r.duplicate});
+    out.stored.push_back(
+        IngestOutcome::Stored{batch.index[i], std::move(ids[i]), r.seq, r.duplicate});
   }
-  std::stable_sort(out.refused.begin(), out.refused.end(),
-                   [](const IngestRefusal& a, const IngestRefusal& b) { return a.index < b.index; });
+  std::stable_sort(
+      out.refused.begin(), out.refused.end(),
+      [](const IngestRefusal& a, const IngestRefusal& b) { return a.index < b.index; });
   return out;
 }
 

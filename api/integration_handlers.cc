@@ -59,8 +59,9 @@ void AppendIngest(IngestBatch batch, std::string_view source, const Request& req
   append.actor = request.actor;
   append.route = request.route;
   append.mode = store::AppendRequest::Mode::kEachEvent;
-  auto done = [batch = std::move(batch), ids = std::move(ids), source, request_actor = request.actor,
-               route = request.route, &services, answer = std::move(answer),
+  auto done = [batch = std::move(batch), ids = std::move(ids), source,
+               request_actor = request.actor, route = request.route, &services,
+               answer = std::move(answer),
                respond = std::move(respond)](StatusOr<store::AppendResult> result) mutable {
     if (!result.ok()) {
       respond(ErrorResponse(result.status()));
@@ -112,7 +113,9 @@ void HandleSegment(SegmentCall call, const Request& request, Services& services,
   }
   AppendIngest(
       std::move(parsed).value(), "segment", request, services,
-      [](const IngestOutcome& outcome) { return JsonAnswer(200, RenderIngestAnswer(outcome, false)); },
+      [](const IngestOutcome& outcome) {
+        return JsonAnswer(200, RenderIngestAnswer(outcome, false));
+      },
       std::move(respond));
 }
 

@@ -221,7 +221,8 @@ Status ParseMessage(dom::object msg, SegmentCall call, const BatchShared& shared
     return Bad(path, "userId or anonymousId is required (a non-empty string or integer)");
   }
   RETURN_IF_ERROR(AddIdIdentity("user_id", user_id, path + ".userId", &e.identities));
-  RETURN_IF_ERROR(AddIdIdentity("anonymous_id", anonymous_id, path + ".anonymousId", &e.identities));
+  RETURN_IF_ERROR(
+      AddIdIdentity("anonymous_id", anonymous_id, path + ".anonymousId", &e.identities));
 
   // The common parts.
   ASSIGN_OR_RETURN(auto context, ObjectField(msg, "context", path));
@@ -275,7 +276,8 @@ Status ParseMessage(dom::object msg, SegmentCall call, const BatchShared& shared
     case SegmentCall::kTrack: {
       ASSIGN_OR_RETURN(event_name, StringField(msg, "event", path));
       if (TrimBlanks(event_name).empty()) {
-        return Bad(path + ".event", "required for track: the event's name, e.g. \"Order Completed\"");
+        return Bad(path + ".event",
+                   "required for track: the event's name, e.g. \"Order Completed\"");
       }
       e.type = EventTypeFromName(event_name, "track");
       break;
@@ -470,15 +472,13 @@ StatusOr<IngestBatch> ParseSegment(std::string_view body, SegmentCall call,
       }
       const std::string minified = simdjson::minify(item);
       if (minified.size() > limits.max_message_bytes) {
-        return Bad(path, "the message is " + std::to_string(minified.size()) +
-                             " bytes; at most " + std::to_string(limits.max_message_bytes) +
-                             " are allowed");
+        return Bad(path, "the message is " + std::to_string(minified.size()) + " bytes; at most " +
+                             std::to_string(limits.max_message_bytes) + " are allowed");
       }
       ASSIGN_OR_RETURN(std::string_view type, StringField(m, "type", path));
       auto c = CallFromName(type);
       if (!c) {
-        return Bad(path + ".type",
-                   "required: one of track, identify, page, screen, group, alias");
+        return Bad(path + ".type", "required: one of track, identify, page, screen, group, alias");
       }
       return ParseMessage(m, *c, shared, received_us, path, &event, &message_id);
     }();

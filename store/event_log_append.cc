@@ -466,9 +466,9 @@ void EventLogImpl::StageRequest(StagedGroup* g, std::size_t r, const Status& loo
       }
     }
     if (!expected.Matches(*current)) {
-      refuse(Status::FailedPrecondition(EventPath(i) + ": expected_version " +
-                                        expected.ToString() + " but customer '" + e.customer +
-                                        "' is at version " + std::to_string(*current)));
+      refuse(Status::FailedPrecondition(EventPath(i) + ": expected_version " + expected.ToString() +
+                                        " but customer '" + e.customer + "' is at version " +
+                                        std::to_string(*current)));
       continue;
     }
     const StreamVersion version = *current + 1;

@@ -168,7 +168,7 @@ TEST(JsonCodecTest, RejectsTooManyEvents) {
 
 TEST(JsonCodecTest, RendersAppendResult) {
   store::AppendResult r;
-  r.events = {{5, 2, false}, {3, 1, true}};
+  r.events = {{5, 2, false, {}}, {3, 1, true, {}}};
   EXPECT_EQ(RenderAppendResult({"a\"b", ""}, r),
             R"({"events":[{"id":"a\"b","seq":5,"version":2,"duplicate":false},)"
             R"({"seq":3,"version":1,"duplicate":true}]})");

@@ -21,6 +21,11 @@
 //                          which is then stopped; then the auditor's check
 //                          of the whole directory in this process (what
 //                          tlctl verify --data-dir runs): records/s
+//   ingest_segment         two rows: ingest_native_small_batch (POST /v1/events,
+//                          --segment-batch events per request) and
+//                          ingest_segment (the same events as Segment track
+//                          messages, POST /v1/batch); the ratio is what the
+//                          Segment mapping costs
 //   ingest_single          POST /v1/events, one event per request,
 //                          --single-connections connections (group commit)
 //   ingest_single_nogroup  the same against a server started with
@@ -111,12 +116,13 @@ namespace {
 struct Config {
   std::string server_bin = TOUCHLINED_DEFAULT_PATH;
   std::string benchmarks =
-      "ingest_batch,ingest_batch_nointegrity,raw_rocksdb_batch,verify,ingest_single,"
+      "ingest_batch,ingest_batch_nointegrity,raw_rocksdb_batch,verify,ingest_segment,ingest_single,"
       "ingest_single_nogroup,raw_rocksdb_single,read_timeline,customer_view,bulk_load,ws_fanout,"
       "reminders_scale";
   std::size_t batch_events = 300000;
   std::size_t batch = 1000;
   std::size_t batch_connections = 2;
+  std::size_t segment_batch = 100;
   std::size_t single_events = 20000;
   std::size_t nogroup_events = 4000;
   std::size_t single_connections = 64;
@@ -187,25 +193,32 @@ std::unique_ptr<tools::ServerProcess> StartServer(const Config& c, const std::st
   return server;
 }
 
-std::vector<HttpRequestSpec> Posts(const Workload& w, std::size_t per_request) {
+// The requests that send `w`, `per_request` events each: POST /v1/events,
+// or with `segment` the same events as Segment /v1/batch bodies.
+std::vector<HttpRequestSpec> Posts(const Workload& w, std::size_t per_request,
+                                   bool segment = false) {
   std::vector<HttpRequestSpec> out;
   for (std::size_t i = 0; i < w.events().size(); i += per_request) {
-    out.push_back(
-        {"POST", "/v1/events", per_request == 1 ? w.events()[i] : w.Batch(i, per_request)});
+    if (segment) {
+      out.push_back({"POST", "/v1/batch", w.SegmentBatch(i, per_request)});
+    } else {
+      out.push_back(
+          {"POST", "/v1/events", per_request == 1 ? w.events()[i] : w.Batch(i, per_request)});
+    }
   }
   return out;
 }
 
 Row IngestHttp(const Config& c, const std::string& name, const Workload& warmup, const Workload& w,
                std::size_t per_request, std::size_t connections,
-               std::vector<std::string> server_flags = {}) {
+               std::vector<std::string> server_flags = {}, bool segment = false) {
   const std::string dir = MakeTempDir(c.dir);
   auto server = StartServer(c, dir, std::move(server_flags));
   const std::uint16_t port = server ? server->port() : c.port;
   if (!warmup.events().empty()) {
-    RunHttpLoad(port, connections, Posts(warmup, per_request));
+    RunHttpLoad(port, connections, Posts(warmup, per_request, segment));
   }
-  const auto requests = Posts(w, per_request);
+  const auto requests = Posts(w, per_request, segment);
   const std::uint64_t cpu0 = server ? server->CpuMicros() : 0;
   Row row = FromLoad(name, RunHttpLoad(port, connections, requests), per_request);
   if (server) {
@@ -899,6 +912,8 @@ int main(int argc, char** argv) {
   app.add_option("--batch-events", c.batch_events, "Events in ingest_batch / raw_rocksdb_batch");
   app.add_option("--batch", c.batch, "Events per request / WriteBatch")->check(CLI::PositiveNumber);
   app.add_option("--batch-connections", c.batch_connections, "Connections for batched ingest");
+  app.add_option("--segment-batch", c.segment_batch,
+                 "Events per request of ingest_segment (native and Segment /v1/batch)");
   app.add_option("--single-events", c.single_events,
                  "Events in ingest_single / raw_rocksdb_single");
   app.add_option("--nogroup-events", c.nogroup_events, "Events in ingest_single_nogroup");
@@ -971,6 +986,18 @@ int main(int argc, char** argv) {
   if (Wanted(c, "ingest_batch")) {
     add(Median(c, [&] {
       return IngestHttp(c, batch_name, batch_warm, batch_load, c.batch, c.batch_connections);
+    }));
+  }
+  if (Wanted(c, "ingest_segment")) {
+    // The same events at --segment-batch per request, natively and through
+    // the Segment Tracking API (one row each).
+    add(Median(c, [&] {
+      return IngestHttp(c, "ingest_native_small_batch", batch_warm, batch_load, c.segment_batch,
+                        c.batch_connections);
+    }));
+    add(Median(c, [&] {
+      return IngestHttp(c, "ingest_segment", batch_warm, batch_load, c.segment_batch,
+                        c.batch_connections, {}, /*segment=*/true);
     }));
   }
   if (Wanted(c, "ingest_batch_nointegrity")) {
@@ -1058,6 +1085,8 @@ int main(int argc, char** argv) {
   ratio("ingest_batch", "ingest_batch_nointegrity",
         "batched ingest with the Merkle tree and sealing vs without");
   ratio("ingest_batch", "raw_rocksdb_batch", "batched ingest vs the raw-RocksDB ceiling");
+  ratio("ingest_segment", "ingest_native_small_batch",
+        "Segment /v1/batch vs POST /v1/events, same events and batch size");
   ratio("ingest_single", "ingest_single_nogroup", "group commit vs one fsync per request");
   ratio("ingest_single", "raw_rocksdb_single", "single-event ingest vs raw RocksDB sync Puts");
   std::snprintf(

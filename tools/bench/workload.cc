@@ -160,6 +160,38 @@ std::string Workload::Batch(std::size_t first, std::size_t n) const {
   return out;
 }
 
+std::string Workload::SegmentBatch(std::size_t first, std::size_t n) const {
+  json::array batch;
+  for (std::size_t i = first; i < first + n && i < events_.size(); ++i) {
+    const json::object e = json::parse(events_[i]).as_object();
+    json::object m;
+    m["type"] = "track";
+    m["userId"] = StreamOf(events_[i]);
+    m["event"] = e.at("type");
+    if (const auto* id = e.if_contains("id")) {
+      m["messageId"] = *id;
+    }
+    if (const auto* data = e.if_contains("data")) {
+      m["properties"] = *data;
+    }
+    if (const auto* time = e.if_contains("time")) {
+      m["timestamp"] = *time;
+    }
+    json::object traits;
+    if (const auto* ids = e.if_contains("identities"); ids != nullptr && ids->is_object()) {
+      for (const char* key : {"email", "phone"}) {
+        if (const auto* v = ids->as_object().if_contains(key); v != nullptr && v->is_string()) {
+          traits[key] = *v;
+        }
+      }
+    }
+    m["context"] = json::object{{"library", json::object{{"name", "touchline_bench"}}},
+                                {"traits", std::move(traits)}};
+    batch.push_back(std::move(m));
+  }
+  return json::serialize(json::object{{"batch", std::move(batch)}});
+}
+
 std::string StreamOf(const std::string& event) {
   boost::system::error_code ec;
   const json::value v = json::parse(event, ec);

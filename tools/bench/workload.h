@@ -36,6 +36,11 @@ class Workload {
 
   // `[e1,e2,...]` for events [first, first + n).
   std::string Batch(std::size_t first, std::size_t n) const;
+  // The same events as one Segment /v1/batch body: each a track message
+  // with userId = the stream, event = the type, messageId = the id,
+  // properties = the data, timestamp = the time, and the email and phone
+  // identities as context.traits (api/segment_codec.h maps it back).
+  std::string SegmentBatch(std::size_t first, std::size_t n) const;
 
  private:
   std::vector<std::string> events_;
