@@ -154,7 +154,7 @@ class MergedObject {
     for (const auto& [k, v] : members_) {
       out->append(first ? "" : ",");
       first = false;
-      out->append(JsonString(k));
+      AppendJsonString(out, k);
       out->push_back(':');
       out->append(simdjson::minify(v));
     }
@@ -200,8 +200,8 @@ Status AddIdIdentity(std::string_view type, const std::string& value, const std:
 // One message as an event. `path` names it ("batch[3]" or the call).
 // REQUIRES: `msg` is the message object; `call` is not kBatch.
 Status ParseMessage(dom::object msg, SegmentCall call, const BatchShared& shared,
-                    std::int64_t received_us, const std::string& path, ProposedEvent* out,
-                    std::string* message_id) {
+                    std::int64_t received_us, std::size_t max_message_bytes,
+                    const std::string& path, ProposedEvent* out, std::string* message_id) {
   Event& e = out->event;
   ASSIGN_OR_RETURN(std::string_view mid, StringField(msg, "messageId", path));
   *message_id = std::string(mid);
@@ -320,16 +320,22 @@ Status ParseMessage(dom::object msg, SegmentCall call, const BatchShared& shared
   std::string data = "{";
   std::string conflicting;
   if (properties) {
+    bool clash = false;
     for (dom::key_value_pair kv : *properties) {
-      const bool clash = std::find(reserved.begin(), reserved.end(), kv.key) != reserved.end();
-      std::string& to = clash ? conflicting : data;
-      to.append(to.size() > 1 ? "," : "");
-      if (clash && to.empty()) {
-        to.push_back('{');
+      clash = clash || std::find(reserved.begin(), reserved.end(), kv.key) != reserved.end();
+    }
+    if (!clash) {
+      data = simdjson::minify(*properties);
+      data.pop_back();  // the closing brace: more members follow
+    } else {
+      for (dom::key_value_pair kv : *properties) {
+        const bool moved = std::find(reserved.begin(), reserved.end(), kv.key) != reserved.end();
+        std::string& to = moved ? conflicting : data;
+        to.append(to.size() > 1 ? "," : (to.empty() ? "{" : ""));
+        AppendJsonString(&to, kv.key);
+        to.push_back(':');
+        to.append(simdjson::minify(kv.value));
       }
-      to.append(JsonString(kv.key));
-      to.push_back(':');
-      to.append(simdjson::minify(kv.value));
     }
   }
   const auto member = [&data](std::string_view key) {
@@ -339,13 +345,13 @@ Status ParseMessage(dom::object msg, SegmentCall call, const BatchShared& shared
   };
   if (call == SegmentCall::kGroup) {
     member("group_id");
-    data.append(JsonString(group_id));
+    AppendJsonString(&data, group_id);
     member("group");
     group_traits.AppendJson(&data);
   }
   if (call == SegmentCall::kAlias) {
     member("previous_id");
-    data.append(JsonString(previous_id));
+    AppendJsonString(&data, previous_id);
   }
   if (!traits.empty()) {
     member("traits");
@@ -353,13 +359,13 @@ Status ParseMessage(dom::object msg, SegmentCall call, const BatchShared& shared
   }
   member("segment");
   data.append("{\"type\":");
-  data.append(JsonString(CallName(call)));
+  AppendJsonString(&data, CallName(call));
   const auto text = [&data](std::string_view key, std::string_view value) {
     if (!value.empty()) {
       data.append(",\"");
       data.append(key);
       data.append("\":");
-      data.append(JsonString(value));
+      AppendJsonString(&data, value);
     }
   };
   text("event", event_name);
@@ -388,6 +394,11 @@ Status ParseMessage(dom::object msg, SegmentCall call, const BatchShared& shared
     data.push_back('}');
   }
   data.append("}}");
+  // Segment's limit on a message, measured on what is kept of it.
+  if (data.size() > max_message_bytes) {
+    return Bad(path, "the message is " + std::to_string(data.size()) + " bytes; at most " +
+                         std::to_string(max_message_bytes) + " are allowed");
+  }
   e.data = std::move(data);
 
   // The stream: the message's own userId when it is usable (an alias's
@@ -439,8 +450,8 @@ StatusOr<IngestBatch> ParseSegment(std::string_view body, SegmentCall call,
     out.events.resize(1);
     out.message_ids.resize(1);
     out.index.push_back(0);
-    RETURN_IF_ERROR(ParseMessage(obj, call, shared, received_us, std::string(CallName(call)),
-                                 &out.events[0], &out.message_ids[0]));
+    RETURN_IF_ERROR(ParseMessage(obj, call, shared, received_us, limits.max_message_bytes,
+                                 std::string(CallName(call)), &out.events[0], &out.message_ids[0]));
     return out;
   }
   ASSIGN_OR_RETURN(shared.context, ObjectField(obj, "context", "batch body"));
@@ -470,17 +481,13 @@ StatusOr<IngestBatch> ParseSegment(std::string_view body, SegmentCall call,
       if (auto id = StringField(m, "messageId", path); id.ok()) {
         message_id = std::string(*id);
       }
-      const std::string minified = simdjson::minify(item);
-      if (minified.size() > limits.max_message_bytes) {
-        return Bad(path, "the message is " + std::to_string(minified.size()) + " bytes; at most " +
-                             std::to_string(limits.max_message_bytes) + " are allowed");
-      }
       ASSIGN_OR_RETURN(std::string_view type, StringField(m, "type", path));
       auto c = CallFromName(type);
       if (!c) {
         return Bad(path + ".type", "required: one of track, identify, page, screen, group, alias");
       }
-      return ParseMessage(m, *c, shared, received_us, path, &event, &message_id);
+      return ParseMessage(m, *c, shared, received_us, limits.max_message_bytes, path, &event,
+                          &message_id);
     }();
     if (s.ok()) {
       out.events.push_back(std::move(event));
