@@ -3,7 +3,8 @@
 // /v1/import (a batch). The routes and answers are in docs/api.md
 // ("Segment-compatible tracking").
 //
-// Limits, as Segment's: a message at most 32 KB (minified), a batch body at
+// Limits, as Segment's: a message at most 32 KB (measured on its event's
+// data, which keeps all of it but the ids and times), a batch body at
 // most 500 KB and 2,500 messages. A single call with a bad message, a body
 // that is not JSON or is too large, or a batch without a `batch` array
 // fails whole (400, which the SDKs never retry). Inside a batch, each bad
