@@ -344,6 +344,10 @@ net::awaitable<bool> ServeRequests(Stream& stream, const SessionContext& ctx,
     request.accept = HeaderValue(req, http::field::accept);
     request.content_type = HeaderValue(req, http::field::content_type);
     request.if_match = HeaderValue(req, http::field::if_match);
+    if (auto it = req.find("WebHook-Request-Origin");
+        it != req.end() && it->value().size() <= 256) {
+      request.webhook_request_origin = std::string(it->value());
+    }
     for (const auto& field : req) {
       const std::string_view name = field.name_string();
       if (name.size() > 3 && (name[0] == 'c' || name[0] == 'C') &&

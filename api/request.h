@@ -30,6 +30,9 @@ struct Request {
   // Every "ce-*" header (CloudEvents binary mode): the name lower-cased
   // without "ce-", and the raw value.
   std::vector<std::pair<std::string, std::string>> ce_headers;
+  // WebHook-Request-Origin: a CloudEvents webhook sender's validation
+  // handshake (OPTIONS /v1/cloudevents).
+  std::string webhook_request_origin;
   // Set by the router once the request is admitted: the key's name (or
   // "anonymous" in open mode), recorded as the actor of what it writes.
   std::string actor;

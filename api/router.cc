@@ -86,6 +86,19 @@ const RouteSpec kRoutes[] = {
     {"POST", "/v1/import", Permission::kWriteEvents, SegmentRoute<SegmentCall::kBatch>, true},
     {"POST", "/v1/cloudevents", Permission::kWriteEvents,
      [](Call& c) { HandleCloudEvents(c.request, c.services, std::move(c.respond)); }},
+    // The CloudEvents webhook validation handshake (abuse protection): a
+    // sender asks whether it may deliver here; an ingest key may.
+    {"OPTIONS", "/v1/cloudevents", Permission::kWriteEvents,
+     [](Call& c) {
+       Response r;
+       r.status = 200;
+       r.body = "{}";
+       const std::string& origin = c.request.webhook_request_origin;
+       r.headers.emplace_back("Allow", "POST, OPTIONS");
+       r.headers.emplace_back("WebHook-Allowed-Origin", origin.empty() ? "*" : origin);
+       r.headers.emplace_back("WebHook-Allowed-Rate", "*");
+       c.respond(std::move(r));
+     }},
     {"GET", "/v1/ingest/refusals", Permission::kAnyKey,
      [](Call& c) { Reply(c.respond, HandleIngestRefusals(c.request, c.query, c.services)); }},
     {"GET", "/v1/customers", Permission::kReadCustomers,

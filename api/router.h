@@ -17,7 +17,8 @@
 //   POST /v1/events                        append one event or a batch
 //   POST /v1/track|identify|page|screen|group|alias|batch|import
 //                                          the Segment Tracking API (segment_codec.h)
-//   POST /v1/cloudevents                   CloudEvents 1.0 (cloudevents_codec.h)
+//   POST /v1/cloudevents                   CloudEvents 1.0 (cloudevents_codec.h);
+//                                          OPTIONS: the webhook validation handshake
 //   GET  /v1/ingest/refusals               what those two refused lately
 //   GET  /v1/events?after=&limit=          the global log in seq order;
 //                                          Accept: application/x-ndjson streams

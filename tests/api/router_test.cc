@@ -82,6 +82,56 @@ TEST_F(RouterTest, AppendThenReplay) {
   EXPECT_EQ(ErrorCode(r), "already_exists");
 }
 
+TEST_F(RouterTest, SegmentAndCloudEventsRoutes) {
+  Response r =
+      Call("POST", "/v1/track", R"({"userId":"u1","event":"Order Completed","messageId":"m1"})");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"success":true,"accepted":1,"duplicates":0,"refused":[]})");
+  r = Call("POST", "/v1/import", R"({"batch":[{"type":"track","userId":"u1","event":"Other",
+                                    "messageId":"m1"},{"type":"track","event":"x"}]})");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr(R"("accepted":0,"duplicates":1,"refused":[{"index":1,)"));
+  r = Call("POST", "/v1/identify", R"({"traits":{}})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("userId or anonymousId"));
+  ASSERT_OK_AND_ASSIGN(auto records, log_->ReadFrom(1, 10));
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]->type, "order.completed");
+  EXPECT_EQ(records[0]->route, "POST /v1/track");
+
+  Request ce;
+  ce.method = "POST";
+  ce.target = "/v1/cloudevents";
+  ce.content_type = "text/plain";
+  ce.body = "Terima kasih";
+  ce.ce_headers = {{"specversion", "1.0"},
+                   {"id", "1"},
+                   {"source", "/chat"},
+                   {"type", "chat.message"},
+                   {"subject", "user_id:u1"}};
+  std::vector<Response> got;
+  for (int i = 0; i < 2; ++i) {
+    Request copy = ce;
+    std::promise<Response> p;
+    Route(copy, services_, [&p](Response resp) { p.set_value(std::move(resp)); });
+    got.push_back(p.get_future().get());
+  }
+  EXPECT_EQ(got[0].status, 201);
+  EXPECT_EQ(got[1].status, 200);
+  EXPECT_THAT(got[1].body, HasSubstr(R"("duplicate":true)"));
+  EXPECT_EQ(Call("POST", "/v1/cloudevents", "{}").status, 415);
+
+  Request options;
+  options.method = "OPTIONS";
+  options.target = "/v1/cloudevents";
+  options.webhook_request_origin = "eventgrid.azure.net";
+  Response handshake;
+  Route(options, services_, [&](Response resp) { handshake = std::move(resp); });
+  EXPECT_EQ(handshake.status, 200);
+  EXPECT_THAT(handshake.headers, ::testing::Contains(std::pair<std::string, std::string>(
+                                     "WebHook-Allowed-Origin", "eventgrid.azure.net")));
+}
+
 TEST_F(RouterTest, UnsupportedMediaType) {
   Request req;
   req.method = "POST";

@@ -128,6 +128,14 @@ TEST_F(SecurityTest, EveryRoleAgainstEveryRoute) {
       {"GET", "/v1/audit/customers/c-1", "", auditors},
       {"GET", "/v1/audit/actors/agent", "", auditors},
       {"POST", "/v1/customers/c-none/erase", "", admin},
+      {"POST", "/v1/track", R"({"userId":"u-sec","event":"Signed Up"})", {R::kIngest, R::kAdmin}},
+      {"POST",
+       "/v1/batch",
+       R"({"batch":[{"type":"page","userId":"u-sec"}]})",
+       {R::kIngest, R::kAdmin}},
+      {"POST", "/v1/cloudevents", "{}", {R::kIngest, R::kAdmin}},
+      {"OPTIONS", "/v1/cloudevents", "", {R::kIngest, R::kAdmin}},
+      {"GET", "/v1/ingest/refusals", "", all},
   };
   HttpClient client(server_->port());
   // The event the reads look at exists first.
@@ -164,6 +172,30 @@ TEST_F(SecurityTest, EveryRoleAgainstEveryRoute) {
       }
     }
   }
+  // The Segment routes also take the key as the body's writeKey (what
+  // analytics-node 2.x sends), with the same roles; a header wins.
+  const auto with_write_key = [&](const std::string& key) {
+    return client.Request(
+        "POST", "/v1/batch",
+        R"({"writeKey":")" + key + R"(","batch":[{"type":"track","userId":"u-wk","event":"X"}]})",
+        {{"Content-Type", "application/json"}});
+  };
+  auto ok = with_write_key(keys_[R::kIngest]);
+  ASSERT_OK(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  auto wrong = with_write_key("tl_000000000000_" + std::string(48, '0'));
+  ASSERT_OK(wrong);
+  EXPECT_EQ(wrong->status, 401) << wrong->body;
+  auto agent = with_write_key(keys_[R::kAgent]);
+  ASSERT_OK(agent);
+  EXPECT_EQ(agent->status, 403) << agent->body;
+  // Refusals: an ingest key sees its own only.
+  auto other = client.Get("/v1/ingest/refusals?actor=someone", Bearer(keys_[R::kIngest]));
+  ASSERT_OK(other);
+  EXPECT_EQ(other->status, 403) << other->body;
+  auto any = client.Get("/v1/ingest/refusals?actor=someone", Bearer(keys_[R::kAuditor]));
+  ASSERT_OK(any);
+  EXPECT_EQ(any->status, 200) << any->body;
   // Public routes need no key.
   for (const char* target :
        {"/healthz", "/readyz", "/", "/console/console.js", "/v1/audit/public-key"}) {
