@@ -11,6 +11,7 @@
 #include "core/identity.h"
 #include "core/time_format.h"
 #include "core/validation.h"
+#include "store/sealing.h"
 
 namespace touchline::api {
 namespace {
@@ -167,6 +168,15 @@ std::string EventIdFor(std::string_view source, std::string_view id) {
   return "ce:" + std::string(hex, 32);
 }
 
+// Whether a subject "type:value" names a person by identity: the common
+// types, and dotted custom ones ("social.twitter", "crm.contact_id"). Other
+// prefixes ("urn:", "arn:", "https:") are resource names, which many people
+// may share: they name a stream and link no one.
+bool IsSubjectIdentityType(std::string_view type) {
+  return type == "user_id" || type == "anonymous_id" || type == "email" || type == "phone" ||
+         (type.find('.') != std::string_view::npos && ValidateIdentityType(type, "").ok());
+}
+
 // The event for validated attributes and data. `path` names the event.
 Status BuildEvent(const Attributes& a, const DataMembers& data, const std::string& path,
                   ProposedEvent* out) {
@@ -201,8 +211,7 @@ Status BuildEvent(const Attributes& a, const DataMembers& data, const std::strin
     if (subject.starts_with("customer:")) {
       customer = std::string(subject.substr(9));
     } else if (const auto colon = subject.find(':');
-               colon != std::string_view::npos &&
-               ValidateIdentityType(subject.substr(0, colon), "subject").ok()) {
+               colon != std::string_view::npos && IsSubjectIdentityType(subject.substr(0, colon))) {
       ASSIGN_OR_RETURN(Identity id, ParseIdentityString(subject, path + ".subject"));
       e.identities.push_back(std::move(id));
     } else {
@@ -220,6 +229,10 @@ Status BuildEvent(const Attributes& a, const DataMembers& data, const std::strin
     }
   }
   CanonicalizeIdentities(&e.identities);
+  if (store::IsSystemStream(customer)) {
+    return Bad(path + ".subject",
+               "customer ids starting with '~' name touchline's own streams; choose another");
+  }
   if (!customer.empty()) {
     e.customer = std::move(customer);
   } else if (!e.identities.empty()) {
@@ -299,6 +312,9 @@ Status ParseStructured(dom::element element, const std::string& path, ProposedEv
   if (element.get_object().get(obj)) {
     return Bad(path, "a CloudEvent must be a JSON object");
   }
+  if (std::string_view id; !obj["id"].get_string().get(id)) {
+    *message_id = std::string(id);  // for a refusal, however the rest fails
+  }
   Attributes a;
   std::optional<dom::element> data;
   std::optional<std::string_view> data_base64;
@@ -373,7 +389,7 @@ std::optional<CloudEventsMode> CloudEventsModeFor(std::string_view content_type,
 
 StatusOr<IngestBatch> ParseBinaryCloudEvent(
     const std::vector<std::pair<std::string, std::string>>& ce_headers,
-    std::string_view content_type, std::string_view body) {
+    std::string_view content_type, std::string_view body, std::size_t max_depth) {
   Attributes a;
   std::vector<std::string_view> seen;
   for (const auto& [name, raw] : ce_headers) {
@@ -393,7 +409,7 @@ StatusOr<IngestBatch> ParseBinaryCloudEvent(
   DataMembers members;
   if (!body.empty()) {
     if (IsJsonMediaType(media)) {
-      ASSIGN_OR_RETURN(dom::parser * parser, IngestJsonParser(64));
+      ASSIGN_OR_RETURN(dom::parser * parser, IngestJsonParser(max_depth));
       const simdjson::padded_string padded(body);
       dom::element root;
       if (const auto err = parser->parse(padded).get(root); err) {

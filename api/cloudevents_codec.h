@@ -10,12 +10,16 @@
 //             length-prefixed source and id: the pair is the CloudEvent's
 //             identity, so a resend is a duplicate (2xx), and no source can
 //             collide with another's ids.
-//   customer  `subject`: an identity "type:value" ("email:ann@example.com",
-//             "user_id:u1") is normalised, added to the identities, and the
-//             stream is named after the first usable identity
-//             (core/identity.h); "customer:<id>" names a stream directly;
-//             anything else is the stream's name as given. Without a
-//             subject, the `identities` extension must name the person.
+//   customer  `subject`: an identity "type:value" of type user_id,
+//             anonymous_id, email, phone or a dotted custom type
+//             ("social.twitter", "crm.contact_id") is normalised and added
+//             to the identities, and the stream is named after the first
+//             usable one of all the event's identities (core/identity.h);
+//             "customer:<id>" names a stream directly; anything else
+//             ("urn:...", "https://...": resource names, which people may
+//             share) is the stream's name as given and links no one. A
+//             stream name starting with '~' is refused. Without a subject,
+//             the `identities` extension must name the person.
 //   type      `type` through EventTypeFromName (api/ingest.h): lower-cased,
 //             reverse-DNS dots kept ("com.example.Ticket.Opened" ->
 //             "com.example.ticket.opened").
@@ -59,7 +63,7 @@ std::optional<CloudEventsMode> CloudEventsModeFor(std::string_view content_type,
 // Any error fails the request.
 StatusOr<IngestBatch> ParseBinaryCloudEvent(
     const std::vector<std::pair<std::string, std::string>>& ce_headers,
-    std::string_view content_type, std::string_view body);
+    std::string_view content_type, std::string_view body, std::size_t max_depth);
 
 // Structured mode (one event; any error fails the request) or batched mode
 // (a bad item is refused alone; a body that is not an array of 1 to

@@ -99,7 +99,7 @@ StatusOr<Response> HandleRebuild(const std::string& name, Services& services);
 
 // The foreign ingest routes (api/integration_handlers.cc): the Segment
 // Tracking API (api/segment_codec.h: 200 with the counts and refusals, 400
-// for what fails a whole call, 415 for a body that is not JSON) and
+// for what fails a whole call, 415 for another content type) and
 // POST /v1/cloudevents (api/cloudevents_codec.h: 201 for a stored event,
 // 200 for a duplicate or a batch, 400, 409 for a single event whose
 // customer was erased, 415 for no CloudEvent). Both append with

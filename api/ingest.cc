@@ -28,7 +28,12 @@ bool IsReservedType(std::string_view type) {
 std::string EventTypeFromName(std::string_view name, std::string_view fallback) {
   std::string out;
   std::string segment;
+  bool full = false;  // a segment did not fit: the type ends before it
   const auto finish_segment = [&] {
+    if (full) {
+      segment.clear();
+      return;
+    }
     std::string_view s = segment;
     while (!s.empty() && (s.front() == '_' || s.front() == '-')) {
       s.remove_prefix(1);
@@ -43,6 +48,8 @@ std::string EventTypeFromName(std::string_view name, std::string_view fallback) 
         out += out.empty() ? "" : ".";
         out += extra != 0 ? "x" : "";
         out.append(s);
+      } else {
+        full = true;
       }
     }
     segment.clear();

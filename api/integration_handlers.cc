@@ -131,7 +131,8 @@ void HandleCloudEvents(const Request& request, Services& services, Responder res
   }
   StatusOr<IngestBatch> parsed =
       *mode == CloudEventsMode::kBinary
-          ? ParseBinaryCloudEvent(request.ce_headers, request.content_type, request.body)
+          ? ParseBinaryCloudEvent(request.ce_headers, request.content_type, request.body,
+                                  services.parse_limits.max_depth)
           : ParseStructuredCloudEvents(request.body, *mode == CloudEventsMode::kBatch,
                                        services.parse_limits.max_events,
                                        services.parse_limits.max_depth);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -130,10 +131,9 @@ class MergedObject {
       if (!skip.empty() && kv.key == skip) {
         continue;
       }
-      auto it = std::find_if(members_.begin(), members_.end(),
-                             [&](const auto& m) { return m.first == kv.key; });
-      if (it != members_.end()) {
-        it->second = kv.value;
+      // Hashed: a message may carry thousands of keys.
+      if (auto [it, added] = index_.try_emplace(kv.key, members_.size()); !added) {
+        members_[it->second].second = kv.value;
       } else {
         members_.emplace_back(kv.key, kv.value);
       }
@@ -141,12 +141,11 @@ class MergedObject {
   }
   bool empty() const { return members_.empty(); }
   std::optional<dom::element> Find(std::string_view key) const {
-    for (const auto& [k, v] : members_) {
-      if (k == key) {
-        return v;
-      }
+    auto it = index_.find(key);
+    if (it == index_.end()) {
+      return std::nullopt;
     }
-    return std::nullopt;
+    return members_[it->second].second;
   }
   void AppendJson(std::string* out) const {
     out->push_back('{');
@@ -163,6 +162,7 @@ class MergedObject {
 
  private:
   std::vector<std::pair<std::string_view, dom::element>> members_;
+  std::unordered_map<std::string_view, std::size_t> index_;  // key -> members_ slot
 };
 
 // What a batch's messages share.
@@ -302,6 +302,9 @@ Status ParseMessage(dom::object msg, SegmentCall call, const BatchShared& shared
     }
     case SegmentCall::kAlias: {
       e.type = "user.aliased";
+      if (user_id.empty()) {
+        return Bad(path + ".userId", "required for alias: the id the person has now");
+      }
       ASSIGN_OR_RETURN(previous_id, IdField(msg, "previousId", path));
       if (previous_id.empty()) {
         return Bad(path + ".previousId", "required for alias: the id the person had before userId");
@@ -458,6 +461,16 @@ StatusOr<IngestBatch> ParseSegment(std::string_view body, SegmentCall call,
   ASSIGN_OR_RETURN(shared.integrations, ObjectField(obj, "integrations", "batch body"));
   ASSIGN_OR_RETURN(shared.sent_at, TimeField(obj, "sentAt", "batch body"));
   ASSIGN_OR_RETURN(shared.sent_at_text, StringField(obj, "sentAt", "batch body"));
+  // Merged into every message: bounded like one.
+  for (const auto& [name, part] :
+       {std::pair<std::string_view, const std::optional<dom::object>*>{"context", &shared.context},
+        {"integrations", &shared.integrations}}) {
+    if (*part && simdjson::minify(**part).size() > limits.max_message_bytes) {
+      return Status::InvalidArgument("batch body." + std::string(name) + ": at most " +
+                                     std::to_string(limits.max_message_bytes) +
+                                     " bytes (it is merged into every message)");
+    }
+  }
   dom::array items;
   if (obj["batch"].get_array().get(items)) {
     return Status::InvalidArgument("batch: required: an array of messages, each with a \"type\"");

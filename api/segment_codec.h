@@ -3,8 +3,9 @@
 // /v1/import (a batch). The routes and answers are in docs/api.md
 // ("Segment-compatible tracking").
 //
-// Limits, as Segment's: a message at most 32 KB (measured on its event's
-// data, which keeps all of it but the ids and times), a batch body at
+// Limits, as Segment's: a single call's body at most 32 KB, and in a batch
+// each message's kept data (all of it but the ids and times) at most 32 KB,
+// as is the batch's shared context and integrations; a batch body at
 // most 500 KB and 2,500 messages. A single call with a bad message, a body
 // that is not JSON or is too large, or a batch without a `batch` array
 // fails whole (400, which the SDKs never retry). Inside a batch, each bad
@@ -19,7 +20,7 @@
 //             phone from the traits (`traits` of identify, `context.traits`
 //             of any call) when they are valid ones (core/identity.h; an
 //             invalid email stays in the traits only). userId and
-//             anonymousId may be strings or numbers; one is required.
+//             anonymousId may be strings or integers; one is required.
 //   customer  the stream is named after the first of user_id, email, phone,
 //             anonymous_id (DeriveCustomerKey, core/identity.h); the
 //             customer view joins the rest.
@@ -43,7 +44,8 @@
 //             group adds "group_id" and "group" (the group's traits); alias
 //             adds "previous_id". A property named like one of these keys
 //             is moved to segment.conflicting_properties.
-//   alias     previousId is added as both a user_id and an anonymous_id
+//   alias     needs userId and previousId; previousId is added as both a
+//             user_id and an anonymous_id
 //             identity (Segment does not say which it is), so the customer
 //             view merges the earlier history with userId's.
 // A batch's top-level `context` and `integrations` are merged into each

@@ -47,6 +47,11 @@ TEST(EventTypeFromNameTest, NeverForgesTouchlinesOwnTypes) {
   EXPECT_EQ(EventTypeFromName("Customer Signed Up", "track"), "customer.signed.up");
 }
 
+TEST(EventTypeFromNameTest, StopsAtTheFirstSegmentThatDoesNotFit) {
+  const std::string name = std::string(120, 'a') + " " + std::string(10, 'b') + " c";
+  EXPECT_EQ(EventTypeFromName(name, "track"), std::string(120, 'a'));
+}
+
 TEST(EventTypeFromNameTest, CutsLongNamesAtASegment) {
   std::string name;
   for (int i = 0; i < 40; ++i) {
@@ -238,6 +243,31 @@ TEST(SegmentCodecTest, SizeLimits) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("a batch may be at most 512000")));
 }
 
+TEST(SegmentCodecTest, AliasNeedsUserId) {
+  EXPECT_THAT(Segment(R"({"anonymousId":"a","previousId":"p"})", SegmentCall::kAlias).status(),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("alias.userId: required")));
+}
+
+TEST(SegmentCodecTest, BoundsTheSharedContextAndManyKeys) {
+  std::string context = "{";
+  for (int i = 0; i < 5000; ++i) {
+    context += std::string(i ? "," : "") + "\"k" + std::to_string(i) + "\":1";
+  }
+  context += "}";
+  EXPECT_THAT(
+      Segment(R"({"context":)" + context + R"(,"batch":[{"type":"page","userId":"u"}]})").status(),
+      StatusIs(StatusCode::kInvalidArgument, HasSubstr("batch body.context: at most")));
+  // Thousands of keys in one message merge by hash; the last value wins.
+  std::string own = "{";
+  for (int i = 0; i < 2500; ++i) {
+    own += std::string(i ? "," : "") + "\"k" + std::to_string(i) + "\":1";
+  }
+  auto r = Segment(R"({"batch":[{"type":"page","userId":"u","context":)" + own + R"(,"k7":2}}]})");
+  ASSERT_OK(r);
+  ASSERT_EQ(r->events.size(), 1u);
+  EXPECT_EQ(Data(r->events[0]).at("segment").at("context").at("k7").as_int64(), 2);
+}
+
 TEST(SegmentCodecTest, FindsTheBodyWriteKey) {
   EXPECT_EQ(FindWriteKey(R"({"batch":[],"writeKey":"tl_abc"})"), "tl_abc");
   EXPECT_EQ(FindWriteKey(R"({"batch":[]})"), "");
@@ -269,7 +299,7 @@ TEST(CloudEventsCodecTest, BinaryModeMapsAttributes) {
                      {"identities", "user_id:u1, phone:+6281234567"},
                      {"traceid", "abc"}};
   auto r = ParseBinaryCloudEvent(h, "application/json; charset=utf-8",
-                                 R"({"subject":"Login broken","cloudevents":1})");
+                                 R"({"subject":"Login broken","cloudevents":1})", 64);
   ASSERT_OK(r);
   const Event& e = r->events[0].event;
   EXPECT_EQ(e.id.substr(0, 3), "ce:");
@@ -297,12 +327,45 @@ TEST(CloudEventsCodecTest, IdIsSourceAndIdWithoutAmbiguity) {
   const auto id_of = [](std::string source, std::string id) {
     const Headers h = {
         {"specversion", "1.0"}, {"id", id}, {"source", source}, {"type", "t"}, {"subject", "c1"}};
-    auto r = ParseBinaryCloudEvent(h, "", "");
+    auto r = ParseBinaryCloudEvent(h, "", "", 64);
     return r.ok() ? r->events[0].event.id : r.status().ToString();
   };
   EXPECT_EQ(id_of("/a", "1"), id_of("/a", "1"));
   EXPECT_NE(id_of("/a", "1"), id_of("/b", "1"));
   EXPECT_NE(id_of("/a1", "2"), id_of("/a", "12"));
+}
+
+TEST(CloudEventsCodecTest, ResourceSubjectsLinkNoOneAndSystemStreamsAreRefused) {
+  const auto parse = [](std::string subject) {
+    const Headers h = {{"specversion", "1.0"},
+                       {"id", "1"},
+                       {"source", "s"},
+                       {"type", "t"},
+                       {"subject", std::move(subject)}};
+    return ParseBinaryCloudEvent(h, "", "", 64);
+  };
+  auto urn = parse("urn:order:42");
+  ASSERT_OK(urn);
+  EXPECT_EQ(urn->events[0].event.customer, "urn:order:42");
+  EXPECT_TRUE(urn->events[0].event.identities.empty());
+  auto custom = parse("crm.contact_id:C-9");
+  ASSERT_OK(custom);
+  EXPECT_THAT(custom->events[0].event.identities, ElementsAre(Identity{"crm.contact_id", "C-9"}));
+  EXPECT_THAT(parse("customer:~access").status(),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("'~'")));
+  EXPECT_THAT(parse("~reminder-rules").status(),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("'~'")));
+  // In a batch such an item is refused alone, with its id.
+  auto batch = ParseStructuredCloudEvents(
+      R"([{"specversion":"1.0","id":"x1","source":"s","type":"a","subject":"customer:~k"},
+          {"specversion":"1.0","id":"x2","source":"s","type":"a","subject":"c"},
+          {"specversion":"1.0","id":"x3","source":"s","type":"a","subject":"c","bad":[1]}])",
+      true, 100, 64);
+  ASSERT_OK(batch);
+  EXPECT_THAT(batch->index, ElementsAre(1u));
+  ASSERT_EQ(batch->refused.size(), 2u);
+  EXPECT_EQ(batch->refused[0].message_id, "x1");
+  EXPECT_EQ(batch->refused[1].message_id, "x3");
 }
 
 TEST(CloudEventsCodecTest, BinaryBodiesByContentType) {
@@ -311,22 +374,22 @@ TEST(CloudEventsCodecTest, BinaryBodiesByContentType) {
                      {"source", "s"},
                      {"type", "t"},
                      {"subject", "customer:c-9"}};
-  auto text = ParseBinaryCloudEvent(h, "text/plain", "Pelayanan bagus");
+  auto text = ParseBinaryCloudEvent(h, "text/plain", "Pelayanan bagus", 64);
   ASSERT_OK(text);
   EXPECT_EQ(text->events[0].event.customer, "c-9");
   EXPECT_EQ(Data(text->events[0]).at("text").as_string(), "Pelayanan bagus");
-  auto bin = ParseBinaryCloudEvent(h, "application/octet-stream", std::string("\x00\xff", 2));
+  auto bin = ParseBinaryCloudEvent(h, "application/octet-stream", std::string("\x00\xff", 2), 64);
   ASSERT_OK(bin);
   EXPECT_EQ(Data(bin->events[0]).at("data_base64").as_string(), "AP8=");
-  auto array = ParseBinaryCloudEvent(h, "application/json", "[1,2]");
+  auto array = ParseBinaryCloudEvent(h, "application/json", "[1,2]", 64);
   ASSERT_OK(array);
   EXPECT_EQ(Data(array->events[0]).at("value").as_array().size(), 2u);
-  EXPECT_THAT(ParseBinaryCloudEvent(h, "application/json", "{").status(),
+  EXPECT_THAT(ParseBinaryCloudEvent(h, "application/json", "{", 64).status(),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("not valid JSON")));
 }
 
 TEST(CloudEventsCodecTest, BinaryModeErrors) {
-  const auto err = [](Headers h) { return ParseBinaryCloudEvent(h, "", "").status(); };
+  const auto err = [](Headers h) { return ParseBinaryCloudEvent(h, "", "", 64).status(); };
   const Headers ok = {
       {"specversion", "1.0"}, {"id", "1"}, {"source", "s"}, {"type", "t"}, {"subject", "c"}};
   Headers h = ok;

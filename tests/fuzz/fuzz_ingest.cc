@@ -83,7 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)api::FindWriteKey(body);
   } else if (selector == 7) {
     const auto headers = Headers(&body);
-    Check(api::ParseBinaryCloudEvent(headers, "application/json", body));
+    Check(api::ParseBinaryCloudEvent(headers, "application/json", body, 64));
   } else {
     Check(api::ParseStructuredCloudEvents(body, selector == 9, 64, 64));
   }
