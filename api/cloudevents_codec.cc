@@ -22,23 +22,11 @@ constexpr std::size_t kMaxExtensions = 32;
 constexpr std::size_t kMaxExtensionNameBytes = 20;
 constexpr std::size_t kMaxAttributeBytes = 1024;
 
-Status Bad(const std::string& path, std::string_view what) {
-  return Status::InvalidArgument(path + ": " + std::string(what));
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
-}
+constexpr auto Bad = InvalidAt;  // core/validation.h
 
 // The media type without parameters, lower-cased and trimmed.
 std::string MediaType(std::string_view content_type) {
-  return Lower(TrimBlanks(content_type.substr(0, content_type.find(';'))));
+  return AsciiLower(TrimBlanks(content_type.substr(0, content_type.find(';'))));
 }
 
 bool IsJsonMediaType(std::string_view media) {
@@ -470,14 +458,7 @@ StatusOr<IngestBatch> ParseStructuredCloudEvents(std::string_view body, bool bat
     ProposedEvent event;
     std::string message_id;
     const Status s = ParseStructured(item, "[" + std::to_string(i) + "]", &event, &message_id);
-    if (s.ok()) {
-      out.events.push_back(std::move(event));
-      out.index.push_back(i);
-      out.message_ids.push_back(std::move(message_id));
-    } else {
-      out.refused.push_back(IngestRefusal{i, std::move(message_id), s.message()});
-    }
-    ++i;
+    out.Add(i++, s, std::move(event), std::move(message_id));
   }
   return out;
 }

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <cctype>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -13,6 +12,7 @@
 #include "api/ws_session.h"
 #include "core/metrics.h"
 #include "core/mutex.h"
+#include "core/validation.h"
 
 namespace touchline::api {
 namespace {
@@ -352,11 +352,7 @@ net::awaitable<bool> ServeRequests(Stream& stream, const SessionContext& ctx,
       const std::string_view name = field.name_string();
       if (name.size() > 3 && (name[0] == 'c' || name[0] == 'C') &&
           (name[1] == 'e' || name[1] == 'E') && name[2] == '-') {
-        std::string lower(name.substr(3));
-        for (char& ch : lower) {
-          ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        }
-        request.ce_headers.emplace_back(std::move(lower), std::string(field.value()));
+        request.ce_headers.emplace_back(AsciiLower(name.substr(3)), std::string(field.value()));
       }
     }
     request.body = std::move(req.body());

@@ -124,6 +124,17 @@ void AppendJsonString(std::string* out, std::string_view utf8) {
   out->push_back('"');
 }
 
+void IngestBatch::Add(std::size_t i, const Status& parsed, ProposedEvent event,
+                      std::string message_id) {
+  if (parsed.ok()) {
+    events.push_back(std::move(event));
+    index.push_back(i);
+    message_ids.push_back(std::move(message_id));
+  } else {
+    refused.push_back(IngestRefusal{i, std::move(message_id), parsed.message()});
+  }
+}
+
 IngestOutcome CombineOutcome(IngestBatch batch, std::vector<std::string> ids,
                              const store::AppendResult& result) {
   IngestOutcome out;

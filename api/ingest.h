@@ -75,6 +75,10 @@ struct IngestBatch {
   std::vector<std::size_t> index;
   std::vector<std::string> message_ids;
   std::vector<IngestRefusal> refused;
+
+  // Message `index` of the request: `event` if `parsed` is OK, else a
+  // refusal saying why.
+  void Add(std::size_t index, const Status& parsed, ProposedEvent event, std::string message_id);
 };
 
 // The outcome of appending an IngestBatch: counts, the refusals of parsing

@@ -17,9 +17,7 @@ namespace dom = simdjson::dom;
 constexpr std::string_view kAllowedFields =
     "id, customer, identities, type, channel, department, time, data, expected_version";
 
-Status Bad(const std::string& path, std::string_view what) {
-  return Status::InvalidArgument(path + ": " + std::string(what));
-}
+constexpr auto Bad = InvalidAt;  // core/validation.h
 
 // Reads an optional string field; null counts as absent.
 Status GetOptionalString(dom::element value, const std::string& path, std::string* out) {

@@ -20,9 +20,7 @@ namespace dom = simdjson::dom;
 
 constexpr std::string_view kIdPrefix = "segment:";
 
-Status Bad(const std::string& path, std::string_view what) {
-  return Status::InvalidArgument(path + ": " + std::string(what));
-}
+constexpr auto Bad = InvalidAt;  // core/validation.h
 
 std::string_view CallName(SegmentCall call) {
   switch (call) {
@@ -502,14 +500,7 @@ StatusOr<IngestBatch> ParseSegment(std::string_view body, SegmentCall call,
       return ParseMessage(m, *c, shared, received_us, limits.max_message_bytes, path, &event,
                           &message_id);
     }();
-    if (s.ok()) {
-      out.events.push_back(std::move(event));
-      out.index.push_back(i);
-      out.message_ids.push_back(std::move(message_id));
-    } else {
-      out.refused.push_back(IngestRefusal{i, std::move(message_id), s.message()});
-    }
-    ++i;
+    out.Add(i++, s, std::move(event), std::move(message_id));
   }
   return out;
 }

@@ -10,16 +10,6 @@ namespace {
 
 constexpr auto Invalid = InvalidAt;
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
-}
-
 StatusOr<std::string> NormalizePhone(std::string_view v, std::string_view path) {
   std::string digits;
   bool plus = false;
@@ -81,7 +71,7 @@ bool IsBlockedIdentityValue(std::string_view value) {
   if (trimmed.size() > 9) {
     return false;  // longer than any junk value ("undefined", "anonymous")
   }
-  const std::string v = Lower(trimmed);
+  const std::string v = AsciiLower(trimmed);
   return std::find(kJunk.begin(), kJunk.end(), v) != kJunk.end();
 }
 
@@ -96,10 +86,10 @@ StatusOr<std::string> NormalizeIdentity(std::string_view type, std::string_view 
   }
   const std::string_view trimmed = TrimBlanks(value);
   if (IsBlockedIdentityValue(trimmed)) {
-    return Lower(trimmed);  // kept as sent (canonically spelled), never linked
+    return AsciiLower(trimmed);  // kept as sent (canonically spelled), never linked
   }
   if (type == "email") {
-    std::string v = Lower(trimmed);
+    std::string v = AsciiLower(trimmed);
     const auto at = v.find('@');
     if (at == std::string::npos || at == 0 || at + 1 == v.size() ||
         v.find('@', at + 1) != std::string::npos || v.find(' ') != std::string::npos) {
@@ -113,7 +103,7 @@ StatusOr<std::string> NormalizeIdentity(std::string_view type, std::string_view 
     return NormalizePhone(trimmed, path);
   }
   if (type.starts_with("social.")) {
-    std::string v = Lower(trimmed);
+    std::string v = AsciiLower(trimmed);
     if (v.starts_with('@')) {
       v.erase(0, 1);
     }

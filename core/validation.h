@@ -67,6 +67,8 @@ Status ValidateEvent(const Event& event, std::string_view path);
 bool IsPrintableUtf8(std::string_view s);
 // `s` without leading and trailing spaces and tabs.
 std::string_view TrimBlanks(std::string_view s);
+// `s` with ASCII A-Z lower-cased (other bytes as they are).
+std::string AsciiLower(std::string_view s);
 // `s` with every byte that is not part of well-formed UTF-8 replaced by
 // U+FFFD, so it can be put in a JSON string (error messages that quote
 // what a client sent).
