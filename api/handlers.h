@@ -16,6 +16,7 @@
 #include "api/request.h"
 #include "api/router.h"
 #include "api/segment_codec.h"
+#include "sinks/sink_service.h"
 
 namespace touchline::api {
 
@@ -111,6 +112,16 @@ void HandleCloudEvents(const Request& request, Services& services, Responder res
 // (all by default).
 StatusOr<Response> HandleIngestRefusals(const Request& request, const QueryParams& query,
                                         Services& services);
+
+// The sink routes (api/sink_handlers.cc, sinks/sink_service.h), admin only:
+// POST /v1/sinks (201 with the secret, shown once; 409 if the id exists),
+// GET /v1/sinks and /v1/sinks/{id}, DELETE /v1/sinks/{id}, and
+// POST /v1/sinks/{id}/pause|resume|replay (replay's body {"from_seq": N}).
+// 503 when the server runs without sinks.
+void HandleCreateSink(const Request& request, Services& services, Responder respond);
+StatusOr<Response> HandleGetSinks(const std::string& id, Services& services);
+void HandleChangeSink(const std::string& id, sinks::SinkChange change, const Request& request,
+                      Services& services, Responder respond);
 
 // Helpers shared by the handler files (and the router).
 

@@ -88,42 +88,6 @@ StatusOr<simdjson::dom::parser*> IngestJsonParser(std::size_t max_depth) {
   return &parser;
 }
 
-void AppendJsonString(std::string* out, std::string_view utf8) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < utf8.size(); ++i) {
-    const auto c = static_cast<unsigned char>(utf8[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      continue;
-    }
-    out->append(utf8.substr(start, i - start));
-    start = i + 1;
-    out->push_back('\\');
-    switch (c) {
-      case '"':
-      case '\\':
-        out->push_back(static_cast<char>(c));
-        break;
-      case '\n':
-        out->push_back('n');
-        break;
-      case '\t':
-        out->push_back('t');
-        break;
-      case '\r':
-        out->push_back('r');
-        break;
-      default:
-        out->append("u00");
-        out->push_back(kHex[c >> 4]);
-        out->push_back(kHex[c & 0xf]);
-    }
-  }
-  out->append(utf8.substr(start));
-  out->push_back('"');
-}
-
 void IngestBatch::Add(std::size_t i, const Status& parsed, ProposedEvent event,
                       std::string message_id) {
   if (parsed.ok()) {

@@ -54,11 +54,6 @@ std::string EventTypeFromName(std::string_view name, std::string_view fallback);
 // `max_depth` levels of nesting; Internal if it cannot be allocated.
 StatusOr<simdjson::dom::parser*> IngestJsonParser(std::size_t max_depth);
 
-// Appends `utf8` as a JSON string literal: '"', '\\' and control
-// characters escaped, the rest as is.
-// REQUIRES: `utf8` is valid UTF-8 (simdjson validated what it parsed).
-void AppendJsonString(std::string* out, std::string_view utf8);
-
 // One message the request could not store: its index in the request (0 for
 // a single call), its id as the sender named it, and why.
 struct IngestRefusal {

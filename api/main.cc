@@ -7,6 +7,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -23,6 +24,7 @@
 #include "projections/projection_runner.h"
 #include "projections/reminder_projection.h"
 #include "projections/reminder_scheduler.h"
+#include "sinks/sink_service.h"
 #include "store/event_log.h"
 
 namespace {
@@ -113,6 +115,8 @@ int main(int argc, char** argv) {
   std::string log_format = "text";
   bool no_integrity = false;
   bool no_read_audit = false;
+  std::string sink_source;
+  std::string sink_origin;
   std::int64_t checkpoint_interval_ms = store.checkpoint_interval.count();
   touchline::api::AccessOptions access;
   double auth_failures_per_minute = 12;
@@ -224,10 +228,18 @@ int main(int argc, char** argv) {
                  "Events a subscription may hold unsent before it reads from the log instead")
       ->check(CLI::Range(1, 1 << 20))
       ->envname("TOUCHLINE_WS_QUEUE_RECORDS");
-  app.add_option("--webhook-timeout-ms", webhook_timeout_ms,
-                 "How long one reminder webhook delivery may take before it counts as failed")
+  app.add_option(
+         "--webhook-timeout-ms", webhook_timeout_ms,
+         "How long one reminder webhook or sink request may take before it counts as failed")
       ->check(CLI::Range(100, 600000))
       ->envname("TOUCHLINE_WEBHOOK_TIMEOUT_MS");
+  app.add_option("--sink-source", sink_source,
+                 "The CloudEvents source of events sent to sinks (default: urn:touchline: + "
+                 "the log's name)")
+      ->envname("TOUCHLINE_SINK_SOURCE");
+  app.add_option("--sink-origin", sink_origin,
+                 "WebHook-Request-Origin of sinks' handshakes (default: this host's name)")
+      ->envname("TOUCHLINE_SINK_ORIGIN");
   app.add_option("--max-json-depth", server.parse_limits.max_depth,
                  "Deepest JSON nesting an event body may have; more gets 400")
       ->check(CLI::Range(4, 1024))
@@ -441,6 +453,25 @@ int main(int argc, char** argv) {
                                                       touchline::SystemClock::Default(), &webhooks);
   scheduler.Start();
 
+  touchline::sinks::SinkServiceOptions sink_options;
+  if (sink_source.empty()) {
+    auto key = (*log)->SigningKey();
+    sink_source = "urn:touchline:" + (key.ok() ? key->name : std::string("log"));
+  }
+  sink_options.source = sink_source;
+  if (sink_origin.empty()) {
+    char host[256] = {};
+    sink_origin = ::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0' ? host : "touchline";
+  }
+  sink_options.origin = sink_origin;
+  auto sinks = touchline::sinks::SinkService::Open(log->get(), &webhooks,
+                                                   touchline::SystemClock::Default(), sink_options);
+  if (!sinks.ok()) {
+    spdlog::critical("cannot start the webhook sinks: {}", sinks.status().ToString());
+    return 1;
+  }
+  (*sinks)->Start();
+
   touchline::api::Services services;
   services.log = log->get();
   services.customers = customers->get();
@@ -471,6 +502,7 @@ int main(int argc, char** argv) {
   services.data_dir = store.path;
   touchline::api::IngestRefusals refusals;
   services.refusals = &refusals;
+  services.sinks = sinks->get();
   touchline::api::Server http(server, std::move(services));
   if (auto s = http.Start(); !s.ok()) {
     spdlog::critical("{}", s.ToString());
@@ -492,6 +524,7 @@ int main(int argc, char** argv) {
   access_log.Stop();
   purger.Stop();
   scheduler.Stop();
+  (*sinks)->Stop();
   (*audit)->Stop();
   (*reminders)->Stop();
   (*customers)->Stop();

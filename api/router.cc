@@ -42,6 +42,11 @@ void SegmentRoute(Call& c) {
   HandleSegment(kCall, c.request, c.services, std::move(c.respond));
 }
 
+template <sinks::SinkChange kChange>
+void SinkChangeRoute(Call& c) {
+  HandleChangeSink(c.params[0], kChange, c.request, c.services, std::move(c.respond));
+}
+
 void ServeConsole(Call& c) {
   const ConsoleAsset* asset =
       FindConsoleAsset(c.params.empty() ? std::string_view("index.html") : c.params[0]);
@@ -101,6 +106,18 @@ const RouteSpec kRoutes[] = {
      }},
     {"GET", "/v1/ingest/refusals", Permission::kAnyKey,
      [](Call& c) { Reply(c.respond, HandleIngestRefusals(c.request, c.query, c.services)); }},
+    {"GET", "/v1/sinks", Permission::kAdmin,
+     [](Call& c) { Reply(c.respond, HandleGetSinks("", c.services)); }},
+    {"POST", "/v1/sinks", Permission::kAdmin,
+     [](Call& c) { HandleCreateSink(c.request, c.services, std::move(c.respond)); }},
+    {"GET", "/v1/sinks/{}", Permission::kAdmin,
+     [](Call& c) { Reply(c.respond, HandleGetSinks(c.params[0], c.services)); }},
+    {"DELETE", "/v1/sinks/{}", Permission::kAdmin, SinkChangeRoute<sinks::SinkChange::kDelete>},
+    {"POST", "/v1/sinks/{}/pause", Permission::kAdmin, SinkChangeRoute<sinks::SinkChange::kPause>},
+    {"POST", "/v1/sinks/{}/resume", Permission::kAdmin,
+     SinkChangeRoute<sinks::SinkChange::kResume>},
+    {"POST", "/v1/sinks/{}/replay", Permission::kAdmin,
+     SinkChangeRoute<sinks::SinkChange::kReplay>},
     {"GET", "/v1/customers", Permission::kReadCustomers,
      [](Call& c) { HandleCustomerLookup(c.query, c.services, std::move(c.respond)); }},
     {"GET", "/v1/customers/{}", Permission::kReadCustomers,

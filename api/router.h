@@ -20,6 +20,8 @@
 //   POST /v1/cloudevents                   CloudEvents 1.0 (cloudevents_codec.h);
 //                                          OPTIONS: the webhook validation handshake
 //   GET  /v1/ingest/refusals               what those two refused lately
+//   POST /v1/sinks, GET /v1/sinks[/{id}], DELETE /v1/sinks/{id},
+//   POST /v1/sinks/{id}/pause|resume|replay   webhook sinks (sinks/sink_service.h)
 //   GET  /v1/events?after=&limit=          the global log in seq order;
 //                                          Accept: application/x-ndjson streams
 //   GET  /v1/customers/{id}?as_of=         the unified customer view
@@ -83,6 +85,10 @@
 #include "projections/projection_runner.h"
 #include "store/event_log.h"
 
+namespace touchline::sinks {
+class SinkService;
+}  // namespace touchline::sinks
+
 namespace touchline::api {
 
 struct Services {
@@ -122,6 +128,8 @@ struct Services {
   // Recent refusals of the Segment and CloudEvents routes (not owned);
   // null: none are kept (GET /v1/ingest/refusals is 503).
   IngestRefusals* refusals = nullptr;
+  // Webhook sinks (not owned); null: the sink routes answer 503.
+  sinks::SinkService* sinks = nullptr;
 };
 
 using Responder = std::function<void(Response)>;

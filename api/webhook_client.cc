@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "api/internal/net.h"
+#include "core/validation.h"
 
 namespace touchline::api {
 namespace {
@@ -29,13 +30,16 @@ std::optional<std::int64_t> ParseRetryAfter(std::string_view v, std::int64_t now
   return std::clamp<std::int64_t>(at - now_us, 0, kMaxRetryAfterSeconds * 1'000'000);
 }
 
-WebhookClient::Result WebhookClient::Post(const std::string& url,
-                                          const std::string& idempotency_key,
-                                          const std::string& body) {
-  Result out;
-  auto u = boost::urls::parse_absolute_uri(url);
+HttpAnswer WebhookClient::Send(const HttpCall& call) {
+  HttpAnswer out;
+  auto u = boost::urls::parse_absolute_uri(call.url);
   if (!u || u->scheme() != "http") {
     out.error = "not an http URL";
+    return out;
+  }
+  const auto verb = http::string_to_verb(call.method);
+  if (verb == http::verb::unknown) {
+    out.error = "unknown method " + call.method;
     return out;
   }
   const std::string host(u->host());
@@ -54,12 +58,13 @@ WebhookClient::Result WebhookClient::Post(const std::string& url,
   net::io_context ioc;
   tcp::resolver resolver(ioc);
   beast::tcp_stream stream(ioc);
-  http::request<http::string_body> req{http::verb::post, target, 11};
-  req.set(http::field::host, host);
+  http::request<http::string_body> req{verb, target, 11};
+  req.set(http::field::host, u->has_port() ? host + ":" + port : host);
   req.set(http::field::user_agent, "touchline");
-  req.set(http::field::content_type, "application/json");
-  req.set("Idempotency-Key", idempotency_key);
-  req.body() = body;
+  for (const auto& [name, value] : call.headers) {
+    req.set(name, value);
+  }
+  req.body() = call.body;
   req.prepare_payload();
   beast::flat_buffer buffer;
   // Only the status line and headers matter; a large body is not read.
@@ -90,6 +95,9 @@ WebhookClient::Result WebhookClient::Post(const std::string& url,
           }
           const auto& res = parser.get();
           out.status = res.result_int();
+          for (const auto& field : res) {
+            out.headers.emplace_back(AsciiLower(field.name_string()), std::string(field.value()));
+          }
           if (auto it = res.find(http::field::retry_after); it != res.end()) {
             const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())

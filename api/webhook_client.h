@@ -1,24 +1,25 @@
-// WebhookClient: the HTTP implementation of projections::WebhookSender, for
-// reminder delivery. One POST per call on a fresh connection (Beast, plain
-// http; https arrives with TLS), bounded by a timeout for the whole
-// exchange. Reads Retry-After as seconds or an HTTP date.
+// WebhookClient: the HTTP implementation of HttpSender (core/http_sender.h),
+// for reminder webhooks and sinks. One exchange per call on a fresh
+// connection (Beast, plain http; https arrives with client TLS), bounded by
+// a timeout for the whole exchange. Reads Retry-After as seconds or an
+// HTTP date; reads at most 64 KiB of a response body and keeps none of it.
 //
-// Thread safety: Post() may be called from several threads.
+// Thread safety: Send() may be called from several threads.
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
-#include "projections/reminder_scheduler.h"
+#include "core/http_sender.h"
 
 namespace touchline::api {
 
-class WebhookClient final : public projections::WebhookSender {
+class WebhookClient final : public HttpSender {
  public:
   explicit WebhookClient(std::chrono::milliseconds timeout = std::chrono::seconds(10))
       : timeout_(timeout) {}
-  Result Post(const std::string& url, const std::string& idempotency_key,
-              const std::string& body) override;
+  HttpAnswer Send(const HttpCall& call) override;
 
  private:
   const std::chrono::milliseconds timeout_;

@@ -73,5 +73,9 @@ std::string AsciiLower(std::string_view s);
 // U+FFFD, so it can be put in a JSON string (error messages that quote
 // what a client sent).
 std::string ToValidUtf8(std::string_view s);
+// Appends `utf8` as a JSON string literal: '"', '\\' and control
+// characters escaped, the rest as is.
+// REQUIRES: `utf8` is valid UTF-8.
+void AppendJsonString(std::string* out, std::string_view utf8);
 
 }  // namespace touchline

@@ -86,7 +86,7 @@ StatusOr<Seq> ReminderScheduler::ConversionElsewhere(const Reminder& m,
 }
 
 ReminderScheduler::ReminderScheduler(store::EventLog* log, ProjectionRunner* reminders,
-                                     const Clock* clock, WebhookSender* sender,
+                                     const Clock* clock, HttpSender* sender,
                                      SchedulerOptions options)
     : log_(log), runner_(reminders), clock_(clock), sender_(sender), options_(options) {}
 
@@ -276,18 +276,21 @@ StatusOr<std::size_t> ReminderScheduler::DeliverDue() {
       continue;
     }
     const auto attempt = static_cast<std::uint32_t>(m.attempts.size() + 1);
-    const std::string body =
-        json::serialize(json::object{{"reminder", m.id},
-                                     {"rule", m.rule},
-                                     {"campaign", m.campaign},
-                                     {"customer", m.customer},
-                                     {"due", FormatRfc3339(m.due_us)},
-                                     {"fired_at", FormatRfc3339(m.fired_at_us)},
-                                     {"late", m.late},
-                                     {"message", m.message},
-                                     {"queue", m.queue},
-                                     {"attempt", attempt}});
-    const WebhookSender::Result r = sender_->Post(m.webhook, m.id, body);
+    std::string body = json::serialize(json::object{{"reminder", m.id},
+                                                    {"rule", m.rule},
+                                                    {"campaign", m.campaign},
+                                                    {"customer", m.customer},
+                                                    {"due", FormatRfc3339(m.due_us)},
+                                                    {"fired_at", FormatRfc3339(m.fired_at_us)},
+                                                    {"late", m.late},
+                                                    {"message", m.message},
+                                                    {"queue", m.queue},
+                                                    {"attempt", attempt}});
+    HttpCall call;
+    call.url = m.webhook;
+    call.headers = {{"Content-Type", "application/json"}, {"Idempotency-Key", m.id}};
+    call.body = std::move(body);
+    const HttpAnswer r = sender_->Send(call);
     const bool ok = r.status >= 200 && r.status < 300;
     const bool give_up = !ok && (NonRetryable(r.status) || attempt >= m.max_attempts);
     const std::string error = ok              ? ""

@@ -55,25 +55,13 @@
 #include <thread>
 
 #include "core/clock.h"
+#include "core/http_sender.h"
 #include "core/mutex.h"
 #include "projections/projection_runner.h"
 #include "projections/reminder_projection.h"
 #include "store/event_log.h"
 
 namespace touchline::projections {
-
-// Posts a reminder to a webhook. The HTTP implementation is in api/.
-class WebhookSender {
- public:
-  struct Result {
-    int status = 0;                              // HTTP status; 0 if there was no response
-    std::string error;                           // for status 0, what went wrong
-    std::optional<std::int64_t> retry_after_us;  // from Retry-After
-  };
-  virtual ~WebhookSender() = default;
-  virtual Result Post(const std::string& url, const std::string& idempotency_key,
-                      const std::string& body) = 0;
-};
 
 struct SchedulerOptions {
   std::chrono::milliseconds poll{100};
@@ -92,7 +80,7 @@ struct SchedulerOptions {
 class ReminderScheduler {
  public:
   ReminderScheduler(store::EventLog* log, ProjectionRunner* reminders, const Clock* clock,
-                    WebhookSender* sender, SchedulerOptions options = {});
+                    HttpSender* sender, SchedulerOptions options = {});
   ~ReminderScheduler();
   ReminderScheduler(const ReminderScheduler&) = delete;
   ReminderScheduler& operator=(const ReminderScheduler&) = delete;
@@ -124,7 +112,7 @@ class ReminderScheduler {
   store::EventLog* const log_;
   ProjectionRunner* const runner_;
   const Clock* const clock_;
-  WebhookSender* const sender_;
+  HttpSender* const sender_;
   const SchedulerOptions options_;
 
   // Appended but not yet folded, by reminder id: not acted on again. Each

@@ -91,21 +91,6 @@ class RocksStateStore final : public StateStore {
   }
 
   Status Commit(const std::vector<StateWrite>& writes, Seq checkpoint) override {
-    if (read_only_) {
-      return Status::FailedPrecondition("the event log was opened read-only");
-    }
-    rocksdb::WriteBatch batch;
-    for (const auto& w : writes) {
-      const std::string key = StateKey(name_, w.key);
-      if (w.value.has_value()) {
-        batch.Put(cf_, key, *w.value);
-      } else {
-        batch.Delete(cf_, key);
-      }
-    }
-    std::string cp;
-    PutFixed64BE(&cp, checkpoint);
-    batch.Put(cf_, StateMetaKey(name_, "checkpoint"), cp);
     // No WAL: projection state is derived. The state and its checkpoint
     // share one column family, so whatever survives a crash (memtables are
     // flushed whole) is a consistent prefix, and the runner refolds the
@@ -113,28 +98,13 @@ class RocksStateStore final : public StateStore {
     // keeps these writes off the appends' synced WAL path.
     rocksdb::WriteOptions wo;
     wo.disableWAL = true;
-    Status s = FromRocks(db_->Write(wo, &batch), "committing projection state");
-    // Readers that read before this commit keep nothing they read, and the
-    // cache takes the new values.
-    epoch_.fetch_add(1, std::memory_order_acq_rel);
-    if (!s.ok()) {
-      cache_.EraseIf([](const std::string&, const std::optional<std::string>&) { return true; });
-      return s;
-    }
-    if (cache_.enabled()) {
-      // Keys readers have cached take their new values; the rest (most of
-      // what a fold writes, e.g. audit entries) stay out of the cache.
-      for (const auto& w : writes) {
-        cache_.Update(w.key, [&](std::optional<std::string>* cached) -> std::optional<std::size_t> {
-          if (cached == nullptr) {
-            return std::nullopt;
-          }
-          *cached = w.value;
-          return 2 * w.key.capacity() + (w.value ? w.value->capacity() : 0) + 128;
-        });
-      }
-    }
-    return s;
+    return Write(writes, checkpoint, wo, "committing projection state");
+  }
+
+  Status WriteLogged(const std::vector<StateWrite>& writes, bool sync) override {
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    return Write(writes, std::nullopt, wo, "writing state");
   }
 
   Status Reset(std::string_view version) override {
@@ -164,6 +134,50 @@ class RocksStateStore final : public StateStore {
   }
 
  private:
+  // Applies `writes` (and sets the checkpoint, if given) in one batch.
+  Status Write(const std::vector<StateWrite>& writes, std::optional<Seq> checkpoint,
+               const rocksdb::WriteOptions& wo, const char* what) {
+    if (read_only_) {
+      return Status::FailedPrecondition("the event log was opened read-only");
+    }
+    rocksdb::WriteBatch batch;
+    for (const auto& w : writes) {
+      const std::string key = StateKey(name_, w.key);
+      if (w.value.has_value()) {
+        batch.Put(cf_, key, *w.value);
+      } else {
+        batch.Delete(cf_, key);
+      }
+    }
+    if (checkpoint.has_value()) {
+      std::string cp;
+      PutFixed64BE(&cp, *checkpoint);
+      batch.Put(cf_, StateMetaKey(name_, "checkpoint"), cp);
+    }
+    Status s = FromRocks(db_->Write(wo, &batch), what);
+    // Readers that read before this commit keep nothing they read, and the
+    // cache takes the new values.
+    epoch_.fetch_add(1, std::memory_order_acq_rel);
+    if (!s.ok()) {
+      cache_.EraseIf([](const std::string&, const std::optional<std::string>&) { return true; });
+      return s;
+    }
+    if (cache_.enabled()) {
+      // Keys readers have cached take their new values; the rest (most of
+      // what a fold writes, e.g. audit entries) stay out of the cache.
+      for (const auto& w : writes) {
+        cache_.Update(w.key, [&](std::optional<std::string>* cached) -> std::optional<std::size_t> {
+          if (cached == nullptr) {
+            return std::nullopt;
+          }
+          *cached = w.value;
+          return 2 * w.key.capacity() + (w.value ? w.value->capacity() : 0) + 128;
+        });
+      }
+    }
+    return s;
+  }
+
   // Caches `value` (nullopt: absent) of `key` unless a commit happened
   // since `epoch`.
   void Keep(std::string key, std::optional<std::string> value, std::uint64_t epoch) const {

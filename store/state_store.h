@@ -60,6 +60,12 @@ class StateStore : public StateReader {
   // Applies `writes` and sets the checkpoint, atomically. Returns
   // FailedPrecondition on a read-only log, Unavailable if the disk refuses.
   virtual Status Commit(const std::vector<StateWrite>& writes, Seq checkpoint) = 0;
+  // Applies `writes` through the write-ahead log, fsynced when `sync`, and
+  // leaves the checkpoint alone: for state that is not derived from the
+  // log and so cannot be refolded after a crash (store/sink_store.h). An
+  // unsynced write survives a crash of the process, maybe not one of the
+  // machine. Same errors as Commit.
+  virtual Status WriteLogged(const std::vector<StateWrite>& writes, bool sync) = 0;
   // Deletes every state key and sets checkpoint 0 and `version`, atomically:
   // the start of a rebuild. Same errors as Commit.
   virtual Status Reset(std::string_view version) = 0;

@@ -456,13 +456,6 @@ TEST(CloudEventsCodecTest, StructuredAndBatched) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("must be a JSON object")));
 }
 
-TEST(AppendJsonStringTest, EscapesWhatJsonRequires) {
-  std::string out;
-  AppendJsonString(&out, "a\"b\\c\n\x01\xc3\xa9");
-  EXPECT_EQ(out, "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\"");
-  EXPECT_EQ(boost::json::parse(out).as_string(), "a\"b\\c\n\x01\xc3\xa9");
-}
-
 TEST(IngestOutcomeTest, CombinesParseAndLogRefusalsInOrder) {
   IngestBatch batch;
   batch.events.resize(3);

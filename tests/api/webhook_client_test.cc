@@ -13,15 +13,23 @@ namespace {
 using ::testing::HasSubstr;
 using touchline::testing::WebhookReceiver;
 
+HttpCall Post(std::string url, std::string key, std::string body) {
+  HttpCall c;
+  c.url = std::move(url);
+  c.headers = {{"Content-Type", "application/json"}, {"Idempotency-Key", std::move(key)}};
+  c.body = std::move(body);
+  return c;
+}
+
 TEST(WebhookClientTest, PostsWithTheIdempotencyKeyAndReadsRetryAfter) {
   WebhookReceiver receiver;
   receiver.Script({{503, {{"Retry-After", "7"}}}, {200, {}}});
   WebhookClient client(std::chrono::seconds(5));
-  auto first = client.Post(receiver.url("/r?x=1"), "rem.1", R"({"a":1})");
+  auto first = client.Send(Post(receiver.url("/r?x=1"), "rem.1", R"({"a":1})"));
   EXPECT_EQ(first.status, 503);
   ASSERT_TRUE(first.retry_after_us.has_value());
   EXPECT_EQ(*first.retry_after_us, 7'000'000);
-  auto second = client.Post(receiver.url("/r?x=1"), "rem.1", R"({"a":1})");
+  auto second = client.Send(Post(receiver.url("/r?x=1"), "rem.1", R"({"a":1})"));
   EXPECT_EQ(second.status, 200);
   const auto got = receiver.requests();
   ASSERT_EQ(got.size(), 2u);
@@ -36,7 +44,7 @@ TEST(WebhookClientTest, AReceiverThatNeverAnswersTimesOut) {
   receiver.Script({{0, {}}});
   WebhookClient client(std::chrono::milliseconds(300));
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = client.Post(receiver.url(), "k", "{}");
+  auto r = client.Send(Post(receiver.url(), "k", "{}"));
   const auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_EQ(r.status, 0);
   EXPECT_THAT(r.error, HasSubstr("300 ms"));
@@ -51,10 +59,10 @@ TEST(WebhookClientTest, ConnectionRefusedAndBadUrls) {
     WebhookReceiver gone;
     url = gone.url();
   }
-  auto refused = client.Post(url, "k", "{}");
+  auto refused = client.Send(Post(url, "k", "{}"));
   EXPECT_EQ(refused.status, 0);
   EXPECT_THAT(refused.error, HasSubstr("connect"));
-  EXPECT_EQ(client.Post("https://example.com/x", "k", "{}").status, 0);
+  EXPECT_EQ(client.Send(Post("https://example.com/x", "k", "{}")).status, 0);
 }
 
 TEST(WebhookClientTest, RetryAfterForms) {

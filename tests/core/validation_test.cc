@@ -124,5 +124,11 @@ TEST(ExpectedVersionTest, Matches) {
   EXPECT_EQ(ExpectedVersion::NoStream().ToString(), "no_stream");
 }
 
+TEST(AppendJsonStringTest, EscapesQuotesBackslashesAndControlCharacters) {
+  std::string out = "x";
+  AppendJsonString(&out, "a\"b\\c\n\t\r\x01\x1f\xc3\xa9");
+  EXPECT_EQ(out, "x\"a\\\"b\\\\c\\n\\t\\r\\u0001\\u001f\xc3\xa9\"");
+}
+
 }  // namespace
 }  // namespace touchline

@@ -26,14 +26,20 @@ namespace json = boost::json;
 constexpr std::int64_t kDay = 86'400'000'000;
 constexpr std::int64_t kHour = 3'600'000'000;
 
-class FakeSender final : public WebhookSender {
+class FakeSender final : public HttpSender {
  public:
-  Result Post(const std::string& url, const std::string& key, const std::string& body) override {
-    calls.push_back({url, key, body});
-    if (results.empty()) {
-      return Result{200, "", std::nullopt};
+  HttpAnswer Send(const HttpCall& call) override {
+    std::string key;
+    for (const auto& [name, value] : call.headers) {
+      if (name == "Idempotency-Key") {
+        key = value;
+      }
     }
-    Result r = results.front();
+    calls.push_back({call.url, key, call.body});
+    if (results.empty()) {
+      return HttpAnswer{200, "", std::nullopt, {}};
+    }
+    HttpAnswer r = results.front();
     results.pop_front();
     return r;
   }
@@ -41,7 +47,7 @@ class FakeSender final : public WebhookSender {
     std::string url, key, body;
   };
   std::vector<Call> calls;
-  std::deque<Result> results;
+  std::deque<HttpAnswer> results;
 };
 
 class ReminderTest : public ::testing::Test {
@@ -420,7 +426,7 @@ TEST_F(ReminderTest, WebhookRetriesWithBackoffAndRetryAfterThenSucceeds) {
   Rule(kHookRule);
   const Seq cart = Post("c-1", "cart.abandoned");
   const std::string id = "hook." + std::to_string(cart);
-  sender_.results = {{503, "", 120'000'000}, {0, "connection refused", std::nullopt}};
+  sender_.results = {{503, "", 120'000'000, {}}, {0, "connection refused", std::nullopt, {}}};
   clock_.Advance(kHour);
   EXPECT_EQ(Pass(), 2u);  // fired, first attempt failed
   Reminder m = Get(id);
@@ -453,7 +459,7 @@ TEST_F(ReminderTest, WebhookRetriesWithBackoffAndRetryAfterThenSucceeds) {
 TEST_F(ReminderTest, WebhookGivesUpOnNonRetryableStatusOrAfterMaxAttempts) {
   Rule(kHookRule);
   const Seq a = Post("c-1", "cart.abandoned");
-  sender_.results = {{410, "", std::nullopt}};
+  sender_.results = {{410, "", std::nullopt, {}}};
   clock_.Advance(kHour);
   EXPECT_EQ(Pass(), 2u);
   Reminder m = Get("hook." + std::to_string(a));
@@ -461,7 +467,8 @@ TEST_F(ReminderTest, WebhookGivesUpOnNonRetryableStatusOrAfterMaxAttempts) {
   EXPECT_THAT(m.reason, HasSubstr("HTTP 410 (not retried)"));
 
   const Seq b = Post("c-2", "cart.abandoned");
-  sender_.results = {{500, "", std::nullopt}, {500, "", std::nullopt}, {500, "", std::nullopt}};
+  sender_.results = {
+      {500, "", std::nullopt, {}}, {500, "", std::nullopt, {}}, {500, "", std::nullopt, {}}};
   clock_.Advance(kHour);
   for (int i = 0; i < 3; ++i) {
     Pass();

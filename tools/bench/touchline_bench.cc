@@ -26,6 +26,15 @@
 //                          ingest_segment (the same events as Segment track
 //                          messages, POST /v1/batch); the ratio is what the
 //                          Segment mapping costs
+//   sink                   webhook sinks in batch mode (--sink-batch events
+//                          per request) to a receiver in this process
+//                          (tools/bench/sink_receiver.h). Two rows:
+//     sink_delivery          ingest_batch's events written first, then a
+//                            sink created from the beginning: events/s
+//                            from its creation until the receiver has all
+//     sink_lag               a sink created first, then ingest_batch's load:
+//                            p50/p99 (and the note's max) of each event's
+//                            arrival at the receiver minus its recordedat
 //   ingest_single          POST /v1/events, one event per request,
 //                          --single-connections connections (group commit)
 //   ingest_single_nogroup  the same against a server started with
@@ -106,6 +115,7 @@
 #include "tools/bench/bench_util.h"
 #include "tools/bench/http_load.h"
 #include "tools/bench/rocks_ceiling.h"
+#include "tools/bench/sink_receiver.h"
 #include "tools/bench/workload.h"
 #include "tools/bench/ws_fanout.h"
 #include "tools/server_process.h"
@@ -118,11 +128,12 @@ struct Config {
   std::string benchmarks =
       "ingest_batch,ingest_batch_nointegrity,raw_rocksdb_batch,verify,ingest_segment,ingest_single,"
       "ingest_single_nogroup,raw_rocksdb_single,read_timeline,customer_view,bulk_load,ws_fanout,"
-      "reminders_scale";
+      "reminders_scale,sink";
   std::size_t batch_events = 300000;
   std::size_t batch = 1000;
   std::size_t batch_connections = 2;
   std::size_t segment_batch = 100;
+  std::size_t sink_batch = 100;
   std::size_t single_events = 20000;
   std::size_t nogroup_events = 4000;
   std::size_t single_connections = 64;
@@ -850,6 +861,107 @@ Row RemindersScale(const Config& c) {
   return row;
 }
 
+// POSTs a batch-mode sink to the receiver on `receiver_port`, from seq
+// `start` ("beginning" or "end"). False (and a note in `row`) on error.
+bool CreateSink(std::uint16_t port, std::uint16_t receiver_port, std::size_t batch,
+                const char* start, Row* row) {
+  const auto r = RunHttpLoad(
+      port, 1,
+      {{"POST", "/v1/sinks",
+        "{\"id\":\"bench\",\"url\":\"http://127.0.0.1:" + std::to_string(receiver_port) +
+            "/in\",\"mode\":\"batch\",\"batch_size\":" + std::to_string(batch) + ",\"start\":\"" +
+            start + "\"}"}});
+  if (r.errors > 0) {
+    row->errors = r.errors;
+    row->note = "creating the sink: " + r.first_error;
+    return false;
+  }
+  return true;
+}
+
+// Waits until the receiver has `n` events (at most `limit`).
+bool AwaitEvents(const SinkReceiver& receiver, std::uint64_t n, std::chrono::seconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (receiver.events() < n) {
+    if (std::chrono::steady_clock::now() > until) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+std::vector<Row> SinkRun(const Config& c, const Workload& warmup, const Workload& w) {
+  std::vector<Row> rows(2);
+  rows[0].name = "sink_delivery";
+  rows[1].name = "sink_lag";
+  const std::size_t n = w.events().size();
+  {
+    // Delivery rate from a backlog.
+    const std::string dir = MakeTempDir(c.dir);
+    auto server = StartServer(c, dir);
+    if (!server) {
+      std::fprintf(stderr, "sink needs to start its own server (no --port)\n");
+      std::exit(1);
+    }
+    RunHttpLoad(server->port(), c.batch_connections, Posts(w, c.batch));
+    SinkReceiver receiver;
+    const std::uint64_t cpu0 = server->CpuMicros();
+    const auto t0 = std::chrono::steady_clock::now();
+    Row& row = rows[0];
+    if (CreateSink(server->port(), receiver.port(), c.sink_batch, "beginning", &row)) {
+      if (!AwaitEvents(receiver, n, std::chrono::seconds(600))) {
+        row.errors = 1;
+        row.note = "timed out with " + std::to_string(receiver.events()) + " of " +
+                   std::to_string(n) + " events";
+      }
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      row.events_per_s = static_cast<double>(receiver.events()) / secs;
+      row.requests_per_s = static_cast<double>(receiver.requests()) / secs;
+      row.samples = receiver.requests();
+      row.cpu_us_per_event = static_cast<double>(server->CpuMicros() - cpu0) /
+                             static_cast<double>(std::max<std::uint64_t>(1, receiver.events()));
+      if (row.note.empty()) {
+        row.note = std::to_string(n) + " events already in the log, batches of " +
+                   std::to_string(c.sink_batch) + "; latencies: none (a backlog)";
+      }
+    }
+    server->Stop();
+    std::filesystem::remove_all(dir);
+  }
+  {
+    // Lag under batched ingest.
+    const std::string dir = MakeTempDir(c.dir);
+    auto server = StartServer(c, dir);
+    SinkReceiver receiver;
+    Row& row = rows[1];
+    if (!warmup.events().empty()) {
+      RunHttpLoad(server->port(), c.batch_connections, Posts(warmup, c.batch));
+    }
+    if (CreateSink(server->port(), receiver.port(), c.sink_batch, "end", &row)) {
+      const auto load = RunHttpLoad(server->port(), c.batch_connections, Posts(w, c.batch));
+      const bool all = AwaitEvents(receiver, n, std::chrono::seconds(600));
+      auto lags = receiver.lags_ms();
+      row.events_per_s = static_cast<double>(n) / load.seconds;  // the ingest rate
+      row.samples = lags.size();
+      row.p50_ms = Percentile(&lags, 0.50);
+      row.p99_ms = Percentile(&lags, 0.99);
+      const double max_ms = lags.empty() ? 0 : *std::max_element(lags.begin(), lags.end());
+      char note[200];
+      std::snprintf(note, sizeof(note),
+                    "latencies: delivery lag (arrival - recordedat); max %.0f ms; events/s: the "
+                    "ingest rate%s",
+                    max_ms, all ? "" : "; NOT ALL DELIVERED");
+      row.note = note;
+      row.errors = load.errors + (all ? 0 : 1);
+    }
+    server->Stop();
+    std::filesystem::remove_all(dir);
+  }
+  return rows;
+}
+
 bool Wanted(const Config& c, const std::string& name) {
   std::stringstream ss(c.benchmarks);
   std::string item;
@@ -912,6 +1024,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch-events", c.batch_events, "Events in ingest_batch / raw_rocksdb_batch");
   app.add_option("--batch", c.batch, "Events per request / WriteBatch")->check(CLI::PositiveNumber);
   app.add_option("--batch-connections", c.batch_connections, "Connections for batched ingest");
+  app.add_option("--sink-batch", c.sink_batch, "Events per request of the sink benchmark");
   app.add_option("--segment-batch", c.segment_batch,
                  "Events per request of ingest_segment (native and Segment /v1/batch)");
   app.add_option("--single-events", c.single_events,
@@ -1057,6 +1170,11 @@ int main(int argc, char** argv) {
   }
   if (Wanted(c, "reminders_scale")) {
     add(Median(c, [&] { return RemindersScale(c); }));
+  }
+  if (Wanted(c, "sink")) {
+    for (Row& r : MedianRows(c, [&] { return SinkRun(c, batch_warm, batch_load); })) {
+      add(std::move(r));
+    }
   }
   if (own_dir) {
     std::filesystem::remove_all(c.dir);
