@@ -76,39 +76,58 @@ HttpAnswer WebhookClient::Send(const HttpCall& call) {
                     : what + ": " + ec.message();
     done = true;
   };
+  // The exchange once connected.
+  auto exchange = [&] {
+    http::async_write(stream, req, [&](beast::error_code ec3, std::size_t) {
+      if (ec3) {
+        return fail("write", ec3);
+      }
+      http::async_read_header(stream, buffer, parser, [&](beast::error_code ec4, std::size_t) {
+        if (ec4) {
+          return fail("read", ec4);
+        }
+        const auto& res = parser.get();
+        out.status = res.result_int();
+        for (const auto& field : res) {
+          out.headers.emplace_back(AsciiLower(field.name_string()), std::string(field.value()));
+        }
+        if (auto it = res.find(http::field::retry_after); it != res.end()) {
+          const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+          out.retry_after_us = ParseRetryAfter(it->value(), now);
+        }
+        done = true;
+      });
+    });
+  };
   stream.expires_after(timeout_);
-  resolver.async_resolve(host, port, [&](beast::error_code ec, tcp::resolver::results_type r) {
-    if (ec) {
-      return fail("cannot resolve " + host, ec);
-    }
-    stream.async_connect(r, [&](beast::error_code ec2, const tcp::endpoint&) {
+  // A numeric address needs no resolver (whose thread Asio starts per
+  // io_context).
+  boost::system::error_code numeric;
+  const auto address = net::ip::make_address(host, numeric);
+  std::uint16_t port_number = 0;
+  const auto [end, perr] = std::from_chars(port.data(), port.data() + port.size(), port_number);
+  if (!numeric && perr == std::errc() && end == port.data() + port.size()) {
+    stream.async_connect(tcp::endpoint(address, port_number), [&](beast::error_code ec2) {
       if (ec2) {
         return fail("connect", ec2);
       }
-      http::async_write(stream, req, [&](beast::error_code ec3, std::size_t) {
-        if (ec3) {
-          return fail("write", ec3);
+      exchange();
+    });
+  } else {
+    resolver.async_resolve(host, port, [&](beast::error_code ec, tcp::resolver::results_type r) {
+      if (ec) {
+        return fail("cannot resolve " + host, ec);
+      }
+      stream.async_connect(r, [&](beast::error_code ec2, const tcp::endpoint&) {
+        if (ec2) {
+          return fail("connect", ec2);
         }
-        http::async_read_header(stream, buffer, parser, [&](beast::error_code ec4, std::size_t) {
-          if (ec4) {
-            return fail("read", ec4);
-          }
-          const auto& res = parser.get();
-          out.status = res.result_int();
-          for (const auto& field : res) {
-            out.headers.emplace_back(AsciiLower(field.name_string()), std::string(field.value()));
-          }
-          if (auto it = res.find(http::field::retry_after); it != res.end()) {
-            const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
-            out.retry_after_us = ParseRetryAfter(it->value(), now);
-          }
-          done = true;
-        });
+        exchange();
       });
     });
-  });
+  }
   ioc.run_for(timeout_ + std::chrono::milliseconds(100));
   if (!done) {
     out.status = 0;

@@ -278,6 +278,9 @@ void SinkService::Deliver(Worker* w) {
   std::mt19937_64 rng{std::random_device{}()};
 
   std::vector<store::RecordPtr> batch;
+  std::vector<store::RecordPtr> ahead;  // read, not yet looked at: cursor + 1, ...
+  std::size_t ahead_pos = 0;
+  std::int64_t ahead_read_us = 0;
   Seq batch_end = 0;  // the cursor once the batch is accepted
   std::string webhook_id;
   std::uint32_t attempt = 0;
@@ -345,6 +348,8 @@ void SinkService::Deliver(Worker* w) {
       p.generation = s.generation;
       p.cursor = s.replay_from - 1;
       batch.clear();
+      ahead.clear();
+      ahead_pos = 0;
       attempt = 0;
       store_progress();
       continue;
@@ -403,16 +408,28 @@ void SinkService::Deliver(Worker* w) {
       continue;
     }
     if (batch.empty()) {
-      auto records = log_->ReadFrom(p.cursor + 1, options_.scan_records);
-      if (!records.ok()) {
-        ++attempt;
-        fail(0, "reading the log: " + records.status().ToString());
-        wait(backoff(std::nullopt));
-        continue;
+      // Records past the cursor come from the read-ahead, refilled when it
+      // is used up or older than a second (a customer erased since must
+      // not go out with data).
+      bool caught_up = false;
+      if (ahead_pos == ahead.size() ||
+          clock_->NowMicros() - ahead_read_us > options_.progress_interval_us) {
+        auto records = log_->ReadFrom(p.cursor + 1, options_.scan_records);
+        if (!records.ok()) {
+          ++attempt;
+          fail(0, "reading the log: " + records.status().ToString());
+          wait(backoff(std::nullopt));
+          continue;
+        }
+        ahead = std::move(records).value();
+        ahead_pos = 0;
+        ahead_read_us = clock_->NowMicros();
+        caught_up = ahead.size() < options_.scan_records;
       }
       Seq scanned = p.cursor;
       std::size_t bytes = 0;
-      for (const auto& r : *records) {
+      while (ahead_pos < ahead.size()) {
+        const store::RecordPtr& r = ahead[ahead_pos++];
         scanned = r->seq;
         if (s.definition.filter.Matches(*r)) {
           batch.push_back(r);
@@ -430,7 +447,7 @@ void SinkService::Deliver(Worker* w) {
         if (dirty && clock_->NowMicros() - last_store_us >= options_.progress_interval_us) {
           store_progress();
         }
-        if (records->size() < options_.scan_records) {
+        if (caught_up) {
           wait(std::chrono::duration_cast<std::chrono::microseconds>(options_.poll).count());
         }
         continue;
@@ -493,7 +510,12 @@ void SinkService::Deliver(Worker* w) {
       delivered.Increment(batch.size());
       batch.clear();
       attempt = 0;
-      store_progress();
+      // At most once per progress_interval: a write through the WAL waits
+      // for the appends' fsync when it joins their write group.
+      dirty = true;
+      if (clock_->NowMicros() - last_store_us >= options_.progress_interval_us) {
+        store_progress();
+      }
       MutexLock l(&mu_);
       w->next_attempt_us = 0;
       continue;

@@ -18,8 +18,9 @@
 // the Standard Webhooks headers webhook-id ("<sink>.<replays>.<first
 // seq>-<last seq>": the same on every retry of that request),
 // webhook-timestamp (this attempt, Unix seconds) and webhook-signature.
-//   - 2xx: the cursor moves past the request's last record, and is stored
-//     (through the WAL, unsynced; store/sink_store.h).
+//   - 2xx: the cursor moves past the request's last record. It is stored
+//     (through the WAL, unsynced; store/sink_store.h) at most once per
+//     progress_interval, and whenever the sink fails, pauses or stops.
 //   - 410 Gone: the sink is disabled (a `sink.disabled` event, actor
 //     "touchline") and keeps its cursor; resuming retries the same records.
 //   - anything else (other statuses, no answer within the client's
@@ -31,8 +32,9 @@
 //     the receiver is back or an admin pauses or deletes it.
 //   Records are re-read before each retry, so a customer erased meanwhile
 //   goes out erased.
-// Delivery is at least once and in seq order: the cursor is stored only
-// after a 2xx, so a crash repeats at most what was sent since.
+// Delivery is at least once and in seq order: the cursor only ever moves
+// past what got a 2xx, so a crash repeats at most the requests accepted
+// since it was last stored (a second's worth, by default).
 //
 // Handshake. A sink with "handshake": true first sends the CloudEvents
 // webhook validation request (OPTIONS with WebHook-Request-Origin: origin)
@@ -90,7 +92,7 @@ struct SinkServiceOptions {
   std::int64_t max_retry_after_us = 3'600'000'000;
   std::size_t scan_records = 1000;                // records read per pass
   std::size_t max_body_bytes = 4 << 20;           // a batch stops growing here
-  std::int64_t progress_interval_us = 1'000'000;  // store a skip-only cursor at most this often
+  std::int64_t progress_interval_us = 1'000'000;  // store the cursor at most this often
 };
 
 // What GET /v1/sinks/{id} shows.
