@@ -8,6 +8,7 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -83,9 +84,19 @@ void SinkReceiver::Run() {
       std::uint64_t n = 0;
       std::vector<double> lags;
       constexpr std::string_view kAt = "\"recordedat\":\"";
+      constexpr std::string_view kSeq = ",\"seq\":";
       for (std::size_t at = body.find("\"specversion\""); at != std::string::npos;
            at = body.find("\"specversion\"", at + 1)) {
         ++n;
+        const std::size_t seq_at = body.find(kSeq, at);
+        if (seq_at != std::string::npos) {
+          std::uint64_t seq = 0;
+          const char* first = body.data() + seq_at + kSeq.size();
+          std::from_chars(first, body.data() + body.size(), seq);
+          if (!seen_.insert(seq).second) {
+            ++duplicates_;
+          }
+        }
       }
       for (std::size_t at = body.find(kAt); at != std::string::npos; at = body.find(kAt, at + 1)) {
         const std::size_t start = at + kAt.size();

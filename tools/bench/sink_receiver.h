@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 namespace touchline::bench {
@@ -25,6 +26,8 @@ class SinkReceiver {
   std::uint16_t port() const { return port_; }
   std::uint64_t events() const { return events_.load(); }
   std::uint64_t requests() const { return requests_.load(); }
+  // Events received more than once (by their "seq" extension).
+  std::uint64_t duplicates() const { return duplicates_.load(); }
   // Each event's delay from recordedat to arrival, in milliseconds.
   std::vector<double> lags_ms() const;
 
@@ -36,6 +39,8 @@ class SinkReceiver {
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> events_{0};
   std::atomic<std::uint64_t> requests_{0};
+  std::atomic<std::uint64_t> duplicates_{0};
+  std::unordered_set<std::uint64_t> seen_;  // the receiver thread's
   mutable std::mutex mu_;
   std::vector<double> lags_ms_;
   std::thread thread_;

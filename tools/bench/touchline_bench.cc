@@ -924,7 +924,8 @@ std::vector<Row> SinkRun(const Config& c, const Workload& warmup, const Workload
                              static_cast<double>(std::max<std::uint64_t>(1, receiver.events()));
       if (row.note.empty()) {
         row.note = std::to_string(n) + " events already in the log, batches of " +
-                   std::to_string(c.sink_batch) + "; latencies: none (a backlog)";
+                   std::to_string(c.sink_batch) + ", " + std::to_string(receiver.duplicates()) +
+                   " received twice; latencies: none (a backlog)";
       }
     }
     server->Stop();
@@ -950,9 +951,10 @@ std::vector<Row> SinkRun(const Config& c, const Workload& warmup, const Workload
       const double max_ms = lags.empty() ? 0 : *std::max_element(lags.begin(), lags.end());
       char note[200];
       std::snprintf(note, sizeof(note),
-                    "latencies: delivery lag (arrival - recordedat); max %.0f ms; events/s: the "
-                    "ingest rate%s",
-                    max_ms, all ? "" : "; NOT ALL DELIVERED");
+                    "latencies: delivery lag (arrival - recordedat); max %.0f ms; %llu received "
+                    "twice; events/s: the ingest rate%s",
+                    max_ms, static_cast<unsigned long long>(receiver.duplicates()),
+                    all ? "" : "; NOT ALL DELIVERED");
       row.note = note;
       row.errors = load.errors + (all ? 0 : 1);
     }
