@@ -54,6 +54,26 @@ std::string_view PermissionDescription(Permission permission) {
   return "do this";
 }
 
+std::string_view PermissionName(Permission permission) {
+  switch (permission) {
+    case Permission::kPublic:
+      return "public";
+    case Permission::kAnyKey:
+      return "any_key";
+    case Permission::kWriteEvents:
+      return "write_events";
+    case Permission::kReadCustomers:
+      return "read_customers";
+    case Permission::kWriteNotes:
+      return "write_notes";
+    case Permission::kReadAll:
+      return "read_all";
+    case Permission::kAdmin:
+      return "admin";
+  }
+  return "admin";
+}
+
 // Token buckets by key, sharded to keep lock contention low. Buckets that
 // are full again carry no information and are dropped when a shard grows.
 class AccessControl::Buckets {

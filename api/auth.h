@@ -57,6 +57,10 @@ enum class Permission : std::uint8_t {
 bool RoleAllows(store::Role role, Permission permission);
 // "append events", ... for 403 messages.
 std::string_view PermissionDescription(Permission permission);
+// "public", "any_key", "write_events", "read_customers", "write_notes",
+// "read_all", "admin": the x-touchline-permission of each operation in
+// api/openapi.json.
+std::string_view PermissionName(Permission permission);
 
 // A token bucket per key (address or key name): `rate` tokens a second up
 // to `burst`. rate 0 turns the limit off.

@@ -1,7 +1,8 @@
 // The agent console: static files (HTML, CSS, JavaScript) compiled into
 // touchlined, served at / and /console/<name>. The sources are in
 // api/console/; CMake embeds them (cmake/embed_assets.cmake), so the binary
-// needs no files next to it and the page needs no network.
+// needs no files next to it and the page needs no network. The same
+// mechanism embeds api/openapi.json, served at GET /v1/openapi.json only.
 //
 // Thread safety: immutable data.
 #pragma once

@@ -47,9 +47,21 @@ void SinkChangeRoute(Call& c) {
   HandleChangeSink(c.params[0], kChange, c.request, c.services, std::move(c.respond));
 }
 
+// The API description (api/openapi.json), embedded with the console's files.
+constexpr std::string_view kOpenApiAsset = "openapi.json";
+
+void ServeOpenApi(Call& c) {
+  const ConsoleAsset* asset = FindConsoleAsset(kOpenApiAsset);
+  Response r;
+  r.content_type = std::string(asset->content_type);
+  r.body = std::string(asset->body);
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  c.respond(std::move(r));
+}
+
 void ServeConsole(Call& c) {
-  const ConsoleAsset* asset =
-      FindConsoleAsset(c.params.empty() ? std::string_view("index.html") : c.params[0]);
+  const std::string_view name = c.params.empty() ? std::string_view("index.html") : c.params[0];
+  const ConsoleAsset* asset = name == kOpenApiAsset ? nullptr : FindConsoleAsset(name);
   if (asset == nullptr) {
     c.respond(HttpErrorResponse(404, "not_found", "the console has no such file"));
     return;
@@ -73,6 +85,7 @@ const RouteSpec kRoutes[] = {
     {"GET", "/console/{}", Permission::kPublic, ServeConsole},
     {"GET", "/metrics", Permission::kReadAll,
      [](Call& c) { Reply(c.respond, HandleMetrics(c.services)); }},
+    {"GET", "/v1/openapi.json", Permission::kPublic, ServeOpenApi},
     {"GET", "/v1/auth/whoami", Permission::kAnyKey,
      [](Call& c) { Reply(c.respond, HandleWhoAmI(c.request, c.services)); }},
     {"GET", "/v1/events", Permission::kReadAll,
@@ -409,5 +422,13 @@ void Route(Request& request, Services& services, Responder respond) {
 }
 
 Response DeniedResponse(const Admission& admission) { return Denied(admission); }
+
+std::vector<RouteInfo> RouteTable() {
+  std::vector<RouteInfo> out;
+  for (const RouteSpec& r : kRoutes) {
+    out.push_back({r.method, r.pattern, r.permission});
+  }
+  return out;
+}
 
 }  // namespace touchline::api

@@ -37,6 +37,7 @@
 //   GET  /v1/campaigns/{name}              a campaign's counts
 //   GET  /v1/stream                        WebSocket live stream (ws_session.h)
 //   GET  /v1/auth/whoami                   the presented key's name and role
+//   GET  /v1/openapi.json                  this API as OpenAPI 3.1 (api/openapi.json)
 //   GET  /metrics                          Prometheus text format
 //   POST /v1/admin/backups                 back the data directory up
 //   GET  /, /console/<file>                the agent console
@@ -142,6 +143,16 @@ void Route(Request& request, Services& services, Responder respond);
 // accepts ?access_token=), and the error response for a refusal.
 Admission AdmitStream(const Request& request, Services& services);
 Response DeniedResponse(const Admission& admission);
+// Every route: its method (GET also answers HEAD), its path ("{}" is one
+// segment) and the permission it needs. api/openapi.json documents exactly
+// these (tests/api/openapi_test.cc).
+struct RouteInfo {
+  std::string_view method;
+  std::string_view pattern;
+  Permission permission;
+};
+std::vector<RouteInfo> RouteTable();
+
 // Whether an admitted stream's credentials still hold (rechecked every
 // second by the session: a revoked key closes it with 1008).
 bool StreamStillAdmitted(const Request& request, Services& services);

@@ -3,9 +3,10 @@
 # Run by CTest as `layering_check`. Linking already rejects most violations;
 # this catches header-only ones.
 set(rules
-  "core:store/,projections/,api/,tools/,tests/"
-  "store:projections/,api/,tools/,tests/"
-  "projections:api/,tools/,tests/"
+  "core:store/,projections/,sinks/,api/,tools/,tests/"
+  "store:projections/,sinks/,api/,tools/,tests/"
+  "projections:sinks/,api/,tools/,tests/"
+  "sinks:projections/,api/,tools/,tests/"
   "api:tools/,tests/"
   "tools:api/,tests/")
 set(failed FALSE)

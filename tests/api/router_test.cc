@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 #include <future>
+#include <map>
+#include <set>
 
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_util.h"
@@ -246,6 +248,72 @@ TEST_F(RouterTest, HealthAndReadiness) {
   draining_ = true;
   EXPECT_EQ(Call("GET", "/readyz").status, 503);
   EXPECT_EQ(Call("GET", "/healthz").status, 200);
+}
+
+// api/openapi.json, as served, documents exactly the route table: every
+// (method, path) once, nothing that is not routed, each with the
+// permission the router enforces and the matching security.
+TEST_F(RouterTest, TheOpenApiDescriptionMatchesTheRouteTable) {
+  const Response r = Call("GET", "/v1/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_THAT(r.content_type, HasSubstr("application/json"));
+  const boost::json::value doc = boost::json::parse(r.body);
+  EXPECT_EQ(doc.at("openapi").as_string(), "3.1.0");
+
+  // "/v1/customers/{id}/timeline" -> "/v1/customers/{}/timeline"
+  auto normalise = [](std::string_view path) {
+    std::string out;
+    for (std::size_t i = 0; i < path.size(); ++i) {
+      if (path[i] == '{') {
+        out += "{}";
+        i = path.find('}', i);
+      } else {
+        out.push_back(path[i]);
+      }
+    }
+    return out;
+  };
+  std::map<std::string, std::string> documented;  // "GET /v1/x/{}" -> permission
+  std::set<std::string> operation_ids;
+  for (const auto& [path, item] : doc.at("paths").as_object()) {
+    for (const auto& [method, op] : item.as_object()) {
+      if (method == "parameters" || method == "summary" || method == "description") {
+        continue;
+      }
+      std::string m(method);
+      for (char& ch : m) {
+        ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      }
+      const std::string key = m + " " + normalise(path);
+      const auto* permission = op.as_object().if_contains("x-touchline-permission");
+      EXPECT_TRUE(
+          documented.emplace(key, permission ? std::string(permission->as_string()) : "").second)
+          << key << " is documented twice";
+      EXPECT_TRUE(operation_ids.insert(std::string(op.at("operationId").as_string())).second)
+          << key;
+      const auto* security = op.as_object().if_contains("security");
+      const bool open = security != nullptr && security->as_array().empty();
+      EXPECT_EQ(open, permission != nullptr && permission->as_string() == "public")
+          << key << ": public routes, and only they, have \"security\": []";
+    }
+  }
+  std::set<std::string> routed;
+  for (const RouteInfo& route : RouteTable()) {
+    const std::string key = std::string(route.method) + " " + std::string(route.pattern);
+    routed.insert(key);
+    auto it = documented.find(key);
+    if (it == documented.end()) {
+      ADD_FAILURE() << key << " is routed but not in api/openapi.json";
+      continue;
+    }
+    EXPECT_EQ(it->second, PermissionName(route.permission)) << key;
+  }
+  for (const auto& [key, permission] : documented) {
+    EXPECT_TRUE(routed.contains(key)) << key << " is in api/openapi.json but not routed";
+  }
+  EXPECT_EQ(documented.size(), routed.size());
+  // Not a console file.
+  EXPECT_EQ(Call("GET", "/console/openapi.json").status, 404);
 }
 
 }  // namespace
