@@ -116,6 +116,7 @@ int main(int argc, char** argv) {
   bool no_integrity = false;
   bool no_read_audit = false;
   std::string sink_source;
+  std::string webhook_ca_file;
   std::string sink_origin;
   std::int64_t checkpoint_interval_ms = store.checkpoint_interval.count();
   touchline::api::AccessOptions access;
@@ -233,6 +234,11 @@ int main(int argc, char** argv) {
          "How long one reminder webhook or sink request may take before it counts as failed")
       ->check(CLI::Range(100, 600000))
       ->envname("TOUCHLINE_WEBHOOK_TIMEOUT_MS");
+  app.add_option("--webhook-ca-file", webhook_ca_file,
+                 "PEM file of CA certificates trusted, besides the system's, for https:// "
+                 "reminder webhooks and sinks")
+      ->check(CLI::ExistingFile)
+      ->envname("TOUCHLINE_WEBHOOK_CA_FILE");
   app.add_option("--sink-source", sink_source,
                  "The CloudEvents source of events sent to sinks (default: urn:touchline: + "
                  "the log's name)")
@@ -449,6 +455,12 @@ int main(int argc, char** argv) {
     access_log.Start();
   }
   touchline::api::WebhookClient webhooks{std::chrono::milliseconds(webhook_timeout_ms)};
+  if (!webhook_ca_file.empty()) {
+    if (auto s = webhooks.TrustCa(webhook_ca_file); !s.ok()) {
+      spdlog::critical("--webhook-ca-file: {}", s.ToString());
+      return 1;
+    }
+  }
   touchline::projections::ReminderScheduler scheduler(log->get(), reminders->get(),
                                                       touchline::SystemClock::Default(), &webhooks);
   scheduler.Start();

@@ -325,10 +325,11 @@ StatusOr<ReminderRule> ParseReminderRule(std::string_view text, std::string_view
     ASSIGN_OR_RETURN(r.queue, GetString(dobj, "queue", "deliver.", 64, false));
     if (!r.webhook.empty()) {
       auto url = boost::urls::parse_absolute_uri(r.webhook);
-      if (!url || url->scheme() != "http" || !url->has_authority() || url->host().empty()) {
+      if (!url || (url->scheme() != "http" && url->scheme() != "https") || !url->has_authority() ||
+          url->host().empty()) {
         return Bad(
-            "deliver.webhook: must be an http:// URL with a host, e.g. "
-            "http://crm.internal:8080/reminders");
+            "deliver.webhook: must be an http:// or https:// URL with a host, e.g. "
+            "https://crm.internal/reminders");
       }
     }
     if (const auto* n = dobj.if_contains("max_attempts")) {

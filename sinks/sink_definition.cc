@@ -71,16 +71,8 @@ Status ValidateUrl(std::string_view url) {
     return InvalidAt("url", "is longer than 2048 bytes");
   }
   auto u = boost::urls::parse_absolute_uri(url);
-  if (!u) {
-    return InvalidAt("url", "must be an absolute http:// URL");
-  }
-  if (u->scheme() == "https") {
-    return InvalidAt("url",
-                     "https:// is not supported yet (the sink client has no TLS); "
-                     "use http:// to a local relay");
-  }
-  if (u->scheme() != "http" || u->host().empty()) {
-    return InvalidAt("url", "must be an http:// URL with a host");
+  if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty()) {
+    return InvalidAt("url", "must be an absolute http:// or https:// URL with a host");
   }
   if (u->has_userinfo()) {
     return InvalidAt("url", "must not carry credentials; receivers verify the signature");

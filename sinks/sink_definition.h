@@ -4,9 +4,10 @@
 // to one HTTP endpoint (sinks/sink_service.h).
 //
 //   {"id": "crm-export",                 required: 1-64 of a-z 0-9 _ -
-//    "url": "http://crm.local:8080/in",  required: an http:// URL, at most
-//                                        2,048 bytes (https:// is refused:
-//                                        the client has no TLS yet)
+//    "url": "https://crm.example/in",    required: an http:// or https://
+//                                        URL, at most 2,048 bytes (https:
+//                                        the receiver's certificate must
+//                                        verify; api/webhook_client.h)
 //    "description": "to the CRM",        optional, at most 200 bytes
 //    "filter": {                         optional; every list at most 100
 //      "types": ["purchase", "ticket.opened"],   dotted prefixes, as in

@@ -295,6 +295,9 @@ void SinkService::Deliver(Worker* w) {
     }
     dirty = false;
     last_store_us = clock_->NowMicros();
+    MutexLock l(&mu_);  // what GET shows, at once
+    w->progress = p;
+    w->attempt = attempt;
   };
   auto fail = [&](int status, std::string error) {
     p.failed_requests++;

@@ -13,6 +13,9 @@
 //   4. A 410 disables the sink; nothing is sent until it is resumed.
 //   5. A structured-mode sink replayed after an erasure: the erased
 //      customer's events go out erased.
+//   6. https://: a receiver whose certificate the server trusts
+//      (--webhook-ca-file) gets its events; one it does not trust gets
+//      nothing, and the sink's last error says why.
 //
 // node sinks_test.mjs --server PATH/touchlined --tlctl PATH/tlctl
 // Exit code 0 on success; any failed check throws and exits 1.
@@ -20,6 +23,7 @@ import assert from 'node:assert/strict';
 import {execFileSync, spawn} from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import {HTTP} from 'cloudevents';
@@ -77,7 +81,8 @@ async function startServer() {
   fs.rmSync(portFile, {force: true});
   serverExit = null;
   server = spawn(serverPath, ['--data-dir', path.join(dataDir, 'data'), '--port', '0',
-    '--port-file', portFile, '--log-level', 'warn', '--sink-origin', 'touchline.test'],
+    '--port-file', portFile, '--log-level', 'warn', '--sink-origin', 'touchline.test',
+    '--webhook-ca-file', path.join(dataDir, 'trusted.pem')],
   {stdio: ['ignore', 'inherit', 'inherit']});
   server.on('exit', (code, signal) => { serverExit = `exited with ${signal ?? code}`; });
   for (let i = 0; i < 200 && !fs.existsSync(portFile) && !serverExit; i++) await sleep(50);
@@ -103,14 +108,16 @@ class Receiver {
     this.script = new Map();   // path -> [{status, headers}] for the next POSTs
     this.delayMs = 0;
   }
-  async start() {
-    this.server = http.createServer((req, res) => {
+  // `tls`: {key, cert} to serve https.
+  async start(tls) {
+    const handler = (req, res) => {
       const chunks = [];
       req.on('data', (c) => chunks.push(c));
       req.on('end', () => this.handle(req, res, Buffer.concat(chunks).toString('utf8')));
-    });
+    };
+    this.server = tls ? https.createServer(tls, handler) : http.createServer(handler);
     await new Promise((r) => this.server.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${this.server.address().port}`;
+    this.url = `${tls ? 'https' : 'http'}://127.0.0.1:${this.server.address().port}`;
   }
   async handle(req, res, body) {
     if (req.method === 'OPTIONS') {
@@ -167,7 +174,7 @@ async function accessAndBadInput(receiver) {
   const bad = [
     [{url: `${receiver.url}/x`}, 400, /id: is required/],
     [{id: 'x'}, 400, /url: is required/],
-    [{id: 'x', url: 'https://example.com/'}, 400, /https:\/\/ is not supported/],
+    [{id: 'x', url: 'ftp://example.com/'}, 400, /http:\/\/ or https:\/\//],
     [{id: 'x', url: `${receiver.url}/x`, mode: 'batch', batch_size: 0}, 400, /batch_size/],
     [{id: 'x', url: `${receiver.url}/x`, filter: {types: ['Not A Type']}}, 400, /filter\.types\[0\]/],
     [{id: 'x', url: `${receiver.url}/x`, start: -1}, 400, /start/],
@@ -304,11 +311,43 @@ async function erasedGoOutErased(receiver) {
   console.log('erased events go out erased: ok');
 }
 
+// A self-signed certificate for 127.0.0.1, made for this test.
+function selfSigned(name) {
+  const key = path.join(dataDir, `${name}.key`);
+  const cert = path.join(dataDir, `${name}.pem`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt',
+    'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], {stdio: 'ignore'});
+  return {key: fs.readFileSync(key), cert: fs.readFileSync(cert)};
+}
+
+async function overHttps(trusted, untrusted) {
+  await createSink(trusted, {id: 'secure', url: `${trusted.url}/secure`});
+  await createSink(untrusted, {id: 'stranger', url: `${untrusted.url}/stranger`});
+  const [seq] = await ingest([{customer: 'c-tls', type: 'order.placed', data: {tls: true}}]);
+  await eventually('the event over https', () =>
+    trusted.accepted('/secure').some((e) => Number(e.seq) === seq));
+  assert.deepEqual(trusted.failures, [], 'verified and parsed over https');
+  const info = await eventually('the untrusted receiver refused', async () => {
+    const r = await api('GET', '/v1/sinks/stranger');
+    return r.json.sink.last_error ? r.json.sink : null;
+  });
+  assert.match(info.last_error.message, /TLS handshake|certificate/i, JSON.stringify(info));
+  assert.equal(info.delivered_events, 0);
+  assert.equal(untrusted.requests.length, 0, 'nothing reached a receiver the server does not trust');
+  console.log(`https: delivered to a trusted receiver; an untrusted one: ${info.last_error.message}`);
+}
+
 // ------------------------------------------------------------------ main
 
 const receiver = new Receiver();
+const trusted = new Receiver();
+const untrusted = new Receiver();
 try {
   await receiver.start();
+  const tls = selfSigned('trusted');
+  await trusted.start(tls);
+  await untrusted.start(selfSigned('untrusted'));
   await startServer();
   const createKey = (name, role) => JSON.parse(execFileSync(tlctlPath,
       ['keys', 'create', '--data-dir', path.join(dataDir, 'data'), '--name', name, '--role', role,
@@ -322,9 +361,10 @@ try {
   await retryAfter(receiver);
   await gone(receiver);
   await erasedGoOutErased(receiver);
+  await overHttps(trusted, untrusted);
   console.log('sinks test passed');
 } finally {
   if (server && !serverExit) await stopServer('SIGTERM');
-  receiver.server?.close();
+  for (const r of [receiver, trusted, untrusted]) r.server?.close();
   fs.rmSync(dataDir, {recursive: true, force: true});
 }

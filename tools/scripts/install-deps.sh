@@ -4,7 +4,8 @@
 #
 # --tests also installs what the browser test needs: Debian's chromium and,
 # when the machine has no Node.js, Debian's nodejs and npm; then the npm
-# packages pinned in tests/browser/package-lock.json (playwright-core, ws).
+# packages pinned in tests/browser/package-lock.json (playwright-core, ws, the
+# integration clients, @redocly/cli and ajv).
 #
 # --bench installs what tools/bench/compare needs: the PostgreSQL and Redis
 # servers it compares against, their client libraries and gnuplot. The test
@@ -26,7 +27,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   librocksdb-dev libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsimdjson-dev libspdlog-dev libgtest-dev libgmock-dev libsodium-dev libcli11-dev liblz4-dev
-  curl tzdata openssl libssl-dev
+  curl tzdata openssl libssl-dev ca-certificates
 )
 # The libFuzzer targets (tools/scripts/fuzz.sh) build with clang.
 fuzz_packages=(clang libclang-rt-14-dev)
