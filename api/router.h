@@ -145,7 +145,8 @@ Admission AdmitStream(const Request& request, Services& services);
 Response DeniedResponse(const Admission& admission);
 // Every route: its method (GET also answers HEAD), its path ("{}" is one
 // segment) and the permission it needs. api/openapi.json documents exactly
-// these (tests/api/openapi_test.cc).
+// these (RouterTest.TheOpenApiDescriptionMatchesTheRouteTable in
+// tests/api/router_test.cc).
 struct RouteInfo {
   std::string_view method;
   std::string_view pattern;

@@ -152,7 +152,9 @@ HttpAnswer WebhookClient::Send(const HttpCall& call) {
     out.error = "unknown method " + call.method;
     return out;
   }
-  const std::string host(u->host());
+  // The host without an IPv6 literal's brackets (for connecting and
+  // certificates); the Host header keeps them.
+  const std::string host(u->host_address());
   const std::string port = u->has_port() ? std::string(u->port()) : (tls ? "443" : "80");
   std::string target(u->encoded_path());
   if (target.empty()) {
@@ -162,7 +164,8 @@ HttpAnswer WebhookClient::Send(const HttpCall& call) {
     target += "?" + std::string(u->encoded_query());
   }
   http::request<http::string_body> req{verb, target, 11};
-  req.set(http::field::host, u->has_port() ? host + ":" + port : host);
+  req.set(http::field::host,
+          u->has_port() ? std::string(u->host()) + ":" + port : std::string(u->host()));
   req.set(http::field::user_agent, "touchline");
   for (const auto& [name, value] : call.headers) {
     req.set(name, value);
@@ -188,12 +191,14 @@ HttpAnswer WebhookClient::Send(const HttpCall& call) {
     SSL* ssl = secure->native_handle();
     boost::system::error_code numeric;
     net::ip::make_address(host, numeric);
-    if (numeric) {
-      SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-               static_cast<void*>(const_cast<char*>(host.c_str())));
-      SSL_set1_host(ssl, host.c_str());
-    } else {
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str());
+    const bool named = numeric
+                           ? SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                                      static_cast<void*>(const_cast<char*>(host.c_str()))) == 1 &&
+                                 SSL_set1_host(ssl, host.c_str()) == 1
+                           : X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) == 1;
+    if (!named) {
+      out.error = "cannot check a certificate for " + host;
+      return out;
     }
     Exchange(*secure, resolver, host, port, req, buffer, parser, timeout_, &out, &done);
   } else {

@@ -73,7 +73,7 @@ struct ReminderRule {
   std::string timezone = "UTC";
   std::uint32_t cap_max = 0;  // 0: no cap
   std::int64_t cap_period_us = 0;
-  std::string webhook;  // http URL, or empty
+  std::string webhook;  // http:// or https:// URL, or empty
   std::string queue;    // agent queue, or empty
   std::uint32_t max_attempts = 5;
   std::string message;

@@ -105,6 +105,10 @@ Status SinkRegistry::Apply(const SinkEvent& r) {
     s.status = SinkStatus::kActive;
     s.disabled_reason.clear();
   } else if (r.type == "sink.disabled") {
+    if (const auto incarnation = UintField(o, "created_seq");
+        incarnation.has_value() && *incarnation != s.created_seq) {
+      return Status::Ok();  // about a sink deleted since
+    }
     s.status = SinkStatus::kDisabled;
     const json::string* reason = StringField(o, "reason");
     s.disabled_reason = reason != nullptr ? std::string(*reason) : "disabled";
@@ -142,9 +146,10 @@ Event SinkReplayedEvent(std::string_view id, Seq from_seq) {
   return SystemEvent("sink.replayed", std::move(o));
 }
 
-Event SinkDisabledEvent(std::string_view id, int status, std::string_view reason) {
+Event SinkDisabledEvent(std::string_view id, Seq created_seq, int status, std::string_view reason) {
   json::object o;
   o["id"] = id;
+  o["created_seq"] = created_seq;
   o["status"] = status;
   o["reason"] = reason;
   return SystemEvent("sink.disabled", std::move(o));

@@ -10,7 +10,9 @@
 //                   under the ref, never in the event
 //   sink.paused    {"id"}            no deliveries until resumed
 //   sink.resumed   {"id"}            paused or disabled: delivering again
-//   sink.disabled  {"id", "status", "reason"}   the receiver answered 410
+//   sink.disabled  {"id", "created_seq", "status", "reason"}   the receiver
+//                  answered 410 (ignored if the sink with that id is
+//                  another incarnation by now)
 //   sink.replayed  {"id", "from_seq": N}   delivery goes back to seq N
 //   sink.deleted   {"id"}            gone; the id may be created again
 //
@@ -79,6 +81,6 @@ Event SinkCreatedEvent(const SinkDefinition& definition, Seq start_seq, std::str
 // sink.paused, sink.resumed, sink.deleted: {"id"}.
 Event SinkChangeEvent(std::string_view type, std::string_view id);
 Event SinkReplayedEvent(std::string_view id, Seq from_seq);
-Event SinkDisabledEvent(std::string_view id, int status, std::string_view reason);
+Event SinkDisabledEvent(std::string_view id, Seq created_seq, int status, std::string_view reason);
 
 }  // namespace touchline::sinks

@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
+#include <future>
 #include <random>
 
 #include "core/metrics.h"
 #include "core/time_format.h"
+#include "core/validation.h"
 #include "sinks/cloudevent_out.h"
 
 namespace touchline::sinks {
@@ -192,14 +194,21 @@ void SinkService::Stop() {
   if (supervisor_.joinable()) {
     supervisor_.join();
   }
+  // The log runs the callbacks of appends in flight; they use this object.
+  MutexLock l(&mu_);
+  while (pending_appends_ > 0) {
+    changed_.Wait(&mu_);
+  }
 }
 
 void SinkService::Supervise() {
   while (true) {
     std::vector<std::unique_ptr<Worker>> finished;
+    std::vector<Forgotten> forget;
     bool stop = false;
     {
       MutexLock l(&mu_);
+      forget.swap(forget_);
       for (auto it = workers_.begin(); it != workers_.end();) {
         if (it->second->done) {
           finished.push_back(std::move(it->second));
@@ -236,335 +245,482 @@ void SinkService::Supervise() {
     for (auto& w : finished) {
       w->thread.join();
     }
+    for (const Forgotten& f : forget) {
+      Forget(f);
+    }
     if (stop) {
       return;
     }
   }
 }
 
-void SinkService::Deliver(Worker* w) {
-  store::SinkProgress p;
-  std::string secret;
-  {
-    auto stored = store_->Progress(w->id);
-    auto sec = store_->Secret(w->id, w->secret_ref);
-    MutexLock l(&mu_);
-    const SinkState* s = registry_.Find(w->id);
-    if (stored.ok() && stored->has_value() && (*stored)->created_seq == w->created_seq) {
-      p = **stored;
-    } else if (s != nullptr) {
-      p.created_seq = w->created_seq;
-      p.cursor = s->start_seq - 1;
+// One sink's delivery loop, in stages. Everything here belongs to the
+// worker's thread except what it publishes to its Worker under mu_.
+class SinkService::Delivery {
+ public:
+  Delivery(SinkService* service, Worker* w)
+      : sv_(*service),
+        w_(w),
+        delivered_(Metrics::Default().GetCounter("touchline_sink_delivered_events_total",
+                                                 "Events a sink's receiver accepted (2xx)",
+                                                 Labels({{"sink", w->id}}))),
+        failed_(Metrics::Default().GetCounter("touchline_sink_failed_requests_total",
+                                              "Sink requests that got no 2xx (they are retried)",
+                                              Labels({{"sink", w->id}}))) {}
+
+  void Run() {
+    bool deleted = false;
+    switch (Load(&deleted)) {
+      case Loaded::kReady:
+        while (Snapshot(&deleted)) {
+          Step();
+        }
+        break;
+      case Loaded::kBroken:  // shows its error until deleted
+        while (Snapshot(&deleted)) {
+          Wait(1'000'000);
+        }
+        break;
+      case Loaded::kGone:
+        break;
     }
-    if (!stored.ok()) {
-      spdlog::error("sink {}: cannot read its progress ({}); starting at its start", w->id,
-                    stored.status().ToString());
-    }
-    if (sec.ok() && sec->has_value()) {
-      secret = **sec;
-    } else {
-      p.last_error = sec.ok() ? "the sink's secret is missing: delete it and create it again"
-                              : "cannot read the sink's secret: " + sec.status().ToString();
-      p.last_error_us = clock_->NowMicros();
-    }
-    w->progress = p;
+    Finish(deleted);
   }
-  Counter& delivered = Metrics::Default().GetCounter("touchline_sink_delivered_events_total",
-                                                     "Events a sink's receiver accepted (2xx)",
-                                                     Labels({{"sink", w->id}}));
-  Counter& failed = Metrics::Default().GetCounter(
-      "touchline_sink_failed_requests_total", "Sink requests that got no 2xx (they are retried)",
-      Labels({{"sink", w->id}}));
-  std::mt19937_64 rng{std::random_device{}()};
 
-  std::vector<store::RecordPtr> batch;
-  std::vector<store::RecordPtr> ahead;  // read, not yet looked at: cursor + 1, ...
-  std::size_t ahead_pos = 0;
-  std::int64_t ahead_read_us = 0;
-  Seq batch_end = 0;  // the cursor once the batch is accepted
-  std::string webhook_id;
-  std::uint32_t attempt = 0;
-  bool handshake_ok = false;
-  std::int64_t min_interval_us = 0, last_send_us = 0, last_store_us = 0;
-  bool dirty = false;
-  bool deleted = false;
+ private:
+  enum class Loaded : std::uint8_t { kReady, kBroken, kGone };
 
-  auto store_progress = [&] {
-    if (auto st = store_->PutProgress(w->id, p); !st.ok()) {
-      spdlog::warn("sink {}: cannot store its cursor: {}", w->id, st.ToString());
+  // One pass of the loop. REQUIRES: Snapshot() just returned true.
+  void Step() {
+    if (state_.generation != p_.generation) {  // replayed
+      p_.generation = state_.generation;
+      p_.cursor = state_.replay_from - 1;
+      batch_.clear();
+      ahead_.clear();
+      ahead_pos_ = 0;
+      attempt_ = 0;
+      StoreProgress();
+      return;
     }
-    dirty = false;
-    last_store_us = clock_->NowMicros();
-    MutexLock l(&mu_);  // what GET shows, at once
-    w->progress = p;
-    w->attempt = attempt;
-  };
-  auto fail = [&](int status, std::string error) {
-    p.failed_requests++;
-    p.last_error_us = clock_->NowMicros();
-    p.last_status = status;
-    p.last_error = std::move(error);
-    failed.Increment();
-  };
-  auto backoff = [&](std::optional<std::int64_t> retry_after) {
-    const int shift = static_cast<int>(std::min<std::uint32_t>(attempt, 30)) - 1;
-    double d = static_cast<double>(
-        std::min(options_.backoff_max_us, options_.backoff_base_us << std::max(shift, 0)));
-    d *= std::uniform_real_distribution<double>(0.8, 1.2)(rng);
-    auto us = static_cast<std::int64_t>(d);
-    if (retry_after.has_value()) {
-      us = std::max(us, std::min(*retry_after, options_.max_retry_after_us));
+    if (state_.status != SinkStatus::kActive) {
+      Idle();
+      return;
     }
-    return us;
-  };
-  // Waits `us` of real time, until the registry changes, or until Stop().
-  std::uint64_t seen = 0;
-  auto wait = [&](std::int64_t us) {
-    MutexLock l(&mu_);
-    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
-    while (!stopping_ && changes_ == seen) {
-      if (!changed_.WaitUntil(&mu_, until)) {
-        break;
-      }
+    if (state_.definition.handshake && !handshake_ok_) {
+      Handshake();
+      return;
     }
-  };
-
-  while (true) {
-    SinkState s;
-    {
-      MutexLock l(&mu_);
-      w->progress = p;
-      w->attempt = attempt;
-      w->oldest_pending_us = batch.empty() ? 0 : batch.front()->recorded_at_us;
-      if (stopping_) {
-        break;
-      }
-      const SinkState* cur = registry_.Find(w->id);
-      if (cur == nullptr || cur->created_seq != w->created_seq) {
-        deleted = true;
-        break;
-      }
-      s = *cur;
-      seen = changes_;
+    if (batch_.empty() && !FillBatch()) {
+      return;
     }
-    if (s.generation != p.generation) {  // replayed
-      p.generation = s.generation;
-      p.cursor = s.replay_from - 1;
-      batch.clear();
-      ahead.clear();
-      ahead_pos = 0;
-      attempt = 0;
-      store_progress();
-      continue;
+    if (!Fresh()) {
+      return;
     }
-    if (s.status != SinkStatus::kActive || secret.empty()) {
-      if (dirty) {
-        store_progress();
-      }
-      handshake_ok = false;
-      attempt = 0;
-      {
-        MutexLock l(&mu_);
-        w->next_attempt_us = 0;
-      }
-      wait(1'000'000);
-      continue;
-    }
-    if (s.definition.handshake && !handshake_ok) {
-      HttpCall call;
-      call.method = "OPTIONS";
-      call.url = s.definition.url;
-      call.headers = {{"WebHook-Request-Origin", options_.origin}};
-      const HttpAnswer a = http_->Send(call);
-      const std::string_view allowed = a.Header("webhook-allowed-origin");
-      std::string verdict;
-      if (a.status >= 200 && a.status < 300 && (allowed == "*" || allowed == options_.origin)) {
-        handshake_ok = true;
-        attempt = 0;
-        min_interval_us = 0;
-        const std::string_view rate = a.Header("webhook-allowed-rate");
-        std::uint64_t per_minute = 0;
-        if (std::from_chars(rate.data(), rate.data() + rate.size(), per_minute).ec == std::errc() &&
-            per_minute > 0) {
-          min_interval_us = static_cast<std::int64_t>(60'000'000 / per_minute);
-        }
-        verdict = "accepted";
-      } else {
-        verdict = "refused";
-        ++attempt;
-        fail(a.status, a.status == 0 ? "handshake: " + a.error
-                                     : "handshake: HTTP " + std::to_string(a.status) +
-                                           (allowed.empty() ? " without WebHook-Allowed-Origin"
-                                                            : " allowing origin '" +
-                                                                  std::string(allowed) + "'"));
-      }
-      const std::int64_t delay = handshake_ok ? 0 : backoff(a.retry_after_us);
-      {
-        MutexLock l(&mu_);
-        w->handshake = verdict;
-        w->next_attempt_us = handshake_ok ? 0 : clock_->NowMicros() + delay;
-      }
-      if (!handshake_ok) {
-        store_progress();
-        wait(delay);
-      }
-      continue;
-    }
-    if (batch.empty()) {
-      // Records past the cursor come from the read-ahead, refilled when it
-      // is used up or older than a second (a customer erased since must
-      // not go out with data).
-      bool caught_up = false;
-      if (ahead_pos == ahead.size() ||
-          clock_->NowMicros() - ahead_read_us > options_.progress_interval_us) {
-        auto records = log_->ReadFrom(p.cursor + 1, options_.scan_records);
-        if (!records.ok()) {
-          ++attempt;
-          fail(0, "reading the log: " + records.status().ToString());
-          wait(backoff(std::nullopt));
-          continue;
-        }
-        ahead = std::move(records).value();
-        ahead_pos = 0;
-        ahead_read_us = clock_->NowMicros();
-        caught_up = ahead.size() < options_.scan_records;
-      }
-      Seq scanned = p.cursor;
-      std::size_t bytes = 0;
-      while (ahead_pos < ahead.size()) {
-        const store::RecordPtr& r = ahead[ahead_pos++];
-        scanned = r->seq;
-        if (s.definition.filter.Matches(*r)) {
-          batch.push_back(r);
-          bytes += r->json.size();
-          if (batch.size() >= s.definition.batch_size || bytes >= options_.max_body_bytes) {
-            break;
-          }
-        }
-      }
-      if (batch.empty()) {
-        if (scanned != p.cursor) {
-          p.cursor = scanned;
-          dirty = true;
-        }
-        if (dirty && clock_->NowMicros() - last_store_us >= options_.progress_interval_us) {
-          store_progress();
-        }
-        if (caught_up) {
-          wait(std::chrono::duration_cast<std::chrono::microseconds>(options_.poll).count());
-        }
-        continue;
-      }
-      p.cursor = batch.front()->seq - 1;  // what came before was skipped
-      batch_end = scanned;
-      attempt = 0;
-      webhook_id = w->id + "." + std::to_string(p.generation) + "." +
-                   std::to_string(batch.front()->seq) + "-" + std::to_string(batch.back()->seq);
-    } else if (attempt > 0) {
-      // Read again: a customer erased since goes out erased.
-      std::vector<Seq> seqs;
-      for (const auto& r : batch) {
-        seqs.push_back(r->seq);
-      }
-      if (auto again = log_->ReadSeqs(seqs); again.ok()) {
-        batch = std::move(again).value();
-      }
-    }
-    if (min_interval_us > 0) {
-      const std::int64_t due = last_send_us + min_interval_us - clock_->NowMicros();
+    if (min_interval_us_ > 0) {
+      const std::int64_t due = last_send_us_ + min_interval_us_ - Now();
       if (due > 0) {
-        wait(due);
-        continue;  // the registry may have changed
+        Wait(due);
+        return;  // the sink may have changed meanwhile
       }
     }
+    Send();
+  }
 
+  std::int64_t Now() const { return sv_.clock_->NowMicros(); }
+
+  // Reads the sink's secret and stored progress, retrying storage errors.
+  // kGone if the service stops or the sink is deleted meanwhile (then
+  // *deleted); kBroken if its secret is missing (nothing brings it back).
+  Loaded Load(bool* deleted) {
+    while (true) {
+      auto stored = sv_.store_->Progress(w_->id);
+      auto secret = sv_.store_->Secret(w_->id, w_->secret_ref);
+      Status error = !stored.ok() ? stored.status() : secret.status();
+      {
+        MutexLock l(&sv_.mu_);
+        const SinkState* s = sv_.registry_.Find(w_->id);
+        if (s == nullptr || s->created_seq != w_->created_seq) {
+          *deleted = true;
+          return Loaded::kGone;
+        }
+        if (sv_.stopping_) {
+          return Loaded::kGone;
+        }
+        if (error.ok()) {
+          if (stored->has_value() && (*stored)->created_seq == w_->created_seq) {
+            p_ = **stored;
+          } else {
+            p_.created_seq = w_->created_seq;
+            p_.cursor = s->start_seq - 1;
+          }
+          if (secret->has_value()) {
+            secret_ = **secret;
+            w_->progress = p_;
+            return Loaded::kReady;
+          }
+          p_.last_error = "the sink's secret is missing: delete the sink and create it again";
+          p_.last_error_us = Now();
+          w_->progress = p_;
+          return Loaded::kBroken;
+        }
+        p_.last_error = "cannot read the sink's state: " + error.ToString();
+        p_.last_error_us = Now();
+        w_->progress = p_;
+      }
+      ++attempt_;
+      Wait(Backoff(std::nullopt));
+    }
+  }
+
+  // The sink as it is now (state_, version_), and publishes progress.
+  // False when stopping or deleted (*deleted says which).
+  bool Snapshot(bool* deleted) {
+    MutexLock l(&sv_.mu_);
+    Publish();
+    if (sv_.stopping_) {
+      return false;
+    }
+    const SinkState* cur = sv_.registry_.Find(w_->id);
+    if (cur == nullptr || cur->created_seq != w_->created_seq) {
+      *deleted = true;
+      return false;
+    }
+    state_ = *cur;
+    version_ = sv_.registry_.version();
+    return true;
+  }
+
+  // REQUIRES: sv_.mu_ held.
+  void Publish() REQUIRES(sv_.mu_) {
+    w_->progress = p_;
+    w_->attempt = attempt_;
+    w_->oldest_pending_us = batch_.empty() ? 0 : batch_.front()->recorded_at_us;
+  }
+
+  // Paused or disabled: keep the batch, forget the handshake, wait.
+  void Idle() {
+    if (dirty_) {
+      StoreProgress();
+    }
+    handshake_ok_ = false;
+    attempt_ = 0;
+    {
+      MutexLock l(&sv_.mu_);
+      w_->next_attempt_us = 0;
+    }
+    Wait(1'000'000);
+  }
+
+  void Handshake() {
     HttpCall call;
-    call.url = s.definition.url;
-    if (s.definition.mode == SinkMode::kStructured) {
-      AppendCloudEvent(*batch.front(), options_.source, &call.body);
+    call.method = "OPTIONS";
+    call.url = state_.definition.url;
+    call.headers = {{"WebHook-Request-Origin", sv_.options_.origin}};
+    const HttpAnswer a = sv_.http_->Send(call);
+    const std::string_view allowed = a.Header("webhook-allowed-origin");
+    if (a.status >= 200 && a.status < 300 && (allowed == "*" || allowed == sv_.options_.origin)) {
+      handshake_ok_ = true;
+      attempt_ = 0;
+      min_interval_us_ = 0;
+      const std::string_view rate = a.Header("webhook-allowed-rate");
+      std::uint64_t per_minute = 0;
+      if (std::from_chars(rate.data(), rate.data() + rate.size(), per_minute).ec == std::errc() &&
+          per_minute > 0) {
+        min_interval_us_ = static_cast<std::int64_t>(60'000'000 / per_minute);
+      }
+      MutexLock l(&sv_.mu_);
+      w_->handshake = "accepted";
+      w_->next_attempt_us = 0;
+      return;
+    }
+    ++attempt_;
+    Fail(a.status, a.status == 0
+                       ? "handshake: " + a.error
+                       : "handshake: HTTP " + std::to_string(a.status) +
+                             (allowed.empty() ? " without WebHook-Allowed-Origin"
+                                              : " allowing origin '" + std::string(allowed) + "'"));
+    const std::int64_t delay = Backoff(a.retry_after_us);
+    {
+      MutexLock l(&sv_.mu_);
+      w_->handshake = "refused";
+      w_->next_attempt_us = Now() + delay;
+    }
+    StoreProgress();
+    Wait(delay);
+  }
+
+  // Makes the next request's batch from the records past the cursor (the
+  // read-ahead, refilled when used up or older than kMaxRecordAgeUs).
+  // False if there is none yet (it has waited, or must look again).
+  bool FillBatch() {
+    bool caught_up = false;
+    if (ahead_pos_ == ahead_.size() || Now() - ahead_read_us_ > kMaxRecordAgeUs) {
+      auto records = sv_.log_->ReadFrom(p_.cursor + 1, sv_.options_.scan_records);
+      if (!records.ok()) {
+        ++attempt_;
+        Fail(0, "reading the log: " + records.status().ToString());
+        Wait(Backoff(std::nullopt));
+        return false;
+      }
+      ahead_ = std::move(records).value();
+      ahead_pos_ = 0;
+      ahead_read_us_ = Now();
+      caught_up = ahead_.size() < sv_.options_.scan_records;
+    }
+    Seq scanned = p_.cursor;
+    std::size_t bytes = 0;
+    while (ahead_pos_ < ahead_.size()) {
+      const store::RecordPtr& r = ahead_[ahead_pos_++];
+      scanned = r->seq;
+      if (state_.definition.filter.Matches(*r)) {
+        batch_.push_back(r);
+        bytes += r->json.size();
+        if (batch_.size() >= state_.definition.batch_size || bytes >= sv_.options_.max_body_bytes) {
+          break;
+        }
+      }
+    }
+    if (batch_.empty()) {
+      if (scanned != p_.cursor) {
+        p_.cursor = scanned;
+        dirty_ = true;
+      }
+      if (dirty_ && Now() - last_store_us_ >= sv_.options_.progress_interval_us) {
+        StoreProgress();
+      }
+      if (caught_up) {
+        Wait(std::chrono::duration_cast<std::chrono::microseconds>(sv_.options_.poll).count());
+      }
+      return false;
+    }
+    p_.cursor = batch_.front()->seq - 1;  // what came before was skipped
+    batch_end_ = scanned;
+    batch_read_us_ = ahead_read_us_;
+    attempt_ = 0;
+    webhook_id_ = w_->id + "." + std::to_string(p_.generation) + "." +
+                  std::to_string(batch_.front()->seq) + "-" + std::to_string(batch_.back()->seq);
+    return true;
+  }
+
+  // Reads the batch again if it was read more than kMaxRecordAgeUs ago (a
+  // retry, a pause, a rate limit): a customer erased since goes out
+  // erased. False (after a failure and a wait) if the log cannot be read.
+  bool Fresh() {
+    if (Now() - batch_read_us_ <= kMaxRecordAgeUs) {
+      return true;
+    }
+    std::vector<Seq> seqs;
+    seqs.reserve(batch_.size());
+    for (const auto& r : batch_) {
+      seqs.push_back(r->seq);
+    }
+    auto again = sv_.log_->ReadSeqs(seqs);
+    if (!again.ok()) {
+      ++attempt_;
+      Fail(0, "reading the log: " + again.status().ToString());
+      Wait(Backoff(std::nullopt));
+      return false;
+    }
+    batch_ = std::move(again).value();
+    batch_read_us_ = Now();
+    return true;
+  }
+
+  // One request with the batch, and what its answer does.
+  void Send() {
+    HttpCall call;
+    call.url = state_.definition.url;
+    if (state_.definition.mode == SinkMode::kStructured) {
+      AppendCloudEvent(*batch_.front(), sv_.options_.source, &call.body);
       call.headers.emplace_back("Content-Type", "application/cloudevents+json; charset=utf-8");
     } else {
       call.body.push_back('[');
-      for (std::size_t i = 0; i < batch.size(); ++i) {
+      for (std::size_t i = 0; i < batch_.size(); ++i) {
         if (i > 0) {
           call.body.push_back(',');
         }
-        AppendCloudEvent(*batch[i], options_.source, &call.body);
+        AppendCloudEvent(*batch_[i], sv_.options_.source, &call.body);
       }
       call.body.push_back(']');
       call.headers.emplace_back("Content-Type",
                                 "application/cloudevents-batch+json; charset=utf-8");
     }
-    const std::int64_t now_s = clock_->NowMicros() / 1'000'000;
-    auto signature = SignWebhook(secret, webhook_id, now_s, call.body);
-    call.headers.emplace_back("webhook-id", webhook_id);
+    const std::int64_t now_s = Now() / 1'000'000;
+    auto signature = SignWebhook(secret_, webhook_id_, now_s, call.body);
+    if (!signature.ok()) {
+      ++attempt_;
+      Fail(0, "cannot sign: " + signature.status().ToString());
+      StoreProgress();
+      Wait(Backoff(std::nullopt));
+      return;
+    }
+    call.headers.emplace_back("webhook-id", webhook_id_);
     call.headers.emplace_back("webhook-timestamp", std::to_string(now_s));
-    call.headers.emplace_back("webhook-signature", signature.ok() ? *signature : "");
-    if (s.definition.handshake) {
-      call.headers.emplace_back("WebHook-Request-Origin", options_.origin);
+    call.headers.emplace_back("webhook-signature", *signature);
+    if (state_.definition.handshake) {
+      call.headers.emplace_back("WebHook-Request-Origin", sv_.options_.origin);
     }
-    last_send_us = clock_->NowMicros();
-    const HttpAnswer a = http_->Send(call);
+    last_send_us_ = Now();
+    const HttpAnswer a = sv_.http_->Send(call);
     if (a.status >= 200 && a.status < 300) {
-      p.cursor = batch_end;
-      p.delivered_events += batch.size();
-      p.delivered_requests++;
-      p.last_success_us = clock_->NowMicros();
-      delivered.Increment(batch.size());
-      batch.clear();
-      attempt = 0;
-      // At most once per progress_interval: a write through the WAL waits
-      // for the appends' fsync when it joins their write group.
-      dirty = true;
-      if (clock_->NowMicros() - last_store_us >= options_.progress_interval_us) {
-        store_progress();
-      }
-      MutexLock l(&mu_);
-      w->next_attempt_us = 0;
-      continue;
+      Accepted();
+      return;
     }
-    ++attempt;
-    fail(a.status, a.status == 0 ? a.error : "HTTP " + std::to_string(a.status));
-    store_progress();
+    ++attempt_;
+    Fail(a.status, a.status == 0 ? a.error : "HTTP " + std::to_string(a.status));
+    StoreProgress();
     if (a.status == 410) {
-      // Gone: disable it and wait for the change (or for an admin).
-      StreamVersion version = 0;
-      {
-        MutexLock l(&mu_);
-        version = registry_.version();
-      }
-      AppendChange(SinkDisabledEvent(w->id, 410, "the receiver answered 410 Gone"), version,
-                   "touchline", "sink delivery", [id = w->id](StatusOr<Seq> r) {
-                     if (!r.ok()) {
-                       spdlog::warn("sink {}: cannot disable it: {}", id, r.status().ToString());
-                     }
-                   });
-      spdlog::warn("sink {}: the receiver answered 410 Gone; the sink is disabled", w->id);
-      wait(options_.backoff_base_us);
-      continue;
+      Gone();
+      return;
     }
-    const std::int64_t delay = backoff(a.retry_after_us);
+    const std::int64_t delay = Backoff(a.retry_after_us);
     {
-      MutexLock l(&mu_);
-      w->next_attempt_us = clock_->NowMicros() + delay;
+      MutexLock l(&sv_.mu_);
+      w_->next_attempt_us = Now() + delay;
     }
-    wait(delay);
+    Wait(delay);
   }
 
-  if (deleted) {
-    for (const Status& st :
-         {store_->DeleteProgress(w->id), store_->DeleteSecret(w->id, w->secret_ref)}) {
-      if (!st.ok()) {
-        spdlog::warn("sink {}: cannot forget its state: {}", w->id, st.ToString());
+  void Accepted() {
+    p_.cursor = batch_end_;
+    p_.delivered_events += batch_.size();
+    p_.delivered_requests++;
+    p_.last_success_us = Now();
+    delivered_.Increment(batch_.size());
+    batch_.clear();
+    attempt_ = 0;
+    // At most once per progress_interval: a write through the WAL waits
+    // for the appends' fsync when it joins their write group.
+    dirty_ = true;
+    if (Now() - last_store_us_ >= sv_.options_.progress_interval_us) {
+      StoreProgress();
+    }
+    MutexLock l(&sv_.mu_);
+    w_->next_attempt_us = 0;
+  }
+
+  // 410: disables this incarnation of the sink, at the version it was
+  // seen at (a pause, a delete or a re-creation since wins), and waits
+  // until that change is settled.
+  void Gone() {
+    spdlog::warn("sink {}: the receiver answered 410 Gone; disabling the sink", w_->id);
+    auto settled = std::make_shared<std::promise<void>>();
+    auto future = settled->get_future();
+    sv_.AppendChange(
+        SinkDisabledEvent(w_->id, w_->created_seq, 410, "the receiver answered 410 Gone"), version_,
+        "touchline", "sink delivery", [id = w_->id, settled](StatusOr<Seq> r) {
+          if (!r.ok()) {
+            spdlog::warn("sink {}: not disabled: {}", id, r.status().ToString());
+          }
+          settled->set_value();
+        });
+    future.wait();
+  }
+
+  void Fail(int status, std::string error) {
+    p_.failed_requests++;
+    p_.last_error_us = Now();
+    p_.last_status = status;
+    p_.last_error = std::move(error);
+    failed_.Increment();
+  }
+
+  std::int64_t Backoff(std::optional<std::int64_t> retry_after) {
+    const int shift = static_cast<int>(std::min<std::uint32_t>(attempt_, 30)) - 1;
+    double d = static_cast<double>(
+        std::min(sv_.options_.backoff_max_us, sv_.options_.backoff_base_us << std::max(shift, 0)));
+    d *= std::uniform_real_distribution<double>(0.8, 1.2)(rng_);
+    auto us = static_cast<std::int64_t>(d);
+    if (retry_after.has_value()) {
+      us = std::max(us, std::min(*retry_after, sv_.options_.max_retry_after_us));
+    }
+    return us;
+  }
+
+  // Waits `us` of real time, until this sink changes (status, replay,
+  // deletion), or until Stop(). Other sinks' changes do not cut it short.
+  void Wait(std::int64_t us) {
+    MutexLock l(&sv_.mu_);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+    while (!sv_.stopping_ && !ChangedSinceSnapshot()) {
+      if (!sv_.changed_.WaitUntil(&sv_.mu_, until)) {
+        break;
       }
     }
-  } else if (dirty) {
-    store_progress();
   }
-  MutexLock l(&mu_);
-  w->progress = p;
-  w->done = true;
-  changed_.SignalAll();
+
+  // Whether this sink was deleted, paused, resumed, disabled or replayed
+  // since the last Snapshot().
+  bool ChangedSinceSnapshot() REQUIRES(sv_.mu_) {
+    const SinkState* cur = sv_.registry_.Find(w_->id);
+    return cur == nullptr || cur->created_seq != w_->created_seq || cur->status != state_.status ||
+           cur->generation != state_.generation;
+  }
+
+  void StoreProgress() {
+    if (auto st = sv_.store_->PutProgress(w_->id, p_); !st.ok()) {
+      spdlog::warn("sink {}: cannot store its cursor: {}", w_->id, st.ToString());
+    }
+    dirty_ = false;
+    last_store_us_ = Now();
+    MutexLock l(&sv_.mu_);  // what GET shows, at once
+    Publish();
+  }
+
+  void Finish(bool deleted) {
+    if (deleted) {
+      sv_.Forget({w_->id, w_->secret_ref, w_->created_seq});
+    } else if (dirty_) {
+      StoreProgress();
+    }
+    MutexLock l(&sv_.mu_);
+    Publish();
+    w_->done = true;
+    sv_.changed_.SignalAll();
+  }
+
+  // How long records read from the log may wait before they are sent: a
+  // customer erased meanwhile must go out erased.
+  static constexpr std::int64_t kMaxRecordAgeUs = 1'000'000;
+
+  SinkService& sv_;
+  Worker* const w_;
+  Counter& delivered_;
+  Counter& failed_;
+  std::mt19937_64 rng_{std::random_device{}()};
+
+  SinkState state_;  // as of the last Snapshot()
+  StreamVersion version_ = 0;
+  store::SinkProgress p_;
+  std::string secret_;
+  std::vector<store::RecordPtr> ahead_;  // read, not yet looked at: cursor + 1, ...
+  std::size_t ahead_pos_ = 0;
+  std::int64_t ahead_read_us_ = 0;
+  std::vector<store::RecordPtr> batch_;
+  std::int64_t batch_read_us_ = 0;
+  Seq batch_end_ = 0;  // the cursor once the batch is accepted
+  std::string webhook_id_;
+  std::uint32_t attempt_ = 0;
+  bool handshake_ok_ = false;
+  std::int64_t min_interval_us_ = 0;
+  std::int64_t last_send_us_ = 0;
+  std::int64_t last_store_us_ = 0;
+  bool dirty_ = false;
+};
+
+void SinkService::Deliver(Worker* w) { Delivery(this, w).Run(); }
+
+void SinkService::Forget(const Forgotten& f) {
+  Status st = store_->DeleteSecret(f.id, f.ref);
+  // The progress only if it is this incarnation's (the id may be in use
+  // again already).
+  if (auto p = store_->Progress(f.id);
+      st.ok() && p.ok() && p->has_value() && (*p)->created_seq == f.created_seq) {
+    st = store_->DeleteProgress(f.id);
+  }
+  if (!st.ok()) {
+    spdlog::warn("sink {}: cannot forget its state: {}", f.id, st.ToString());
+  }
 }
 
 void SinkService::AppendChange(Event event, StreamVersion version, std::string actor,
@@ -576,57 +732,70 @@ void SinkService::AppendChange(Event event, StreamVersion version, std::string a
   std::string type = event.type;
   std::string data = event.data;
   req.events.push_back(ProposedEvent{std::move(event), ExpectedVersion::Exact(version)});
+  {
+    MutexLock l(&mu_);
+    ++pending_appends_;
+  }
+  // Runs on the log's writer thread: folds the change and wakes whoever
+  // waits for it, nothing slow.
   log_->AppendAsync(std::move(req), [this, type = std::move(type), data = std::move(data),
                                      actor = std::move(actor), applied = std::move(applied)](
                                         StatusOr<store::AppendResult> r) {
-    if (!r.ok()) {
-      applied(r.status().IsFailedPrecondition()
-                  ? Status::FailedPrecondition(
-                        "the sinks changed while this request was checked; retry")
-                  : r.status());
-      return;
-    }
-    const AppendedEvent& e = r->events[0];
-    Status folded;
-    {
+    Status status = r.status();
+    Seq seq = 0;
+    if (!status.ok()) {
+      if (status.IsFailedPrecondition() &&
+          status.message().find("read-only") == std::string::npos) {
+        status =
+            Status::FailedPrecondition("the sinks changed while this request was checked; retry");
+      }
+    } else {
+      const AppendedEvent& e = r->events[0];
+      seq = e.seq;
       MutexLock l(&mu_);
-      folded = registry_.Apply(SinkEvent{e.seq, e.version, type, actor, clock_->NowMicros(), data});
+      status = registry_.Apply(SinkEvent{e.seq, e.version, type, actor, clock_->NowMicros(), data});
       ++changes_;
       changed_.SignalAll();
     }
-    if (!folded.ok()) {
-      applied(folded);
-      return;
-    }
-    applied(e.seq);
+    StatusOr<Seq> out = status.ok() ? StatusOr<Seq>(seq) : StatusOr<Seq>(status);
+    applied(std::move(out));
+    MutexLock l(&mu_);
+    --pending_appends_;
+    changed_.SignalAll();
   });
 }
 
 void SinkService::Create(SinkCreate create, std::string actor,
                          std::function<void(StatusOr<CreatedSink>)> done) {
+  const std::string id = create.definition.id;
+  const Seq head = log_->head();
+  Seq start = head + 1;
+  if (create.start.from == SinkStart::From::kBeginning) {
+    start = 1;
+  } else if (create.start.from == SinkStart::From::kSeq) {
+    start = create.start.seq;
+  }
   StreamVersion version = 0;
+  Status refused;
   {
     MutexLock l(&mu_);
-    if (registry_.Find(create.definition.id) != nullptr) {
-      done(Status::AlreadyExists("a sink '" + create.definition.id + "' exists; DELETE /v1/sinks/" +
-                                 create.definition.id + " first, or choose another id"));
-      return;
-    }
     version = registry_.version();
+    if (registry_.Find(id) != nullptr) {
+      refused = Status::AlreadyExists("a sink '" + id + "' exists; DELETE /v1/sinks/" + id +
+                                      " first, or choose another id");
+    } else if (registry_.sinks().size() >= kMaxSinks) {
+      refused = Status::FailedPrecondition("there are already " + std::to_string(kMaxSinks) +
+                                           " sinks, the most one server runs; delete one first");
+    }
   }
-  Seq start = 1;
-  switch (create.start.from) {
-    case SinkStart::From::kEnd:
-      start = log_->head() + 1;
-      break;
-    case SinkStart::From::kBeginning:
-      start = 1;
-      break;
-    case SinkStart::From::kSeq:
-      start = create.start.seq;
-      break;
+  if (refused.ok() && start > head + 1) {
+    refused = InvalidAt("start", "is past the log's head (" + std::to_string(head) +
+                                     "): events before it would never be sent");
   }
-  const std::string id = create.definition.id;
+  if (!refused.ok()) {
+    done(refused);
+    return;
+  }
   const std::string ref = RandomRef();
   std::string secret = NewWebhookSecret();
   if (auto st = store_->PutSecret(id, ref, secret); !st.ok()) {
@@ -640,7 +809,7 @@ void SinkService::Create(SinkCreate create, std::string actor,
           done(r.status());
           return;
         }
-        auto info = Get(id);
+        auto info = Info(id, /*read_lag=*/false);
         if (!info.ok()) {
           done(info.status());
           return;
@@ -654,51 +823,69 @@ void SinkService::Change(std::string id, SinkChange change, Seq from_seq, std::s
   StreamVersion version = 0;
   Event event;
   SinkInfo before;
+  Status refused;
   {
     MutexLock l(&mu_);
     const SinkState* s = registry_.Find(id);
     if (s == nullptr) {
-      done(Status::NotFound("no sink '" + id + "'"));
-      return;
-    }
-    version = registry_.version();
-    before = InfoLocked(*s);
-    switch (change) {
-      case SinkChange::kPause:
-        if (s->status == SinkStatus::kPaused) {
-          done(Status::FailedPrecondition("sink '" + id + "' is already paused"));
-          return;
-        }
-        event = SinkChangeEvent("sink.paused", id);
-        break;
-      case SinkChange::kResume:
-        if (s->status == SinkStatus::kActive) {
-          done(Status::FailedPrecondition("sink '" + id + "' is not paused or disabled"));
-          return;
-        }
-        event = SinkChangeEvent("sink.resumed", id);
-        break;
-      case SinkChange::kReplay:
-        event = SinkReplayedEvent(id, from_seq);
-        break;
-      case SinkChange::kDelete:
-        event = SinkChangeEvent("sink.deleted", id);
-        break;
+      refused = Status::NotFound("no sink '" + id + "'");
+    } else {
+      version = registry_.version();
+      before = InfoLocked(*s);
+      switch (change) {
+        case SinkChange::kPause:
+          if (s->status == SinkStatus::kPaused) {
+            refused = Status::FailedPrecondition("sink '" + id + "' is already paused");
+          }
+          event = SinkChangeEvent("sink.paused", id);
+          break;
+        case SinkChange::kResume:
+          if (s->status == SinkStatus::kActive) {
+            refused = Status::FailedPrecondition("sink '" + id + "' is not paused or disabled");
+          }
+          event = SinkChangeEvent("sink.resumed", id);
+          break;
+        case SinkChange::kReplay:
+          event = SinkReplayedEvent(id, from_seq);
+          break;
+        case SinkChange::kDelete:
+          event = SinkChangeEvent("sink.deleted", id);
+          break;
+      }
     }
   }
-  AppendChange(std::move(event), version, std::move(actor), std::string(RouteOf(change)),
-               [this, id, change, before = std::move(before),
-                done = std::move(done)](StatusOr<Seq> r) mutable {
-                 if (!r.ok()) {
-                   done(r.status());
-                   return;
-                 }
-                 if (change == SinkChange::kDelete) {
-                   done(std::move(before));
-                   return;
-                 }
-                 done(Get(id));
-               });
+  if (refused.ok() && change == SinkChange::kReplay && from_seq > log_->head() + 1) {
+    refused = InvalidAt("from_seq", "is past the log's head (" + std::to_string(log_->head()) +
+                                        "): events before it would never be sent");
+  }
+  if (!refused.ok()) {
+    done(refused);  // outside the lock: `done` may call Get()
+    return;
+  }
+  AppendChange(
+      std::move(event), version, std::move(actor), std::string(RouteOf(change)),
+      [this, id, change, before = std::move(before),
+       done = std::move(done)](StatusOr<Seq> r) mutable {
+        if (!r.ok()) {
+          done(r.status());
+          return;
+        }
+        if (change == SinkChange::kDelete) {
+          // A sink whose worker has not started has nobody else to
+          // forget its secret.
+          {
+            MutexLock l(&mu_);
+            auto w = workers_.find(id);
+            if (w == workers_.end() || w->second->created_seq != before.state.created_seq) {
+              forget_.push_back({id, before.state.secret_ref, before.state.created_seq});
+              changed_.SignalAll();
+            }
+          }
+          done(std::move(before));
+          return;
+        }
+        done(Info(id, /*read_lag=*/false));
+      });
 }
 
 SinkInfo SinkService::InfoLocked(const SinkState& s) const {
@@ -724,7 +911,9 @@ SinkInfo SinkService::InfoLocked(const SinkState& s) const {
   return info;
 }
 
-StatusOr<SinkInfo> SinkService::Get(std::string_view id) const {
+StatusOr<SinkInfo> SinkService::Get(std::string_view id) const { return Info(id, true); }
+
+StatusOr<SinkInfo> SinkService::Info(std::string_view id, bool read_lag) const {
   SinkInfo info;
   {
     MutexLock l(&mu_);
@@ -736,7 +925,7 @@ StatusOr<SinkInfo> SinkService::Get(std::string_view id) const {
   }
   // Without a request in flight, the lag is the age of the first record
   // past the cursor.
-  if (info.lag_us == 0 && info.lag_events > 0) {
+  if (read_lag && info.lag_us == 0 && info.lag_events > 0) {
     if (auto r = log_->ReadSeqs({info.progress.cursor + 1}); r.ok() && !r->empty()) {
       info.lag_us = std::max<std::int64_t>(0, clock_->NowMicros() - (*r)[0]->recorded_at_us);
     }

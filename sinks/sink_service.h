@@ -30,8 +30,9 @@
 //     max_retry_after). There is no limit on attempts: the sink holds its
 //     place (its lag grows, GET /v1/sinks/{id} shows the last error) until
 //     the receiver is back or an admin pauses or deletes it.
-//   Records are re-read before each retry, so a customer erased meanwhile
-//   goes out erased.
+//   Records read more than a second before they are sent (a retry, a
+//   pause, a rate limit) are read again first, so a customer erased
+//   meanwhile goes out erased.
 // Delivery is at least once and in seq order: the cursor only ever moves
 // past what got a 2xx, so a crash repeats at most the requests accepted
 // since it was last stored (a second's worth, by default).
@@ -48,7 +49,12 @@
 // Pause stops a sink after the request in flight; resume (also of a
 // disabled sink) starts it again at once; replay moves the cursor back to
 // seq N - 1 (a `sink.replayed` event; a replayed request gets a new
-// webhook-id); delete removes it, its secret and its progress.
+// webhook-id); delete removes it, its secret and its progress. A start or
+// replay seq above the head + 1 is refused (it would skip events).
+//
+// webhook-id names a request, not an event: after a restart the batches
+// may be cut differently. Receivers deduplicate on the CloudEvent `id`
+// (the seq), which every delivery of an event shares.
 //
 // Time comes from the injected Clock (backoff waits use real time).
 //
@@ -143,8 +149,12 @@ class SinkService {
   StatusOr<SinkInfo> Get(std::string_view id) const;
   std::vector<SinkInfo> List() const;
 
+  // At most this many sinks (each has a thread).
+  static constexpr std::size_t kMaxSinks = 100;
+
  private:
   struct Worker;
+  class Delivery;
   SinkService(store::EventLog* log, HttpSender* http, const Clock* clock,
               SinkServiceOptions options, std::unique_ptr<store::SinkStore> store);
 
@@ -155,10 +165,21 @@ class SinkService {
   // once it is committed and folded.
   void AppendChange(Event event, StreamVersion version, std::string actor, std::string route,
                     std::function<void(StatusOr<Seq>)> applied);
-  // Starts workers for sinks without one and joins finished ones.
+  // Starts workers for sinks without one, joins finished ones and
+  // forgets the state of sinks deleted before a worker started.
   void Supervise();
   void Deliver(Worker* w);
+  // A deleted sink's secret and progress, to delete.
+  struct Forgotten {
+    std::string id;
+    std::string ref;
+    Seq created_seq = 0;
+  };
+  void Forget(const Forgotten& f);
   SinkInfo InfoLocked(const SinkState& s) const REQUIRES(mu_);
+  // `read_lag`: also read the first record past the cursor for the lag
+  // (not on the log's writer thread).
+  StatusOr<SinkInfo> Info(std::string_view id, bool read_lag) const;
 
   // Constant after construction
   store::EventLog* const log_;
@@ -173,6 +194,10 @@ class SinkService {
   std::uint64_t changes_ GUARDED_BY(mu_) = 0;  // registry changes, to wake workers
   bool stopping_ GUARDED_BY(mu_) = false;
   std::map<std::string, std::unique_ptr<Worker>, std::less<>> workers_ GUARDED_BY(mu_);
+  // Sinks deleted without a worker, for Supervise() to forget.
+  std::vector<Forgotten> forget_ GUARDED_BY(mu_);
+  // Appends of changes whose callbacks have not run: Stop() waits for them.
+  std::size_t pending_appends_ GUARDED_BY(mu_) = 0;
   std::thread supervisor_;
 };
 

@@ -9,10 +9,11 @@
 //                            the `sink.created` event naming <ref>; written
 //                            synced, before that event is appended
 //   progress/<sink id>       SinkProgress, written through the WAL but not
-//                            synced after each delivery: a crash of the
-//                            machine may take it back to an older cursor
-//                            (more deliveries, never fewer: delivery is at
-//                            least once), a crash of the process does not
+//                            synced, at most once a second while the sink
+//                            delivers and whenever it fails, pauses or
+//                            stops: a crash may take it back to an older
+//                            cursor (more deliveries, never fewer:
+//                            delivery is at least once)
 //
 // Thread safety: every method is thread-safe.
 // Lifetime: the EventLog must outlive the store.

@@ -62,7 +62,9 @@ TEST(WebhookClientTest, ConnectionRefusedAndBadUrls) {
   auto refused = client.Send(Post(url, "k", "{}"));
   EXPECT_EQ(refused.status, 0);
   EXPECT_THAT(refused.error, HasSubstr("connect"));
-  EXPECT_EQ(client.Send(Post("https://example.com/x", "k", "{}")).status, 0);
+  const auto ftp = client.Send(Post("ftp://example.com/x", "k", "{}"));
+  EXPECT_EQ(ftp.status, 0);
+  EXPECT_THAT(ftp.error, HasSubstr("not an http"));
 }
 
 TEST(WebhookClientTest, RetryAfterForms) {

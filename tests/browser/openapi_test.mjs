@@ -249,8 +249,10 @@ try {
   await call('POST', '/v1/sinks', {expect: 409, body: {id: 'oa-sink', url}});
   await call('POST', '/v1/sinks', {expect: 400, body: {id: 'oa-sink'}});
   await call('POST', '/v1/sinks', {key: keys.agent, expect: 403, body: {id: 'x', url}});
-  await call('GET', '/v1/sinks', {expect: 200});
-  await call('GET', '/v1/sinks/oa-sink', {expect: 200});
+  for (const p of ['/v1/sinks', '/v1/sinks/oa-sink']) {
+    const r = await call('GET', p, {expect: 200});
+    assert.ok(!r.text.includes('whsec_'), `${p} never shows the secret`);
+  }
   await call('POST', '/v1/sinks/oa-sink/pause', {expect: 200});
   await call('POST', '/v1/sinks/oa-sink/pause', {expect: 409});
   await call('POST', '/v1/sinks/oa-sink/resume', {expect: 200});
@@ -282,8 +284,11 @@ try {
   assert.deepEqual(missing, [], 'every documented operation was called and its answer validated');
   console.log(`openapi contract: ${covered.size} operations, every answer valid`);
 } finally {
-  server.kill('SIGTERM');
+  if (exited === null) {
+    const gone = new Promise((r) => server.once('exit', r));
+    server.kill('SIGTERM');
+    await gone;
+  }
   receiver.close();
-  await sleep(200);
   fs.rmSync(dataDir, {recursive: true, force: true});
 }

@@ -5,17 +5,18 @@
 //   1. Access and bad input: sinks are admin-only; every malformed
 //      definition gets 400 naming the field; the secret is shown once.
 //   2. A batch-mode sink with the OPTIONS handshake; touchline is killed
-//      with SIGKILL mid-delivery and restarted: the receiver has every
-//      matching event at least once, in seq order, none missing, and every
-//      request verified.
+//      with SIGKILL while the receiver holds one of its requests, and
+//      restarted: the receiver has every matching event at least once, in
+//      seq order, none missing, and every request verified.
 //   3. A 503 with Retry-After, then 200: the same request (webhook-id)
 //      again, no sooner than asked.
 //   4. A 410 disables the sink; nothing is sent until it is resumed.
 //   5. A structured-mode sink replayed after an erasure: the erased
 //      customer's events go out erased.
 //   6. https://: a receiver whose certificate the server trusts
-//      (--webhook-ca-file) gets its events; one it does not trust gets
-//      nothing, and the sink's last error says why.
+//      (--webhook-ca-file) gets its events; one it does not trust, and one
+//      whose trusted certificate names another address, get nothing, and
+//      the sink's last error says why.
 //
 // node sinks_test.mjs --server PATH/touchlined --tlctl PATH/tlctl
 // Exit code 0 on success; any failed check throws and exits 1.
@@ -82,7 +83,7 @@ async function startServer() {
   serverExit = null;
   server = spawn(serverPath, ['--data-dir', path.join(dataDir, 'data'), '--port', '0',
     '--port-file', portFile, '--log-level', 'warn', '--sink-origin', 'touchline.test',
-    '--webhook-ca-file', path.join(dataDir, 'trusted.pem')],
+    '--webhook-ca-file', path.join(dataDir, 'ca.pem')],
   {stdio: ['ignore', 'inherit', 'inherit']});
   server.on('exit', (code, signal) => { serverExit = `exited with ${signal ?? code}`; });
   for (let i = 0; i < 200 && !fs.existsSync(portFile) && !serverExit; i++) await sleep(50);
@@ -128,6 +129,8 @@ class Receiver {
     }
     const scripted = this.script.get(req.url)?.shift();
     if (this.delayMs) await sleep(this.delayMs);
+    // A hook may kill the server before this request is answered.
+    const killed = this.beforeAnswer ? await this.beforeAnswer(req.url) : false;
     let events = [];
     try {
       new Webhook(this.secrets.get(req.url)).verify(body, {
@@ -141,7 +144,7 @@ class Receiver {
       this.failures.push(`${req.url}: ${e.message}`);
     }
     this.requests.push({path: req.url, webhookId: req.headers['webhook-id'], at: Date.now(),
-      status: scripted?.status ?? 200, events});
+      status: killed ? 599 : scripted?.status ?? 200, events});
     res.writeHead(scripted?.status ?? 200, scripted?.headers ?? {});
     res.end();
   }
@@ -195,14 +198,7 @@ async function accessAndBadInput(receiver) {
 
 // Batch mode with the handshake; SIGKILL mid-delivery; restart.
 async function crashMidDelivery(receiver) {
-  const sink = await createSink(receiver, {id: 'orders', url: `${receiver.url}/orders`,
-    mode: 'batch', batch_size: 50, handshake: true, filter: {types: ['order']}});
-  assert.equal(sink.sink.handshake, true);
-  const listed = await api('GET', '/v1/sinks');
-  assert.equal(listed.status, 200);
-  assert.ok(!listed.text.includes(sink.secret), 'the secret is never shown again');
-
-  receiver.delayMs = 15;  // slow enough to be killed mid-delivery
+  // The events first; the sink then delivers them from the beginning.
   const expected = [];
   for (let b = 0; b < 10; b++) {
     const events = [];
@@ -214,11 +210,29 @@ async function crashMidDelivery(receiver) {
     const seqs = await ingest(events);
     events.forEach((e, i) => { if (e.type === 'order.placed') expected.push(seqs[i]); });
   }
-  await eventually('some deliveries', () => receiver.accepted('/orders').length >= 200);
-  const before = receiver.accepted('/orders').length;
-  await stopServer('SIGKILL');
-  assert.ok(before < expected.length, `killed mid-delivery (${before} of ${expected.length})`);
+  receiver.delayMs = 30;  // ~30 requests of 50: about a second of delivery
+  const sink = await createSink(receiver, {id: 'orders', url: `${receiver.url}/orders`,
+    mode: 'batch', batch_size: 50, handshake: true, filter: {types: ['order']},
+    start: 'beginning'});
+  assert.equal(sink.sink.handshake, true);
+  const listed = await api('GET', '/v1/sinks');
+  assert.equal(listed.status, 200);
+  assert.ok(!listed.text.includes(sink.secret), 'the secret is never shown again');
+  // touchline is killed while the receiver holds the 3rd request from
+  // now: that request is never acknowledged.
+  let posts = 0;
+  let killedAt = null;
+  receiver.beforeAnswer = async (p) => {
+    if (p !== '/orders' || ++posts !== 3) return false;
+    killedAt = receiver.accepted('/orders').length;
+    await stopServer('SIGKILL');
+    return true;
+  };
+  await eventually('the kill', () => killedAt !== null && serverExit !== null);
+  receiver.beforeAnswer = null;
   receiver.delayMs = 0;
+  const before = killedAt;
+  assert.ok(before < expected.length, `killed mid-delivery (${before} of ${expected.length})`);
   await startServer();
   await eventually('every order event', () =>
     new Set(receiver.accepted('/orders').map((e) => Number(e.seq))).size === expected.length);
@@ -312,16 +326,16 @@ async function erasedGoOutErased(receiver) {
 }
 
 // A self-signed certificate for 127.0.0.1, made for this test.
-function selfSigned(name) {
+function selfSigned(name, address = '127.0.0.1') {
   const key = path.join(dataDir, `${name}.key`);
   const cert = path.join(dataDir, `${name}.pem`);
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt',
-    'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], {stdio: 'ignore'});
+    'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', `/CN=${address}`,
+    '-addext', `subjectAltName=IP:${address}`, '-keyout', key, '-out', cert], {stdio: 'ignore'});
   return {key: fs.readFileSync(key), cert: fs.readFileSync(cert)};
 }
 
-async function overHttps(trusted, untrusted) {
+async function overHttps(trusted, untrusted, misnamed) {
   await createSink(trusted, {id: 'secure', url: `${trusted.url}/secure`});
   await createSink(untrusted, {id: 'stranger', url: `${untrusted.url}/stranger`});
   const [seq] = await ingest([{customer: 'c-tls', type: 'order.placed', data: {tls: true}}]);
@@ -335,6 +349,15 @@ async function overHttps(trusted, untrusted) {
   assert.match(info.last_error.message, /TLS handshake|certificate/i, JSON.stringify(info));
   assert.equal(info.delivered_events, 0);
   assert.equal(untrusted.requests.length, 0, 'nothing reached a receiver the server does not trust');
+  // A certificate the server trusts, but for another address.
+  await createSink(misnamed, {id: 'misnamed', url: `${misnamed.url}/misnamed`});
+  await ingest([{customer: 'c-tls', type: 'order.placed', data: {tls: 'again'}}]);
+  const wrong = await eventually('the misnamed receiver refused', async () => {
+    const r = await api('GET', '/v1/sinks/misnamed');
+    return r.json.sink.last_error ? r.json.sink : null;
+  });
+  assert.match(wrong.last_error.message, /certificate verify failed/i, JSON.stringify(wrong));
+  assert.equal(misnamed.requests.length, 0, 'nothing reached a receiver with the wrong name');
   console.log(`https: delivered to a trusted receiver; an untrusted one: ${info.last_error.message}`);
 }
 
@@ -343,11 +366,15 @@ async function overHttps(trusted, untrusted) {
 const receiver = new Receiver();
 const trusted = new Receiver();
 const untrusted = new Receiver();
+const misnamed = new Receiver();
 try {
   await receiver.start();
   const tls = selfSigned('trusted');
   await trusted.start(tls);
   await untrusted.start(selfSigned('untrusted'));
+  const other = selfSigned('misnamed', '127.0.0.2');  // trusted, but not for 127.0.0.1
+  await misnamed.start(other);
+  fs.writeFileSync(path.join(dataDir, 'ca.pem'), Buffer.concat([tls.cert, other.cert]));
   await startServer();
   const createKey = (name, role) => JSON.parse(execFileSync(tlctlPath,
       ['keys', 'create', '--data-dir', path.join(dataDir, 'data'), '--name', name, '--role', role,
@@ -361,10 +388,10 @@ try {
   await retryAfter(receiver);
   await gone(receiver);
   await erasedGoOutErased(receiver);
-  await overHttps(trusted, untrusted);
+  await overHttps(trusted, untrusted, misnamed);
   console.log('sinks test passed');
 } finally {
   if (server && !serverExit) await stopServer('SIGTERM');
-  for (const r of [receiver, trusted, untrusted]) r.server?.close();
+  for (const r of [receiver, trusted, untrusted, misnamed]) r.server?.close();
   fs.rmSync(dataDir, {recursive: true, force: true});
 }

@@ -122,7 +122,10 @@ TEST(SinkRegistryTest, FoldsTheLifecycle) {
   EXPECT_EQ(s->created_by, "admin");
   ASSERT_OK(apply(2, SinkChangeEvent("sink.paused", "crm")));
   EXPECT_EQ(reg.Find("crm")->status, SinkStatus::kPaused);
-  ASSERT_OK(apply(3, SinkDisabledEvent("crm", 410, "gone")));
+  // About another incarnation of the id: ignored.
+  ASSERT_OK(apply(3, SinkDisabledEvent("crm", 99, 410, "stale")));
+  EXPECT_EQ(reg.Find("crm")->status, SinkStatus::kPaused);
+  ASSERT_OK(apply(3, SinkDisabledEvent("crm", 1, 410, "gone")));
   EXPECT_EQ(reg.Find("crm")->status, SinkStatus::kDisabled);
   EXPECT_EQ(reg.Find("crm")->disabled_reason, "gone");
   ASSERT_OK(apply(4, SinkChangeEvent("sink.resumed", "crm")));

@@ -389,5 +389,58 @@ TEST_F(SinkServiceTest, ACustomerErasedGoesOutErased) {
   EXPECT_EQ(receiver_.calls()[0].call.body.find("who@example.com"), std::string::npos);
 }
 
+TEST_F(SinkServiceTest, ACustomerErasedWhileARequestWaitsToBeRetriedGoesOutErased) {
+  receiver_.Script({Answer(503, 1'500'000)});  // retried after 1.5 s
+  ASSERT_OK(Create(R"({"id":"w","url":"http://r/","start":"beginning"})"));
+  auto e = MakeEvent("c-1", "profile.updated");
+  e.data = R"({"name":"Secret Name"})";
+  store::AppendRequest req;
+  req.actor = "tester";
+  req.events.push_back(Propose(std::move(e)));
+  ASSERT_OK(log_->Append(std::move(req)));
+  ASSERT_TRUE(Eventually([&] { return receiver_.calls().size() == 1; }));
+  Event erase;
+  erase.customer = "c-1";
+  erase.type = std::string(store::kCustomerErasedType);
+  store::AppendRequest er;
+  er.actor = "tester";
+  er.system = true;
+  er.events.push_back(Propose(std::move(erase)));
+  ASSERT_OK(log_->Append(std::move(er)));
+  ASSERT_TRUE(Eventually([&] { return Delivered("w") >= 1; }));
+  const auto calls = receiver_.calls();
+  ASSERT_GE(calls.size(), 2u);
+  EXPECT_NE(calls[0].call.body.find("Secret Name"), std::string::npos);  // before the erasure
+  EXPECT_EQ(calls[1].call.body.find("Secret Name"), std::string::npos);  // the retry, after it
+  EXPECT_EQ(json::parse(calls[1].call.body).at("erased"), true);
+}
+
+TEST_F(SinkServiceTest, AStartOrReplayPastTheHeadIsRefused) {
+  Append("c-1", "note.added");
+  EXPECT_THAT(Create(R"({"id":"f","url":"http://r/","start":99})"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("past the log's head")));
+  ASSERT_OK(Create(R"({"id":"f","url":"http://r/","start":2})"));  // head + 1: from now on
+  EXPECT_THAT(Change("f", SinkChange::kReplay, 1000),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("from_seq")));
+}
+
+TEST_F(SinkServiceTest, OtherSinksChangesDoNotCutABackoffShort) {
+  receiver_.Script({Answer(503, 800'000)});
+  ASSERT_OK(Create(R"({"id":"slow","url":"http://r/","start":"beginning"})"));
+  Append("c-1", "note.added");
+  ASSERT_TRUE(Eventually([&] { return receiver_.calls().size() == 1; }));
+  ASSERT_OK(Create(R"({"id":"other","url":"http://o/"})"));
+  ASSERT_OK(Change("other", SinkChange::kPause));
+  ASSERT_TRUE(Eventually([&] { return Delivered("slow") == 1; }));
+  std::vector<ScriptedReceiver::Call> slow;
+  for (const auto& c : receiver_.calls()) {
+    if (c.call.url == "http://r/") {
+      slow.push_back(c);
+    }
+  }
+  ASSERT_EQ(slow.size(), 2u);
+  EXPECT_GE(slow[1].at - slow[0].at, std::chrono::milliseconds(750));
+}
+
 }  // namespace
 }  // namespace touchline::sinks
