@@ -157,6 +157,17 @@ class SinkServiceTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? r->events[0].seq : 0;
   }
+  // Erases `customer` (customer.erased, as touchline appends it).
+  Status Erase(const std::string& customer) {
+    Event e;
+    e.customer = customer;
+    e.type = std::string(store::kCustomerErasedType);
+    store::AppendRequest req;
+    req.actor = "tester";
+    req.system = true;
+    req.events.push_back(Propose(std::move(e)));
+    return log_->Append(std::move(req)).status();
+  }
   std::uint64_t Delivered(const std::string& id) {
     auto info = service_->Get(id);
     return info.ok() ? info->progress.delivered_events : 0;
@@ -371,14 +382,7 @@ TEST_F(SinkServiceTest, ACustomerErasedGoesOutErased) {
   req.actor = "tester";
   req.events.push_back(Propose(std::move(e)));
   ASSERT_OK(log_->Append(std::move(req)));
-  Event erase;
-  erase.customer = "c-1";
-  erase.type = std::string(store::kCustomerErasedType);
-  store::AppendRequest er;
-  er.actor = "tester";
-  er.system = true;
-  er.events.push_back(Propose(std::move(erase)));
-  ASSERT_OK(log_->Append(std::move(er)));
+  ASSERT_OK(Erase("c-1"));
   ASSERT_OK(Create(R"({"id":"x","url":"http://r/","start":"beginning","mode":"batch"})"));
   ASSERT_TRUE(Eventually([&] { return Delivered("x") == 2; }));
   const auto events = receiver_.Events();
@@ -399,14 +403,7 @@ TEST_F(SinkServiceTest, ACustomerErasedWhileARequestWaitsToBeRetriedGoesOutErase
   req.events.push_back(Propose(std::move(e)));
   ASSERT_OK(log_->Append(std::move(req)));
   ASSERT_TRUE(Eventually([&] { return receiver_.calls().size() == 1; }));
-  Event erase;
-  erase.customer = "c-1";
-  erase.type = std::string(store::kCustomerErasedType);
-  store::AppendRequest er;
-  er.actor = "tester";
-  er.system = true;
-  er.events.push_back(Propose(std::move(erase)));
-  ASSERT_OK(log_->Append(std::move(er)));
+  ASSERT_OK(Erase("c-1"));
   ASSERT_TRUE(Eventually([&] { return Delivered("w") >= 1; }));
   const auto calls = receiver_.calls();
   ASSERT_GE(calls.size(), 2u);
